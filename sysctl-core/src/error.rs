@@ -1,0 +1,192 @@
+//! The error type of sysctl-core.
+
+use std::io;
+
+use crate::key::Key;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong reading or writing a sysctl.
+///
+/// Each variant names the key (or namespace) it is about; the OS error, where there is one,
+/// is kept as the [`source`](std::error::Error::source).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The text is not a valid sysctl key; nothing was opened.
+    #[error("invalid sysctl key {key:?}: {reason}")]
+    InvalidKey {
+        /// The rejected text (cut to 64 characters).
+        key: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The key does not exist here: the module that provides it is not loaded, the
+    /// kernel is too old, or the key is global and so absent in a child namespace.
+    #[error("sysctl {key} is not present: {reason}")]
+    Unsupported {
+        /// The key.
+        key: Key,
+        /// Why it is probably missing and what to do.
+        reason: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The caller may not read or write the key: not root, or the key is read-only
+    /// (for example in a child network namespace).
+    #[error("permission denied for sysctl {key}: {reason}")]
+    PermissionDenied {
+        /// The key.
+        key: Key,
+        /// Which rule applies (capability, read-only key, child namespace).
+        reason: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The value was rejected, locally before anything was written or by the kernel.
+    #[error("invalid value {value:?} for sysctl {key}: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: Key,
+        /// The rejected value (cut to 64 characters).
+        value: String,
+        /// Why, and how to fix it.
+        reason: String,
+        /// The OS error when the kernel rejected the value.
+        #[source]
+        source: Option<io::Error>,
+    },
+
+    /// A congestion control algorithm that this kernel does not have (no module loaded
+    /// and none could be loaded).
+    #[error(
+        "congestion control {name:?} is not available for {key}; available: {}; \
+         load its module (modprobe tcp_{name}) or pick one of those",
+        available.join(" ")
+    )]
+    CongestionControlUnavailable {
+        /// The key that was written.
+        key: Key,
+        /// The requested algorithm.
+        name: String,
+        /// What `net.ipv4.tcp_available_congestion_control` lists.
+        available: Vec<String>,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A congestion control algorithm that a child namespace may not select: only the
+    /// algorithms in `net.ipv4.tcp_allowed_congestion_control` of the initial namespace are.
+    #[error(
+        "congestion control {name:?} is not allowed in this child network namespace; \
+         allowed: {}; add it to net.ipv4.tcp_allowed_congestion_control in the initial \
+         namespace or pick one of those",
+        allowed.join(" ")
+    )]
+    CongestionControlNotAllowed {
+        /// The key that was written.
+        key: Key,
+        /// The requested algorithm.
+        name: String,
+        /// What `net.ipv4.tcp_allowed_congestion_control` lists.
+        allowed: Vec<String>,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The kernel returned a value that the typed knob cannot parse.
+    #[error("unexpected value {value:?} of sysctl {key}: {reason}")]
+    UnexpectedValue {
+        /// The key.
+        key: Key,
+        /// What the kernel returned (cut to 64 characters).
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+
+    /// Another I/O error reading, writing or listing a key.
+    #[error("{op} sysctl {key}: {source}")]
+    Io {
+        /// `read`, `write` or `list`.
+        op: &'static str,
+        /// The key.
+        key: Key,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Opening, creating or entering a network namespace failed.
+    #[error("{op} network namespace {what}: {reason}")]
+    Netns {
+        /// What was attempted (`open`, `create`, `enter`).
+        op: &'static str,
+        /// Which namespace (name, path or pid).
+        what: String,
+        /// What went wrong and, for permission errors, which capability is needed.
+        reason: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A value that does not parse or does not satisfy its type's rules.
+///
+/// Returned by the `FromStr` and `TryFrom` implementations of the value types; setting a
+/// knob turns it into [`Error::InvalidValue`] naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what} {input:?}: {reason}")]
+pub struct ValueError {
+    what: &'static str,
+    input: String,
+    reason: String,
+}
+
+impl ValueError {
+    /// A new error for a value of type `what` (for example `"tcp_rmem triple"`).
+    pub fn new(what: &'static str, input: impl AsRef<str>, reason: impl Into<String>) -> Self {
+        Self {
+            what,
+            input: clip(input.as_ref()),
+            reason: reason.into(),
+        }
+    }
+
+    /// What kind of value was expected.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// The rejected input (cut to 64 characters).
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// Why it was rejected, and how to fix it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Cuts user or kernel text to 64 characters for use in an error message.
+pub(crate) fn clip(text: &str) -> String {
+    const MAX: usize = 64;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}

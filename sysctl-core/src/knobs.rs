@@ -1,0 +1,528 @@
+//! Typed knobs: each sysctl this crate knows, with its key, value type and namespace scope.
+//!
+//! A knob is a unit type implementing [`Knob`]; read and write it with
+//! [`Sysctl::get`](crate::Sysctl::get) and [`Sysctl::set`](crate::Sysctl::set). [`ALL`] lists
+//! every knob for tools that audit or document them. Meanings, units and defaults come from
+//! the kernel's Documentation/networking/ip-sysctl.rst, admin-guide/sysctl/net.rst,
+//! networking/nf_conntrack-sysctl.rst and networking/mptcp-sysctl.rst (Linux 6.18).
+//!
+//! Units: sizes are bytes (`u32`, at most 2^31 - 1 where the kernel stores an `int`),
+//! `tcp_mem`/`udp_mem` are pages, times are [`Duration`]s written in the knob's unit
+//! (whole seconds or microseconds; a fraction is rejected).
+
+use std::time::Duration;
+
+use crate::error::ValueError;
+use crate::key::Key;
+use crate::value::{
+    CongestionControl, ConntrackEvents, FastOpen, FastOpenKey, MemPages, MptcpName, MtuProbing,
+    NameList, PmType, PortRange, Qdisc, SynCookies, TcpMem, Timestamps, TwReuse,
+};
+
+/// Where a key lives with respect to network namespaces (kernel 6.x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Scope {
+    /// Each network namespace has its own value, writable inside it.
+    PerNamespace,
+    /// Present in child namespaces but read-only there (it shows the initial namespace's
+    /// value, or the child's own fixed one); writable only in the initial namespace.
+    ReadOnlyInChild,
+    /// One value for the whole host, absent in child namespaces.
+    Global,
+    /// Read-only everywhere: a status the kernel reports (available algorithms, counts).
+    ReadOnly,
+}
+
+impl Scope {
+    /// Whether a process in a child network namespace can write the key.
+    pub fn writable_in_child(self) -> bool {
+        self == Self::PerNamespace
+    }
+
+    /// A short lowercase description.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PerNamespace => "per-namespace",
+            Self::ReadOnlyInChild => "read-only in a child namespace",
+            Self::Global => "global (absent in a child namespace)",
+            Self::ReadOnly => "read-only",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A sysctl with a typed value.
+pub trait Knob {
+    /// The value type, validated at construction.
+    type Value;
+    /// The key in dotted form.
+    const KEY: &'static str;
+    /// Where the key lives with respect to network namespaces.
+    const SCOPE: Scope;
+
+    /// The key.
+    fn key() -> Key {
+        Key::from_static(Self::KEY)
+    }
+
+    /// Parses the text the kernel prints.
+    ///
+    /// # Errors
+    ///
+    /// When the text does not fit the value type.
+    fn parse(raw: &str) -> Result<Self::Value, ValueError>;
+
+    /// Formats a value as the kernel accepts it, checking the knob's rules.
+    ///
+    /// # Errors
+    ///
+    /// When the value breaks a rule of this knob (range, unit, bit dependencies).
+    fn format(value: &Self::Value) -> Result<String, ValueError>;
+}
+
+/// What [`ALL`] says of each knob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnobInfo {
+    /// The key in dotted form.
+    pub key: &'static str,
+    /// The namespace scope.
+    pub scope: Scope,
+    /// The knob's documentation: the first line is a summary.
+    pub doc: &'static str,
+}
+
+impl KnobInfo {
+    /// The first line of the documentation.
+    pub fn summary(&self) -> &'static str {
+        self.doc
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+    }
+}
+
+/// The knob whose key is `key`, if this crate knows it.
+pub fn info(key: &Key) -> Option<&'static KnobInfo> {
+    let dotted = key.to_string();
+    ALL.iter().find(|k| k.key == dotted)
+}
+
+/// How each kind of value is read and written.
+mod codec {
+    use super::*;
+
+    fn int31(text: &str, what: &'static str) -> Result<u32, ValueError> {
+        let v: u32 = crate::value::parse_int(text.trim(), what)?;
+        if v > i32::MAX as u32 {
+            return Err(ValueError::new(
+                what,
+                text,
+                "above 2^31-1, the largest the kernel stores",
+            ));
+        }
+        Ok(v)
+    }
+
+    /// 0 or 1.
+    pub(super) mod switch {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<bool, ValueError> {
+            match raw.trim() {
+                "0" => Ok(false),
+                "1" => Ok(true),
+                _ => Err(ValueError::new("switch", raw, "expected 0 or 1")),
+            }
+        }
+        pub(crate) fn format(v: &bool) -> Result<String, ValueError> {
+            Ok(if *v { "1" } else { "0" }.to_owned())
+        }
+    }
+
+    /// A kernel `int` that must not be negative: counts and byte sizes.
+    pub(super) mod count {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<u32, ValueError> {
+            int31(raw, "count")
+        }
+        pub(crate) fn format(v: &u32) -> Result<String, ValueError> {
+            int31(&v.to_string(), "count").map(|v| v.to_string())
+        }
+    }
+
+    /// A kernel `unsigned int` over its whole range.
+    pub(super) mod uint {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<u32, ValueError> {
+            crate::value::parse_int(raw.trim(), "unsigned integer")
+        }
+        pub(crate) fn format(v: &u32) -> Result<String, ValueError> {
+            Ok(v.to_string())
+        }
+    }
+
+    fn duration(v: &Duration, per_sec: u64, unit: &'static str) -> Result<String, ValueError> {
+        let nanos_per_unit = 1_000_000_000 / per_sec;
+        let n = v.as_nanos();
+        if n % u128::from(nanos_per_unit) != 0 {
+            return Err(ValueError::new(
+                "duration",
+                format!("{v:?}"),
+                format!("must be a whole number of {unit}"),
+            ));
+        }
+        let units = n / u128::from(nanos_per_unit);
+        if units > i32::MAX as u128 {
+            return Err(ValueError::new(
+                "duration",
+                format!("{v:?}"),
+                format!("above 2^31-1 {unit}"),
+            ));
+        }
+        Ok(units.to_string())
+    }
+
+    /// Whole seconds.
+    pub(super) mod seconds {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
+            int31(raw, "seconds").map(|s| Duration::from_secs(s.into()))
+        }
+        pub(crate) fn format(v: &Duration) -> Result<String, ValueError> {
+            duration(v, 1, "seconds")
+        }
+    }
+
+    /// Whole microseconds.
+    pub(super) mod micros {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
+            int31(raw, "microseconds").map(|s| Duration::from_micros(s.into()))
+        }
+        pub(crate) fn format(v: &Duration) -> Result<String, ValueError> {
+            duration(v, 1_000_000, "microseconds")
+        }
+    }
+
+    /// A type with `FromStr` and `Display` (triples, names, enums, lists).
+    pub(super) mod text {
+        use super::*;
+        pub(crate) fn parse<T: std::str::FromStr<Err = ValueError>>(
+            raw: &str,
+        ) -> Result<T, ValueError> {
+            raw.parse()
+        }
+        pub(crate) fn format<T: std::fmt::Display>(v: &T) -> Result<String, ValueError> {
+            Ok(v.to_string())
+        }
+    }
+
+    /// `tcp_fastopen` bits, checked for base bits.
+    pub(super) mod fastopen {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<FastOpen, ValueError> {
+            raw.parse()
+        }
+        pub(crate) fn format(v: &FastOpen) -> Result<String, ValueError> {
+            v.check().map(|v| v.to_string())
+        }
+    }
+}
+
+macro_rules! knobs {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $ty:ty = $codec:ident, $key:literal, $scope:ident;
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            ///
+            #[doc = concat!("Key `", $key, "`; scope: [`Scope::", stringify!($scope), "`].")]
+            #[doc(alias = $key)]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+            pub struct $name;
+
+            impl Knob for $name {
+                type Value = $ty;
+                const KEY: &'static str = $key;
+                const SCOPE: Scope = Scope::$scope;
+                fn parse(raw: &str) -> Result<$ty, ValueError> {
+                    codec::$codec::parse(raw)
+                }
+                fn format(value: &$ty) -> Result<String, ValueError> {
+                    codec::$codec::format(value)
+                }
+            }
+        )*
+
+        /// Every knob of this module, in the order they are defined.
+        pub static ALL: &[KnobInfo] = &[
+            $(KnobInfo { key: $key, scope: Scope::$scope, doc: concat!($($doc, "\n"),*) },)*
+        ];
+    };
+}
+
+knobs! {
+    // ---- TCP: congestion control -------------------------------------------------------
+
+    /// The default congestion control algorithm for new TCP connections.
+    ///
+    /// Per namespace since 4.15. A child namespace may only pick algorithms listed in
+    /// `tcp_allowed_congestion_control` (5.13); an algorithm not loaded is autoloaded when
+    /// the writer has CAP_NET_ADMIN. Default `cubic` on most builds.
+    TcpCongestionControl: CongestionControl = text, "net.ipv4.tcp_congestion_control", PerNamespace;
+    /// The congestion control algorithms loaded in this kernel.
+    TcpAvailableCongestionControl: NameList<CongestionControl> = text, "net.ipv4.tcp_available_congestion_control", ReadOnly;
+    /// The algorithms unprivileged processes may select with TCP_CONGESTION, and that child
+    /// namespaces may make their default.
+    ///
+    /// Writable only in the initial namespace (read-only in children since 5.13).
+    TcpAllowedCongestionControl: NameList<CongestionControl> = text, "net.ipv4.tcp_allowed_congestion_control", ReadOnlyInChild;
+
+    // ---- TCP: options ------------------------------------------------------------------
+
+    /// TCP Fast Open bits: 0x1 client, 0x2 server, 0x4 client without cookie, 0x200 server
+    /// without cookie, 0x400 all listeners.
+    ///
+    /// Default 0x1. Extra bits act only with their base bit; a listener also needs the
+    /// TCP_FASTOPEN socket option unless 0x400 is set.
+    TcpFastopen: FastOpen = fastopen, "net.ipv4.tcp_fastopen", PerNamespace;
+    /// The keys that sign fast-open cookies (primary, optional backup), as
+    /// `xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx`. Readable only by root.
+    TcpFastopenKey: FastOpenKey = text, "net.ipv4.tcp_fastopen_key", PerNamespace;
+    /// RFC 7323 timestamps: 0 off, 1 on with a random per-connection offset (default), 2 on
+    /// without the offset.
+    TcpTimestamps: Timestamps = text, "net.ipv4.tcp_timestamps", PerNamespace;
+    /// Selective acknowledgements (RFC 2018). Default on; keep it on for loss recovery.
+    TcpSack: bool = switch, "net.ipv4.tcp_sack", PerNamespace;
+    /// Duplicate SACKs (RFC 2883). Default on.
+    TcpDsack: bool = switch, "net.ipv4.tcp_dsack", PerNamespace;
+    /// Window scaling (RFC 7323), needed for windows above 64 KiB. Default on.
+    TcpWindowScaling: bool = switch, "net.ipv4.tcp_window_scaling", PerNamespace;
+
+    // ---- TCP: keepalive and timeouts ---------------------------------------------------
+
+    /// Idle time before the first keepalive probe, in seconds. Default 7200 (2 hours).
+    /// Only sockets with SO_KEEPALIVE send probes.
+    TcpKeepaliveTime: Duration = seconds, "net.ipv4.tcp_keepalive_time", PerNamespace;
+    /// Time between keepalive probes, in seconds. Default 75.
+    TcpKeepaliveIntvl: Duration = seconds, "net.ipv4.tcp_keepalive_intvl", PerNamespace;
+    /// Unanswered keepalive probes before the connection is dropped. Default 9.
+    TcpKeepaliveProbes: u32 = count, "net.ipv4.tcp_keepalive_probes", PerNamespace;
+    /// How long an orphaned connection stays in FIN-WAIT-2, in seconds. Default 60.
+    TcpFinTimeout: Duration = seconds, "net.ipv4.tcp_fin_timeout", PerNamespace;
+
+    // ---- TCP: buffers --------------------------------------------------------------------
+
+    /// Receive buffer min, default and max in bytes. Autotuning grows a socket's buffer up
+    /// to max (it is capped only by this, not by `net.core.rmem_max`).
+    ///
+    /// Default `4096 131072 6291456` (max scales with memory).
+    TcpRmem: TcpMem = text, "net.ipv4.tcp_rmem", PerNamespace;
+    /// Send buffer min, default and max in bytes. Default `4096 16384 4194304`.
+    TcpWmem: TcpMem = text, "net.ipv4.tcp_wmem", PerNamespace;
+    /// Memory thresholds of all TCP sockets together, in pages (low, pressure, high).
+    /// Sized at boot from memory.
+    TcpMemPages: MemPages = text, "net.ipv4.tcp_mem", Global;
+    /// Memory thresholds of all UDP sockets together, in pages. Sized at boot from memory.
+    UdpMemPages: MemPages = text, "net.ipv4.udp_mem", Global;
+    /// Receive buffer autotuning. Default on; a socket that sets SO_RCVBUF opts out.
+    TcpModerateRcvbuf: bool = switch, "net.ipv4.tcp_moderate_rcvbuf", PerNamespace;
+    /// Unsent bytes a socket may queue before poll stops reporting it writable.
+    /// Default 4294967295 (no limit); 16-128 KiB cuts latency for streaming senders.
+    TcpNotsentLowat: u32 = uint, "net.ipv4.tcp_notsent_lowat", PerNamespace;
+    /// Restart from the initial window after an idle period. Default on; turn it off for
+    /// bursty long-lived connections.
+    TcpSlowStartAfterIdle: bool = switch, "net.ipv4.tcp_slow_start_after_idle", PerNamespace;
+    /// Packetization-layer path MTU discovery: 0 off (default), 1 after a black hole, 2 always.
+    TcpMtuProbing: MtuProbing = text, "net.ipv4.tcp_mtu_probing", PerNamespace;
+    /// Reuse TIME-WAIT sockets for new outgoing connections: 0 never, 1 always when safe,
+    /// 2 loopback only (default).
+    TcpTwReuse: TwReuse = text, "net.ipv4.tcp_tw_reuse", PerNamespace;
+    /// Half-open connections kept per listener before SYN cookies or drops. Default from
+    /// memory (128 to 1024 or more).
+    TcpMaxSynBacklog: u32 = count, "net.ipv4.tcp_max_syn_backlog", PerNamespace;
+    /// SYN cookies: 0 off, 1 when the SYN backlog overflows (default), 2 always.
+    TcpSyncookies: SynCookies = text, "net.ipv4.tcp_syncookies", PerNamespace;
+    /// Do not cache metrics (ssthresh, RTT) of closed connections. Default off.
+    TcpNoMetricsSave: bool = switch, "net.ipv4.tcp_no_metrics_save", PerNamespace;
+    /// The ephemeral port range for outgoing connections. Default `32768 60999`.
+    IpLocalPortRange: PortRange = text, "net.ipv4.ip_local_port_range", PerNamespace;
+
+    // ---- net.core ------------------------------------------------------------------------
+
+    /// The most a socket may ask for with SO_RCVBUF, in bytes (the kernel doubles the
+    /// request). Does not cap TCP autotuning. Read-only in child namespaces. Default 212992
+    /// on older kernels, 4 MiB since 6.x on most builds.
+    CoreRmemMax: u32 = count, "net.core.rmem_max", ReadOnlyInChild;
+    /// The most a socket may ask for with SO_SNDBUF, in bytes. Read-only in child namespaces.
+    CoreWmemMax: u32 = count, "net.core.wmem_max", ReadOnlyInChild;
+    /// The default receive buffer of non-TCP sockets, in bytes. Default 212992.
+    CoreRmemDefault: u32 = count, "net.core.rmem_default", ReadOnlyInChild;
+    /// The default send buffer of non-TCP sockets, in bytes. Default 212992.
+    CoreWmemDefault: u32 = count, "net.core.wmem_default", ReadOnlyInChild;
+    /// The most ancillary buffer memory a socket may use, in bytes.
+    CoreOptmemMax: u32 = count, "net.core.optmem_max", PerNamespace;
+    /// The largest listen() backlog. Default 4096 since 5.4 (128 before).
+    CoreSomaxconn: u32 = count, "net.core.somaxconn", PerNamespace;
+    /// Packets queued per CPU on input when the stack cannot keep up. Default 1000. Global.
+    CoreNetdevMaxBacklog: u32 = count, "net.core.netdev_max_backlog", Global;
+    /// Packets one NAPI softirq cycle may process. Default 300. Global.
+    CoreNetdevBudget: u32 = count, "net.core.netdev_budget", Global;
+    /// The longest one NAPI softirq cycle may run, in microseconds. Default 8000 (2 jiffies
+    /// before 5.x). Global.
+    CoreNetdevBudgetUsecs: Duration = micros, "net.core.netdev_budget_usecs", Global;
+    /// Busy polling for poll/select/epoll, in microseconds (0 off, default). Global.
+    CoreBusyPoll: Duration = micros, "net.core.busy_poll", Global;
+    /// Busy polling for blocking reads: the default SO_BUSY_POLL, in microseconds (0 off,
+    /// default). Global.
+    CoreBusyRead: Duration = micros, "net.core.busy_read", Global;
+    /// The queueing discipline new devices get (`fq` suits BBR pacing). Global.
+    CoreDefaultQdisc: Qdisc = text, "net.core.default_qdisc", Global;
+    /// Entries of the global RFS socket flow table (0 turns RFS off, default). Global.
+    CoreRpsSockFlowEntries: u32 = count, "net.core.rps_sock_flow_entries", Global;
+
+    // ---- netfilter conntrack ------------------------------------------------------------
+
+    /// The most connections conntrack tracks; new ones are dropped beyond it. Default the
+    /// bucket count. Read-only in child namespaces (5.13). Exists once nf_conntrack is loaded.
+    NfConntrackMax: u32 = count, "net.netfilter.nf_conntrack_max", ReadOnlyInChild;
+    /// The hash table size. Writable only in the initial namespace.
+    NfConntrackBuckets: u32 = count, "net.netfilter.nf_conntrack_buckets", ReadOnlyInChild;
+    /// The number of tracked connections now.
+    NfConntrackCount: u32 = count, "net.netfilter.nf_conntrack_count", ReadOnly;
+    /// The most expectations (helper-predicted connections). Read-only in child namespaces.
+    NfConntrackExpectMax: u32 = count, "net.netfilter.nf_conntrack_expect_max", ReadOnlyInChild;
+    /// Per-connection packet and byte counters. Default off.
+    NfConntrackAcct: bool = switch, "net.netfilter.nf_conntrack_acct", PerNamespace;
+    /// Per-connection start and stop timestamps. Default off.
+    NfConntrackTimestamp: bool = switch, "net.netfilter.nf_conntrack_timestamp", PerNamespace;
+    /// Event delivery: 0 off, 1 on, 2 only when someone listens (default since 6.0).
+    NfConntrackEvents: ConntrackEvents = text, "net.netfilter.nf_conntrack_events", PerNamespace;
+    /// Verify checksums of incoming packets. Default on.
+    NfConntrackChecksum: bool = switch, "net.netfilter.nf_conntrack_checksum", PerNamespace;
+    /// Timeout of connections of other protocols, in seconds. Default 600.
+    NfConntrackGenericTimeout: Duration = seconds, "net.netfilter.nf_conntrack_generic_timeout", PerNamespace;
+    /// Timeout of ICMP flows, in seconds. Default 30.
+    NfConntrackIcmpTimeout: Duration = seconds, "net.netfilter.nf_conntrack_icmp_timeout", PerNamespace;
+    /// Timeout of ICMPv6 flows, in seconds. Default 30.
+    NfConntrackIcmpv6Timeout: Duration = seconds, "net.netfilter.nf_conntrack_icmpv6_timeout", PerNamespace;
+    /// Timeout of one-way UDP flows, in seconds. Default 30.
+    NfConntrackUdpTimeout: Duration = seconds, "net.netfilter.nf_conntrack_udp_timeout", PerNamespace;
+    /// Timeout of UDP flows seen both ways, in seconds. Default 120.
+    NfConntrackUdpTimeoutStream: Duration = seconds, "net.netfilter.nf_conntrack_udp_timeout_stream", PerNamespace;
+    /// TCP SYN_SENT timeout, in seconds. Default 120.
+    NfConntrackTcpTimeoutSynSent: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_syn_sent", PerNamespace;
+    /// TCP SYN_RECV timeout, in seconds. Default 60.
+    NfConntrackTcpTimeoutSynRecv: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_syn_recv", PerNamespace;
+    /// TCP ESTABLISHED timeout, in seconds. Default 432000 (5 days); an hour frees
+    /// entries of dead peers sooner.
+    NfConntrackTcpTimeoutEstablished: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_established", PerNamespace;
+    /// TCP FIN_WAIT timeout, in seconds. Default 120.
+    NfConntrackTcpTimeoutFinWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_fin_wait", PerNamespace;
+    /// TCP CLOSE_WAIT timeout, in seconds. Default 60.
+    NfConntrackTcpTimeoutCloseWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_close_wait", PerNamespace;
+    /// TCP LAST_ACK timeout, in seconds. Default 30.
+    NfConntrackTcpTimeoutLastAck: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_last_ack", PerNamespace;
+    /// TCP TIME_WAIT timeout, in seconds. Default 120.
+    NfConntrackTcpTimeoutTimeWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", PerNamespace;
+    /// TCP CLOSE timeout, in seconds. Default 10.
+    NfConntrackTcpTimeoutClose: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_close", PerNamespace;
+    /// Timeout after too many retransmissions, in seconds. Default 300.
+    NfConntrackTcpTimeoutMaxRetrans: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_max_retrans", PerNamespace;
+    /// Timeout with unacknowledged data outstanding, in seconds. Default 300.
+    NfConntrackTcpTimeoutUnacknowledged: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", PerNamespace;
+    /// Pick up already established connections. Default on.
+    NfConntrackTcpLoose: bool = switch, "net.netfilter.nf_conntrack_tcp_loose", PerNamespace;
+    /// Mark only out-of-window RST as invalid, accept other out-of-window packets. Default off.
+    NfConntrackTcpBeLiberal: bool = switch, "net.netfilter.nf_conntrack_tcp_be_liberal", PerNamespace;
+    /// Retransmissions without an ACK before the max_retrans timeout applies. Default 3.
+    NfConntrackTcpMaxRetrans: u32 = count, "net.netfilter.nf_conntrack_tcp_max_retrans", PerNamespace;
+
+    // ---- MPTCP --------------------------------------------------------------------------
+
+    /// Whether MPTCP sockets can be created (IPPROTO_MPTCP). Default on.
+    MptcpEnabled: bool = switch, "net.mptcp.enabled", PerNamespace;
+    /// Retransmission timeout of ADD_ADDR options, in seconds. Default 120.
+    MptcpAddAddrTimeout: Duration = seconds, "net.mptcp.add_addr_timeout", PerNamespace;
+    /// Accept MP_JOIN to the initial address and port. Default on.
+    MptcpAllowJoinInitialAddrPort: bool = switch, "net.mptcp.allow_join_initial_addr_port", PerNamespace;
+    /// The path managers this kernel has (6.15 and later).
+    MptcpAvailablePathManagers: NameList<MptcpName> = text, "net.mptcp.available_path_managers", ReadOnly;
+    /// The packet schedulers this kernel has.
+    MptcpAvailableSchedulers: NameList<MptcpName> = text, "net.mptcp.available_schedulers", ReadOnly;
+    /// How long MPTCP stays off after a middlebox black hole, in seconds (doubles on each
+    /// repeat). Default 3600; 0 turns the detection off.
+    MptcpBlackholeTimeout: Duration = seconds, "net.mptcp.blackhole_timeout", PerNamespace;
+    /// DSS checksums. Default off.
+    MptcpChecksumEnabled: bool = switch, "net.mptcp.checksum_enabled", PerNamespace;
+    /// How long a closed MPTCP socket lingers, in seconds. Default 60.
+    MptcpCloseTimeout: Duration = seconds, "net.mptcp.close_timeout", PerNamespace;
+    /// The path manager by name: `kernel` (default) or `userspace` (6.15 and later).
+    MptcpPathManager: MptcpName = text, "net.mptcp.path_manager", PerNamespace;
+    /// The path manager by number: 0 kernel (default), 1 userspace.
+    MptcpPmType: PmType = text, "net.mptcp.pm_type", PerNamespace;
+    /// The packet scheduler. Default `default`.
+    MptcpScheduler: MptcpName = text, "net.mptcp.scheduler", PerNamespace;
+    /// Retransmission intervals before a subflow counts as stale. Default 4.
+    MptcpStaleLossCnt: u32 = count, "net.mptcp.stale_loss_cnt", PerNamespace;
+    /// SYN retransmissions with MPTCP options before falling back to TCP. Default 2.
+    MptcpSynRetransBeforeTcpFallback: u32 = count, "net.mptcp.syn_retrans_before_tcp_fallback", PerNamespace;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_knob_key_is_valid_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for k in ALL {
+            let key = Key::new(k.key).unwrap_or_else(|e| panic!("{}: {e}", k.key));
+            assert_eq!(key.to_string(), k.key);
+            assert!(seen.insert(k.key), "duplicate {}", k.key);
+            assert!(!k.summary().is_empty(), "{} has no doc", k.key);
+        }
+    }
+
+    #[test]
+    fn durations_must_be_whole_units() {
+        assert_eq!(
+            TcpKeepaliveTime::format(&Duration::from_secs(60)).ok(),
+            Some("60".into())
+        );
+        assert!(TcpKeepaliveTime::format(&Duration::from_millis(1500)).is_err());
+        assert!(TcpKeepaliveTime::format(&Duration::from_secs(1 << 31)).is_err());
+        assert_eq!(
+            CoreBusyRead::format(&Duration::from_micros(50)).ok(),
+            Some("50".into())
+        );
+        assert_eq!(
+            CoreBusyRead::parse("50").ok(),
+            Some(Duration::from_micros(50))
+        );
+    }
+
+    #[test]
+    fn counts_stay_below_int_max() {
+        assert!(CoreSomaxconn::format(&(1 << 31)).is_err());
+        assert!(CoreSomaxconn::parse("2147483648").is_err());
+        assert_eq!(TcpNotsentLowat::parse("4294967295").ok(), Some(u32::MAX));
+        assert!(TcpSack::parse("2").is_err());
+    }
+
+    #[test]
+    fn fastopen_format_checks_bits() {
+        assert!(TcpFastopen::format(&FastOpen::from_bits_retain(0x400)).is_err());
+        assert_eq!(
+            TcpFastopen::format(&(FastOpen::CLIENT | FastOpen::SERVER)).ok(),
+            Some("3".into())
+        );
+    }
+}

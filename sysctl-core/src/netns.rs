@@ -1,0 +1,252 @@
+//! Network namespace handles.
+//!
+//! Linux resolves `/proc/sys/net/*`, every new socket, netlink and ioctl handle against the
+//! network namespace of the *calling thread* (see `network_namespaces(7)`, `setns(2)`,
+//! `unshare(2)`). A [`NetNs`] holds a file descriptor of a namespace, which keeps the
+//! namespace alive, and [`NetNs::run`] runs a closure on a scoped thread that has entered
+//! it: whatever the closure opens stays bound to that namespace afterwards, and the calling
+//! thread never changes namespace.
+//!
+//! Entering or creating a namespace needs `CAP_SYS_ADMIN`; opening a handle of one needs
+//! permission to read its `/proc/PID/ns/net` or `/run/netns` entry.
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::sched::{CloneFlags, setns, unshare};
+
+use crate::error::{Error, Result};
+
+/// A handle of a network namespace.
+///
+/// Cloning is cheap and shares the descriptor. The namespace lives at least as long as any
+/// handle of it.
+#[derive(Clone)]
+pub struct NetNs {
+    fd: Arc<OwnedFd>,
+    origin: Arc<str>,
+}
+
+impl NetNs {
+    /// Creates a fresh, anonymous network namespace (only `lo`, down, and default sysctls).
+    ///
+    /// It disappears when the last handle (and the last socket or process inside) is gone.
+    /// Needs `CAP_SYS_ADMIN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the kernel refuses `unshare(CLONE_NEWNET)`.
+    pub fn create() -> Result<Self> {
+        let spawned = std::thread::spawn(|| -> io::Result<OwnedFd> {
+            unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+            Ok(File::open("/proc/thread-self/ns/net")?.into())
+        })
+        .join();
+        let fd = match spawned {
+            Ok(result) => result.map_err(|source| netns_error("create", "(anonymous)", source))?,
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
+        Ok(Self::from_fd(fd, "anonymous namespace"))
+    }
+
+    /// Opens the namespace that `ip netns add NAME` created (`/run/netns/NAME`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the name is not a plain file name or the namespace does not exist.
+    pub fn open(name: &str) -> Result<Self> {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+            return Err(netns_error(
+                "open",
+                name,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a namespace name is a plain file name",
+                ),
+            ));
+        }
+        let path = Path::new("/run/netns").join(name);
+        Self::open_file(&path, name)
+    }
+
+    /// Opens a namespace by the path of a namespace file (`/proc/PID/ns/net`, a bind mount).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the file cannot be opened or is not a network namespace.
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        Self::open_file(path, &path.display().to_string())
+    }
+
+    /// Opens the network namespace of process `pid`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the process does not exist or its namespace may not be read.
+    pub fn from_pid(pid: u32) -> Result<Self> {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        Self::open_file(&path, &format!("of pid {pid}"))
+    }
+
+    /// The namespace of the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when `/proc/thread-self/ns/net` cannot be opened (no `/proc`).
+    pub fn current() -> Result<Self> {
+        Self::open_file(Path::new("/proc/thread-self/ns/net"), "current")
+    }
+
+    fn open_file(path: &Path, what: &str) -> Result<Self> {
+        let file = File::open(path).map_err(|source| netns_error("open", what, source))?;
+        // A network namespace file lives on nsfs; make sure it is one by entering nothing
+        // but comparing with the kernel's own view: its name reads `net:[inode]`.
+        let ns = Self::from_fd(file.into(), what);
+        if !ns.is_network_namespace() {
+            return Err(netns_error(
+                "open",
+                what,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a network namespace file"),
+            ));
+        }
+        Ok(ns)
+    }
+
+    fn from_fd(fd: OwnedFd, origin: &str) -> Self {
+        Self {
+            fd: Arc::new(fd),
+            origin: origin.into(),
+        }
+    }
+
+    fn is_network_namespace(&self) -> bool {
+        // nsfs files have the magic link text `net:[N]` under /proc/self/fd.
+        let link = format!(
+            "/proc/thread-self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&*self.fd)
+        );
+        std::fs::read_link(link)
+            .map(|target| target.to_string_lossy().starts_with("net:["))
+            .unwrap_or(false)
+    }
+
+    /// Runs `f` on a scoped thread inside this namespace and returns its result.
+    ///
+    /// Files, sockets and netlink handles that `f` opens stay bound to the namespace. A
+    /// panic in `f` is resumed on the calling thread. Needs `CAP_SYS_ADMIN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the thread cannot enter the namespace.
+    ///
+    /// ```no_run
+    /// use sysctl_core::netns::NetNs;
+    /// let ns = NetNs::create()?;
+    /// let inside = ns.run(|| std::fs::read_to_string("/proc/sys/net/ipv4/tcp_rmem"))??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let fd = self.fd.as_fd();
+        let joined = std::thread::scope(|scope| {
+            scope
+                .spawn(move || -> io::Result<T> {
+                    setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                    Ok(f())
+                })
+                .join()
+        });
+        match joined {
+            Ok(result) => result.map_err(|source| netns_error("enter", &self.origin, source)),
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
+    /// The namespace's inode number, which identifies it (as `ip netns identify` does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when `fstat` fails.
+    pub fn inode(&self) -> Result<u64> {
+        let file = File::from(
+            self.fd
+                .try_clone()
+                .map_err(|source| netns_error("inspect", &self.origin, source))?,
+        );
+        file.metadata()
+            .map(|m| m.ino())
+            .map_err(|source| netns_error("inspect", &self.origin, source))
+    }
+
+    /// Whether this is the initial network namespace (the one of pid 1).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when pid 1's namespace cannot be inspected (needs root).
+    pub fn is_initial(&self) -> Result<bool> {
+        let init = std::fs::metadata("/proc/1/ns/net")
+            .map_err(|source| netns_error("inspect", "of pid 1", source))?;
+        Ok(init.ino() == self.inode()?)
+    }
+
+    /// Where this handle came from (a name, a path, `anonymous namespace`, `current`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+impl AsFd for NetNs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl fmt::Debug for NetNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetNs")
+            .field("origin", &self.origin)
+            .field("inode", &self.inode().ok())
+            .finish()
+    }
+}
+
+fn netns_error(op: &'static str, what: &str, source: io::Error) -> Error {
+    let reason = match source.raw_os_error() {
+        Some(libc_eperm) if libc_eperm == nix::libc::EPERM => {
+            "operation not permitted: creating or entering a network namespace needs CAP_SYS_ADMIN"
+                .to_owned()
+        }
+        Some(code) if code == nix::libc::EACCES => {
+            "permission denied: reading another process's namespace needs root or ptrace access"
+                .to_owned()
+        }
+        Some(code) if code == nix::libc::ENOENT => {
+            "no such namespace (for a name, /run/netns/NAME does not exist: see `ip netns list`)"
+                .to_owned()
+        }
+        _ => source.to_string(),
+    };
+    Error::Netns {
+        op,
+        what: crate::error::clip(what),
+        reason,
+        source,
+    }
+}
+
+/// Whether the calling thread is in the initial network namespace; `None` when that
+/// cannot be told (no permission to inspect pid 1).
+pub(crate) fn thread_in_initial() -> Option<bool> {
+    let init = std::fs::metadata("/proc/1/ns/net").ok()?;
+    let me = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
+    Some(init.ino() == me.ino() && init.dev() == me.dev())
+}

@@ -1,0 +1,449 @@
+//! Raw and typed access to `/proc/sys` (see `sysctl(8)`, `proc_sys_net(5)` and the kernel's
+//! Documentation/admin-guide/sysctl/net.rst and networking/ip-sysctl.rst).
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+
+use crate::error::{Error, Result, clip};
+use crate::key::Key;
+use crate::knobs::{self, Knob, Scope};
+use crate::netns::{self, NetNs};
+use crate::value::{CongestionControl, NameList};
+
+/// The largest value text written, in bytes (the kernel reads at most a page).
+const MAX_VALUE_LEN: usize = 4096;
+
+/// A handle of a sysctl tree: `/proc/sys` of a network namespace, or a directory laid out
+/// like it (for tests and offline work).
+///
+/// Reading needs no privilege for most keys; writing needs root (`CAP_NET_ADMIN` over the
+/// namespace's user namespace for `net.*` keys, `CAP_SYS_ADMIN` for the others).
+///
+/// ```no_run
+/// use sysctl_core::{Sysctl, knobs};
+/// let sys = Sysctl::new();
+/// let cc = sys.get::<knobs::TcpCongestionControl>()?;
+/// let rmem = sys.read_raw(&"net.ipv4.tcp_rmem".parse()?)?;
+/// println!("{cc} {rmem}");
+/// # Ok::<(), sysctl_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sysctl {
+    root: PathBuf,
+    netns: Option<NetNs>,
+}
+
+impl Default for Sysctl {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sysctl {
+    /// The live tree, `/proc/sys`, of the calling thread's network namespace.
+    pub fn new() -> Self {
+        Self::with_root("/proc/sys")
+    }
+
+    /// A tree rooted at `dir` instead of `/proc/sys`: `dir/net/ipv4/tcp_rmem` is the key
+    /// `net.ipv4.tcp_rmem`.
+    pub fn with_root(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: dir.into(),
+            netns: None,
+        }
+    }
+
+    /// The same tree as seen from inside `ns`: every read and write is done by a thread
+    /// that has entered `ns`, whatever thread calls. Each call needs `CAP_SYS_ADMIN` to
+    /// enter the namespace.
+    pub fn in_netns(&self, ns: &NetNs) -> Self {
+        Self {
+            root: self.root.clone(),
+            netns: Some(ns.clone()),
+        }
+    }
+
+    /// The root directory (`/proc/sys` unless set with [`Sysctl::with_root`]).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The namespace this handle enters, if any.
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.netns.as_ref()
+    }
+
+    /// Runs `f` in this handle's namespace (directly when it has none).
+    fn in_ns<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        match &self.netns {
+            None => f(),
+            Some(ns) => ns.run(f)?,
+        }
+    }
+
+    fn path_of(&self, key: &Key) -> PathBuf {
+        self.root.join(key.path())
+    }
+
+    /// Reads a key's value as the kernel prints it, without the trailing newline.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the key does not exist here, [`Error::PermissionDenied`]
+    /// when it may not be read (write-only, root-only), [`Error::Io`] otherwise.
+    pub fn read_raw(&self, key: &Key) -> Result<String> {
+        self.in_ns(|| self.read_here(key))
+    }
+
+    fn read_here(&self, key: &Key) -> Result<String> {
+        read_file(&self.path_of(key)).map_err(|e| self.open_error(key, "read", e))
+    }
+
+    /// Writes a value as text, in one `write(2)`, as `sysctl -w` does.
+    ///
+    /// The value is checked first (not empty, no NUL, no newline but a trailing one, at
+    /// most 4096 bytes); a rejected value opens nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] when the value is malformed or the kernel rejects it,
+    /// [`Error::CongestionControlUnavailable`] / [`Error::CongestionControlNotAllowed`] for
+    /// an algorithm this namespace cannot use, [`Error::PermissionDenied`] (not root, or a
+    /// key read-only in a child namespace), [`Error::Unsupported`] for an absent key.
+    pub fn write_raw(&self, key: &Key, value: &str) -> Result<()> {
+        let value = value.strip_suffix('\n').unwrap_or(value);
+        let reason = if value.is_empty() {
+            Some("empty value")
+        } else if value.len() > MAX_VALUE_LEN {
+            Some("longer than 4096 bytes")
+        } else if value.contains('\0') {
+            Some("contains a NUL byte")
+        } else if value.contains('\n') {
+            Some("contains a newline")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(Error::InvalidValue {
+                key: key.clone(),
+                value: clip(value),
+                reason: reason.to_owned(),
+                source: None,
+            });
+        }
+        self.in_ns(|| self.write_here(key, value))
+    }
+
+    fn write_here(&self, key: &Key, value: &str) -> Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(self.path_of(key))
+            .map_err(|e| self.open_error(key, "write", e))?;
+        match file.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(n) => Err(Error::Io {
+                op: "write",
+                key: key.clone(),
+                source: io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("short write: the kernel took {n} of {} bytes", value.len()),
+                ),
+            }),
+            Err(e) => Err(self.write_error(key, value, e)),
+        }
+    }
+
+    /// Lists the keys (files) at and below `prefix`, sorted by path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when `prefix` does not exist, [`Error::Io`] when a directory
+    /// cannot be read.
+    pub fn keys(&self, prefix: &Key) -> Result<Vec<Key>> {
+        self.in_ns(|| {
+            let mut out = Vec::new();
+            self.walk(prefix, &mut |key, _| {
+                out.push(key);
+                Ok(())
+            })?;
+            out.sort();
+            Ok(out)
+        })
+    }
+
+    /// Reads every key at and below `prefix` in one pass, sorted by path. Keys that cannot
+    /// be read (write-only, root-only) carry their error; a failure to list fails the call.
+    ///
+    /// Inside a namespace this enters it once for the whole tree.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sysctl::keys`].
+    pub fn read_tree(&self, prefix: &Key) -> Result<Vec<(Key, Result<String>)>> {
+        self.in_ns(|| {
+            let mut out = Vec::new();
+            self.walk(prefix, &mut |key, path| {
+                let value = read_file(path).map_err(|e| self.open_error(&key, "read", e));
+                out.push((key, value));
+                Ok(())
+            })?;
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(out)
+        })
+    }
+
+    /// Calls `visit` for each file at and below `prefix`.
+    fn walk(&self, prefix: &Key, visit: &mut dyn FnMut(Key, &Path) -> Result<()>) -> Result<()> {
+        let top = self.path_of(prefix);
+        let meta = fs::metadata(&top).map_err(|e| self.open_error(prefix, "list", e))?;
+        if !meta.is_dir() {
+            return visit(prefix.clone(), &top);
+        }
+        let mut stack = vec![(prefix.clone(), top)];
+        while let Some((dir_key, dir)) = stack.pop() {
+            let entries = fs::read_dir(&dir).map_err(|e| self.open_error(&dir_key, "list", e))?;
+            for entry in entries {
+                let entry = entry.map_err(|source| Error::Io {
+                    op: "list",
+                    key: dir_key.clone(),
+                    source,
+                })?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                // A name that is not a valid component cannot be a key; skip it.
+                let Ok(key) = dir_key.child(name) else {
+                    continue;
+                };
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => stack.push((key, path)),
+                    Ok(_) => visit(key, &path)?,
+                    // Vanished between listing and stat (an interface went away).
+                    Err(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a typed knob.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sysctl::read_raw`], and [`Error::UnexpectedValue`] when the kernel's text does
+    /// not parse as the knob's type.
+    ///
+    /// ```no_run
+    /// use sysctl_core::{Sysctl, knobs::TcpRmem};
+    /// let rmem = Sysctl::new().get::<TcpRmem>()?;
+    /// println!("autotuning grows receive buffers up to {} bytes", rmem.max());
+    /// # Ok::<(), sysctl_core::Error>(())
+    /// ```
+    pub fn get<K: Knob>(&self) -> Result<K::Value> {
+        let key = K::key();
+        let raw = self.read_raw(&key)?;
+        K::parse(&raw).map_err(|e| Error::UnexpectedValue {
+            key,
+            value: clip(&raw),
+            reason: e.reason().to_owned(),
+        })
+    }
+
+    /// Writes a typed knob after checking the value against the knob's rules.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] before anything is written when the value breaks a rule
+    /// (for example `tcp_fastopen` extra bits without their base bit), otherwise as
+    /// [`Sysctl::write_raw`].
+    ///
+    /// ```no_run
+    /// use sysctl_core::{Sysctl, TcpMem, knobs::TcpRmem};
+    /// Sysctl::new().set::<TcpRmem>(TcpMem::new(4096, 131072, 16 << 20)?)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set<K: Knob>(&self, value: K::Value) -> Result<()> {
+        let key = K::key();
+        let text = K::format(&value).map_err(|e| Error::InvalidValue {
+            key: key.clone(),
+            value: e.input().to_owned(),
+            reason: e.reason().to_owned(),
+            source: None,
+        })?;
+        self.write_raw(&key, &text)
+    }
+
+    /// Whether the calling thread (inside [`Sysctl::in_ns`]: the namespace this handle works
+    /// in) is in a child network namespace; `None` when that cannot be told.
+    fn in_child_namespace(&self) -> Option<bool> {
+        netns::thread_in_initial().map(|initial| !initial)
+    }
+
+    /// Maps an error from opening (or listing) a key.
+    fn open_error(&self, key: &Key, op: &'static str, source: io::Error) -> Error {
+        match source.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => Error::Unsupported {
+                key: key.clone(),
+                reason: self.absent_reason(key),
+                source,
+            },
+            Some(libc::EACCES | libc::EPERM | libc::EROFS) => Error::PermissionDenied {
+                key: key.clone(),
+                reason: self.denied_reason(key, op, &source),
+                source,
+            },
+            _ => Error::Io {
+                op,
+                key: key.clone(),
+                source,
+            },
+        }
+    }
+
+    fn absent_reason(&self, key: &Key) -> String {
+        let scope = knobs::info(key).map(|k| k.scope);
+        if scope == Some(Scope::Global) && self.in_child_namespace() == Some(true) {
+            return "a global key, absent in child network namespaces: read or set it in the \
+                    initial namespace"
+                .to_owned();
+        }
+        let mut parts = key.components();
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("net"), Some("netfilter"), ..) => {
+                "the nf_conntrack module is not loaded (modprobe nf_conntrack)".to_owned()
+            }
+            (Some("net"), Some("mptcp"), ..) => {
+                "this kernel has no MPTCP support (CONFIG_MPTCP), or the key is newer than it"
+                    .to_owned()
+            }
+            (Some("net"), Some("ipv4" | "ipv6"), Some("conf" | "neigh"), Some(iface)) => {
+                format!("no interface {iface:?} in this network namespace, or no such key for it")
+            }
+            _ => "no such key on this kernel (a module is not loaded, or the kernel is too old)"
+                .to_owned(),
+        }
+    }
+
+    fn denied_reason(&self, key: &Key, op: &str, source: &io::Error) -> String {
+        if source.raw_os_error() == Some(libc::EROFS) {
+            return "/proc/sys is mounted read-only here (a container?)".to_owned();
+        }
+        let mode = fs::metadata(self.path_of(key))
+            .map(|m| m.permissions().mode())
+            .ok();
+        let root = nix::unistd::geteuid().is_root();
+        if op == "write" {
+            if mode.is_some_and(|m| m & 0o222 == 0) {
+                let scope = knobs::info(key).map(|k| k.scope);
+                if self.in_child_namespace() == Some(true) && scope != Some(Scope::ReadOnly) {
+                    return "the key is read-only in a child network namespace: only the initial \
+                            namespace may change it"
+                        .to_owned();
+                }
+                return "the key is read-only".to_owned();
+            }
+            if !root {
+                return "writing sysctls needs root (CAP_NET_ADMIN over the namespace for net.*, \
+                        CAP_SYS_ADMIN otherwise)"
+                    .to_owned();
+            }
+            return "the kernel refused the write (a security module, or no capability over \
+                    this namespace)"
+                .to_owned();
+        }
+        if mode.is_some_and(|m| m & 0o444 == 0) {
+            return "the key is write-only".to_owned();
+        }
+        if !root && mode.is_some_and(|m| m & 0o004 == 0) {
+            return "the key is readable only by root".to_owned();
+        }
+        "the kernel refused the read".to_owned()
+    }
+
+    /// Maps an error from `write(2)` on an open key.
+    fn write_error(&self, key: &Key, value: &str, source: io::Error) -> Error {
+        let source = match self.congestion_error(key, value, source) {
+            Ok(err) => return err,
+            Err(source) => source,
+        };
+        match source.raw_os_error() {
+            Some(libc::EINVAL | libc::ERANGE | libc::EDOM | libc::ENOENT) => Error::InvalidValue {
+                key: key.clone(),
+                value: clip(value),
+                reason: "rejected by the kernel: malformed or out of range for this key".to_owned(),
+                source: Some(source),
+            },
+            Some(libc::EPERM | libc::EACCES) => Error::PermissionDenied {
+                key: key.clone(),
+                reason: self.denied_reason(key, "write", &source),
+                source,
+            },
+            _ => Error::Io {
+                op: "write",
+                key: key.clone(),
+                source,
+            },
+        }
+    }
+
+    /// Explains a refused write of a congestion control algorithm with the lists that
+    /// apply; gives `source` back for any other key or error. Runs inside the namespace.
+    fn congestion_error(
+        &self,
+        key: &Key,
+        value: &str,
+        source: io::Error,
+    ) -> Result<Error, io::Error> {
+        let dotted = key.to_string();
+        let is_default = dotted == knobs::TcpCongestionControl::KEY;
+        let is_allowed = dotted == knobs::TcpAllowedCongestionControl::KEY;
+        if !(is_default || is_allowed) {
+            return Err(source);
+        }
+        let list = |knob: Key| -> Vec<String> {
+            self.read_here(&knob)
+                .ok()
+                .and_then(|raw| raw.parse::<NameList<CongestionControl>>().ok())
+                .map(|l| l.as_slice().iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
+        };
+        match source.raw_os_error() {
+            Some(libc::ENOENT) => {
+                let available = list(knobs::TcpAvailableCongestionControl::key());
+                // For the allowed list, name the first algorithm that is not available.
+                let name = value
+                    .split_whitespace()
+                    .find(|n| !available.iter().any(|a| a == n))
+                    .unwrap_or(value)
+                    .to_owned();
+                Ok(Error::CongestionControlUnavailable {
+                    key: key.clone(),
+                    name,
+                    available,
+                    source,
+                })
+            }
+            Some(libc::EPERM) if is_default => Ok(Error::CongestionControlNotAllowed {
+                key: key.clone(),
+                name: value.trim().to_owned(),
+                allowed: list(knobs::TcpAllowedCongestionControl::key()),
+                source,
+            }),
+            _ => Err(source),
+        }
+    }
+}
+
+/// Reads a whole value file without the trailing newline.
+fn read_file(path: &Path) -> io::Result<String> {
+    let mut buf = fs::read_to_string(path)?;
+    if buf.ends_with('\n') {
+        buf.pop();
+    }
+    Ok(buf)
+}
