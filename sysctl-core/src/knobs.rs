@@ -60,7 +60,7 @@ impl std::fmt::Display for Scope {
 /// A sysctl with a typed value.
 pub trait Knob {
     /// The value type, validated at construction.
-    type Value;
+    type Value: Clone + std::fmt::Debug + PartialEq;
     /// The key in dotted form.
     const KEY: &'static str;
     /// Where the key lives with respect to network namespaces.
@@ -84,6 +84,12 @@ pub trait Knob {
     ///
     /// When the value breaks a rule of this knob (range, unit, bit dependencies).
     fn format(value: &Self::Value) -> Result<String, ValueError>;
+}
+
+/// Something done for each typed knob: see [`for_each`].
+pub trait Visitor {
+    /// Called once per knob type.
+    fn visit<K: Knob>(&mut self);
 }
 
 /// What [`ALL`] says of each knob.
@@ -260,6 +266,11 @@ macro_rules! knobs {
                 }
             }
         )*
+
+        /// Calls `visitor.visit::<K>()` for every knob of this module, in the order of [`ALL`].
+        pub fn for_each<V: Visitor>(visitor: &mut V) {
+            $(visitor.visit::<$name>();)*
+        }
 
         /// Every knob of this module, in the order they are defined.
         pub static ALL: &[KnobInfo] = &[

@@ -30,6 +30,7 @@ mod error;
 mod key;
 pub mod knobs;
 pub mod netns;
+mod sys;
 mod sysctl;
 mod value;
 

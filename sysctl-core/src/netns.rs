@@ -105,10 +105,8 @@ impl NetNs {
 
     fn open_file(path: &Path, what: &str) -> Result<Self> {
         let file = File::open(path).map_err(|source| netns_error("open", what, source))?;
-        // A network namespace file lives on nsfs; make sure it is one by entering nothing
-        // but comparing with the kernel's own view: its name reads `net:[inode]`.
         let ns = Self::from_fd(file.into(), what);
-        if !ns.is_network_namespace() {
+        if !crate::sys::is_network_namespace(ns.fd.as_fd()) {
             return Err(netns_error(
                 "open",
                 what,
@@ -123,17 +121,6 @@ impl NetNs {
             fd: Arc::new(fd),
             origin: origin.into(),
         }
-    }
-
-    fn is_network_namespace(&self) -> bool {
-        // nsfs files have the magic link text `net:[N]` under /proc/self/fd.
-        let link = format!(
-            "/proc/thread-self/fd/{}",
-            std::os::fd::AsRawFd::as_raw_fd(&*self.fd)
-        );
-        std::fs::read_link(link)
-            .map(|target| target.to_string_lossy().starts_with("net:["))
-            .unwrap_or(false)
     }
 
     /// Runs `f` on a scoped thread inside this namespace and returns its result.
@@ -189,13 +176,17 @@ impl NetNs {
 
     /// Whether this is the initial network namespace (the one of pid 1).
     ///
+    /// Compares with `/proc/1/ns/net` when that may be read; otherwise enters the namespace
+    /// and looks for a global-only key, which exists only in the initial namespace.
+    ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when pid 1's namespace cannot be inspected (needs root).
+    /// [`Error::Netns`] when neither way works.
     pub fn is_initial(&self) -> Result<bool> {
-        let init = std::fs::metadata("/proc/1/ns/net")
-            .map_err(|source| netns_error("inspect", "of pid 1", source))?;
-        Ok(init.ino() == self.inode()?)
+        match std::fs::metadata("/proc/1/ns/net") {
+            Ok(init) => Ok(init.ino() == self.inode()?),
+            Err(_) => self.run(thread_in_initial),
+        }
     }
 
     /// Where this handle came from (a name, a path, `anonymous namespace`, `current`).
@@ -221,15 +212,15 @@ impl fmt::Debug for NetNs {
 
 fn netns_error(op: &'static str, what: &str, source: io::Error) -> Error {
     let reason = match source.raw_os_error() {
-        Some(libc_eperm) if libc_eperm == nix::libc::EPERM => {
+        Some(nix::libc::EPERM) => {
             "operation not permitted: creating or entering a network namespace needs CAP_SYS_ADMIN"
                 .to_owned()
         }
-        Some(code) if code == nix::libc::EACCES => {
+        Some(nix::libc::EACCES) => {
             "permission denied: reading another process's namespace needs root or ptrace access"
                 .to_owned()
         }
-        Some(code) if code == nix::libc::ENOENT => {
+        Some(nix::libc::ENOENT) => {
             "no such namespace (for a name, /run/netns/NAME does not exist: see `ip netns list`)"
                 .to_owned()
         }
@@ -243,10 +234,11 @@ fn netns_error(op: &'static str, what: &str, source: io::Error) -> Error {
     }
 }
 
-/// Whether the calling thread is in the initial network namespace; `None` when that
-/// cannot be told (no permission to inspect pid 1).
-pub(crate) fn thread_in_initial() -> Option<bool> {
-    let init = std::fs::metadata("/proc/1/ns/net").ok()?;
-    let me = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
-    Some(init.ino() == me.ino() && init.dev() == me.dev())
+/// Whether the calling thread is in the initial network namespace.
+///
+/// Global `net.core` keys such as `netdev_max_backlog` exist only in the initial namespace,
+/// so their presence tells, without the permission to inspect pid 1 that a container or a
+/// hardened kernel may deny.
+pub(crate) fn thread_in_initial() -> bool {
+    Path::new("/proc/sys/net/core/netdev_max_backlog").exists()
 }

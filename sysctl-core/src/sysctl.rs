@@ -279,9 +279,9 @@ impl Sysctl {
     }
 
     /// Whether the calling thread (inside [`Sysctl::in_ns`]: the namespace this handle works
-    /// in) is in a child network namespace; `None` when that cannot be told.
+    /// in) is in a child network namespace; `None` for a tree that is not `/proc/sys`.
     fn in_child_namespace(&self) -> Option<bool> {
-        netns::thread_in_initial().map(|initial| !initial)
+        (self.root == Path::new("/proc/sys")).then(|| !netns::thread_in_initial())
     }
 
     /// Maps an error from opening (or listing) a key.
