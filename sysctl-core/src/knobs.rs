@@ -449,6 +449,28 @@ knobs! {
     NfConntrackTcpTimeoutMaxRetrans: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_max_retrans", PerNamespace;
     /// Timeout with unacknowledged data outstanding, in seconds. Default 300.
     NfConntrackTcpTimeoutUnacknowledged: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", PerNamespace;
+    /// SCTP CLOSED timeout, in seconds. Default 10.
+    NfConntrackSctpTimeoutClosed: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_closed", PerNamespace;
+    /// SCTP COOKIE_WAIT timeout, in seconds. Default 3.
+    NfConntrackSctpTimeoutCookieWait: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_cookie_wait", PerNamespace;
+    /// SCTP COOKIE_ECHOED timeout, in seconds. Default 3.
+    NfConntrackSctpTimeoutCookieEchoed: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_cookie_echoed", PerNamespace;
+    /// SCTP ESTABLISHED timeout, in seconds. Default 210.
+    NfConntrackSctpTimeoutEstablished: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_established", PerNamespace;
+    /// SCTP SHUTDOWN_SENT timeout, in seconds. Default 3.
+    NfConntrackSctpTimeoutShutdownSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_sent", PerNamespace;
+    /// SCTP SHUTDOWN_RECD timeout, in seconds. Default 3.
+    NfConntrackSctpTimeoutShutdownRecd: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_recd", PerNamespace;
+    /// SCTP SHUTDOWN_ACK_SENT timeout, in seconds. Default 3.
+    NfConntrackSctpTimeoutShutdownAckSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_ack_sent", PerNamespace;
+    /// SCTP HEARTBEAT_SENT timeout, in seconds. Default 30.
+    NfConntrackSctpTimeoutHeartbeatSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_heartbeat_sent", PerNamespace;
+    /// Timeout of one-way GRE flows, in seconds. Default 30.
+    NfConntrackGreTimeout: Duration = seconds, "net.netfilter.nf_conntrack_gre_timeout", PerNamespace;
+    /// Timeout of GRE flows seen both ways, in seconds. Default 180.
+    NfConntrackGreTimeoutStream: Duration = seconds, "net.netfilter.nf_conntrack_gre_timeout_stream", PerNamespace;
+    /// How long IPv6 fragments wait for reassembly in conntrack, in seconds. Default 60.
+    NfConntrackFrag6Timeout: Duration = seconds, "net.netfilter.nf_conntrack_frag6_timeout", PerNamespace;
     /// Pick up already established connections. Default on.
     NfConntrackTcpLoose: bool = switch, "net.netfilter.nf_conntrack_tcp_loose", PerNamespace;
     /// Mark only out-of-window RST as invalid, accept other out-of-window packets. Default off.

@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::libc;
 
@@ -33,7 +34,7 @@ const MAX_VALUE_LEN: usize = 4096;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Sysctl {
-    root: PathBuf,
+    root: Arc<Path>,
     netns: Option<NetNs>,
 }
 
@@ -53,7 +54,7 @@ impl Sysctl {
     /// `net.ipv4.tcp_rmem`.
     pub fn with_root(dir: impl Into<PathBuf>) -> Self {
         Self {
-            root: dir.into(),
+            root: dir.into().into(),
             netns: None,
         }
     }
@@ -78,11 +79,21 @@ impl Sysctl {
         self.netns.as_ref()
     }
 
-    /// Runs `f` in this handle's namespace (directly when it has none).
-    fn in_ns<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    /// Runs `f` in this handle's namespace (directly when it has none), on the namespace's
+    /// parked thread, with a handle of the same tree that enters nothing.
+    fn in_ns<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         match &self.netns {
-            None => f(),
-            Some(ns) => ns.run(f)?,
+            None => f(self),
+            Some(ns) => {
+                let local = Self {
+                    root: Arc::clone(&self.root),
+                    netns: None,
+                };
+                ns.run_owned(move || f(&local))?
+            }
         }
     }
 
@@ -97,7 +108,8 @@ impl Sysctl {
     /// [`Error::Unsupported`] when the key does not exist here, [`Error::PermissionDenied`]
     /// when it may not be read (write-only, root-only), [`Error::Io`] otherwise.
     pub fn read_raw(&self, key: &Key) -> Result<String> {
-        self.in_ns(|| self.read_here(key))
+        let key = key.clone();
+        self.in_ns(move |sys| sys.read_here(&key))
     }
 
     fn read_here(&self, key: &Key) -> Result<String> {
@@ -136,7 +148,8 @@ impl Sysctl {
                 source: None,
             });
         }
-        self.in_ns(|| self.write_here(key, value))
+        let (key, value) = (key.clone(), value.to_owned());
+        self.in_ns(move |sys| sys.write_here(&key, &value))
     }
 
     fn write_here(&self, key: &Key, value: &str) -> Result<()> {
@@ -165,9 +178,10 @@ impl Sysctl {
     /// [`Error::Unsupported`] when `prefix` does not exist, [`Error::Io`] when a directory
     /// cannot be read.
     pub fn keys(&self, prefix: &Key) -> Result<Vec<Key>> {
-        self.in_ns(|| {
+        let prefix = prefix.clone();
+        self.in_ns(move |sys| {
             let mut out = Vec::new();
-            self.walk(prefix, &mut |key, _| {
+            sys.walk(&prefix, &mut |key, _| {
                 out.push(key);
                 Ok(())
             })?;
@@ -185,10 +199,11 @@ impl Sysctl {
     ///
     /// As [`Sysctl::keys`].
     pub fn read_tree(&self, prefix: &Key) -> Result<Vec<(Key, Result<String>)>> {
-        self.in_ns(|| {
+        let prefix = prefix.clone();
+        self.in_ns(move |sys| {
             let mut out = Vec::new();
-            self.walk(prefix, &mut |key, path| {
-                let value = read_file(path).map_err(|e| self.open_error(&key, "read", e));
+            sys.walk(&prefix, &mut |key, path| {
+                let value = read_file(path).map_err(|e| sys.open_error(&key, "read", e));
                 out.push((key, value));
                 Ok(())
             })?;
@@ -281,7 +296,7 @@ impl Sysctl {
     /// Whether the calling thread (inside [`Sysctl::in_ns`]: the namespace this handle works
     /// in) is in a child network namespace; `None` for a tree that is not `/proc/sys`.
     fn in_child_namespace(&self) -> Option<bool> {
-        (self.root == Path::new("/proc/sys")).then(|| !netns::thread_in_initial())
+        (*self.root == *Path::new("/proc/sys")).then(|| !netns::thread_in_initial())
     }
 
     /// Maps an error from opening (or listing) a key.

@@ -561,3 +561,40 @@ fn a_tree_under_another_root_works_without_a_kernel() {
     let err = sys.read_raw(&key("net.core.rmem_max")).expect_err("absent");
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
 }
+
+#[test]
+fn run_owned_enters_the_namespace_from_any_thread_and_survives_panics() {
+    if !require_root("run_owned_enters_the_namespace_from_any_thread_and_survives_panics") {
+        return;
+    }
+    let ns = NetNs::create().expect("create");
+    let want = ns.inode().expect("inode");
+    let here = || {
+        std::fs::metadata("/proc/thread-self/ns/net")
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .expect("stat")
+    };
+    let outside = here();
+    assert_ne!(outside, want);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    assert_eq!(ns.run_owned(here).expect("run_owned"), want);
+                }
+            });
+        }
+    });
+    // Nested: the parked thread is busy, so the inner call takes a thread of its own.
+    let inner = ns.clone();
+    let nested = ns
+        .run_owned(move || inner.run_owned(here))
+        .expect("outer")
+        .expect("inner");
+    assert_eq!(nested, want);
+    // A panic reaches the caller, and the handle keeps working.
+    let caught = std::panic::catch_unwind(|| ns.run_owned(|| panic!("inside")));
+    assert!(caught.is_err());
+    assert_eq!(ns.run_owned(here).expect("after panic"), want);
+    assert_eq!(here(), outside, "the calling thread never moved");
+}

@@ -115,6 +115,40 @@ fn sysctl_snapshot(plan: Plan) {
     );
 }
 
+/// Reading one key of another namespace: ours (`Sysctl::in_netns`, a scoped thread per
+/// call) against the raw floor of switching the calling thread there and back with setns.
+fn sysctl_read_one_in_netns(plan: Plan) {
+    use sysctl_core::netns::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("sysctl_read_one_in_netns: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("create namespace");
+    let home = NetNs::current().expect("current namespace");
+    let sys = Sysctl::new().in_netns(&ns);
+    let path = Path::new("/proc/sys/net/ipv4/tcp_rmem");
+    let mut buf = Vec::with_capacity(256);
+    // The floor runs on a thread of its own so that the bench's main thread never changes
+    // namespace.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            compare(
+                "sysctl_read_one_in_netns/setns_floor",
+                plan,
+                &mut || {
+                    black_box(sys.get::<knobs::TcpRmem>().ok());
+                },
+                &mut || {
+                    use nix::sched::{CloneFlags, setns};
+                    let _ = setns(&ns, CloneFlags::CLONE_NEWNET);
+                    floor_read(path, &mut buf);
+                    let _ = setns(&home, CloneFlags::CLONE_NEWNET);
+                },
+            );
+        });
+    });
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
@@ -133,6 +167,14 @@ fn main() {
             Plan {
                 rounds: 21,
                 batch: 5,
+            },
+        ),
+        (
+            "sysctl_read_one_in_netns",
+            sysctl_read_one_in_netns,
+            Plan {
+                rounds: 21,
+                batch: 500,
             },
         ),
     ];
