@@ -58,10 +58,13 @@ fn every_typed_knob_reads_back_in_a_child_namespace() {
         return;
     }
     let ns = TestNs::new();
-    let sys = ns.sysctl();
+    read_every_knob(&ns.sysctl(), true);
+}
+
+fn read_every_knob(sys: &Sysctl, child: bool) {
     let mut v = ReadAll {
-        sys: &sys,
-        child: true,
+        sys,
+        child,
         seen: BTreeSet::new(),
     };
     knobs::for_each(&mut v);
@@ -73,14 +76,7 @@ fn every_typed_knob_reads_back_in_the_initial_namespace() {
     if !require_root("every_typed_knob_reads_back_in_the_initial_namespace") {
         return;
     }
-    let sys = Sysctl::new();
-    let mut v = ReadAll {
-        sys: &sys,
-        child: false,
-        seen: BTreeSet::new(),
-    };
-    knobs::for_each(&mut v);
-    assert_eq!(v.seen.len(), knobs::ALL.len());
+    read_every_knob(&Sysctl::new(), false);
 }
 
 /// The scope each knob declares is what the kernel shows in a child namespace: absent for
@@ -207,6 +203,15 @@ fn every_per_namespace_knob_writes_and_reads_back() {
     assert_eq!(w.done, expected);
 }
 
+/// Writes a key's own value back in the initial namespace: the write path works and the
+/// host's state does not change.
+fn write_own_value_back(host: &Sysctl, k: &Key) {
+    let own = host.read_raw(k).expect("host read");
+    host.write_raw(k, &own)
+        .unwrap_or_else(|e| panic!("{k}: {e}"));
+    assert_eq!(host.read_raw(k).expect("host read"), own);
+}
+
 /// Global and read-only-in-child keys: absent or refused in a child namespace, with the
 /// reason; in the initial namespace, their own value written back is accepted.
 #[test]
@@ -227,10 +232,7 @@ fn global_keys_write_their_own_value_back() {
                     "{}: {err}",
                     info.key
                 );
-                let own = host.read_raw(&k).expect("host read");
-                host.write_raw(&k, &own)
-                    .unwrap_or_else(|e| panic!("{}: {e}", info.key));
-                assert_eq!(host.read_raw(&k).expect("host read"), own);
+                write_own_value_back(&host, &k);
             }
             Scope::ReadOnlyInChild => {
                 let own = child.read_raw(&k).expect("child read");
@@ -241,10 +243,7 @@ fn global_keys_write_their_own_value_back() {
                     "{}: {err}",
                     info.key
                 );
-                let own = host.read_raw(&k).expect("host read");
-                host.write_raw(&k, &own)
-                    .unwrap_or_else(|e| panic!("{}: {e}", info.key));
-                assert_eq!(host.read_raw(&k).expect("host read"), own);
+                write_own_value_back(&host, &k);
             }
             Scope::ReadOnly => {
                 let own = child.read_raw(&k).expect("child read");
