@@ -125,6 +125,74 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A write was accepted but reading the key back shows another value (the kernel
+    /// clamped or ignored it).
+    #[error(
+        "sysctl {key} reads back {got:?} after writing {wanted:?}: the kernel kept another value"
+    )]
+    NotApplied {
+        /// The key.
+        key: Key,
+        /// What was written (canonical form).
+        wanted: String,
+        /// What the kernel reports now.
+        got: String,
+    },
+
+    /// An apply stopped at `key`; the keys it had already written were put back (or not:
+    /// see `restore`).
+    #[error("applying the plan failed at {key}: {source}; {restore}")]
+    ApplyFailed {
+        /// The key whose write failed.
+        key: Key,
+        /// Why it failed.
+        #[source]
+        source: Box<Self>,
+        /// What happened to the keys written before it.
+        restore: Restore,
+    },
+
+    /// A rollback could not write some keys back; the others were restored.
+    #[error("rollback left {} key(s) unrestored: {}", failed.len(), failed.iter().map(|(k, why)| format!("{k} ({why})")).collect::<Vec<_>>().join("; "))]
+    RollbackFailed {
+        /// Keys restored.
+        restored: Vec<Key>,
+        /// Keys that could not be restored, with why.
+        failed: Vec<(Key, String)>,
+    },
+
+    /// An undo log is for another sysctl tree or network namespace than the handle given.
+    #[error("the undo log is for {expected}, but this handle works on {found}")]
+    WrongTarget {
+        /// Where the undo log was made.
+        expected: String,
+        /// Where the handle works.
+        found: String,
+    },
+
+    /// A malformed line in a sysctl.d file or an undo log.
+    #[error("{file}:{line}: {reason}")]
+    Syntax {
+        /// The file (or the name given to the text).
+        file: String,
+        /// The line number, from 1.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// Reading or writing a file (undo log, sysctl.d configuration) failed.
+    #[error("{op} {}: {source}", path.display())]
+    File {
+        /// What was done (`read`, `write`, `list`).
+        op: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
     /// Opening, creating or entering a network namespace failed.
     #[error("{op} network namespace {what}: {reason}")]
     Netns {
@@ -138,6 +206,49 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// The key this error is about, when it is about one key.
+    pub fn key(&self) -> Option<&Key> {
+        match self {
+            Self::Unsupported { key, .. }
+            | Self::PermissionDenied { key, .. }
+            | Self::InvalidValue { key, .. }
+            | Self::CongestionControlUnavailable { key, .. }
+            | Self::CongestionControlNotAllowed { key, .. }
+            | Self::UnexpectedValue { key, .. }
+            | Self::Io { key, .. }
+            | Self::NotApplied { key, .. }
+            | Self::ApplyFailed { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to the keys an apply had already written when a later write failed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Restore {
+    /// Keys written back to their earlier value, checked by reading back.
+    pub restored: Vec<Key>,
+    /// Keys that could not be restored, with why.
+    pub failed: Vec<(Key, String)>,
+}
+
+impl std::fmt::Display for Restore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.failed.is_empty() {
+            return match self.restored.len() {
+                0 => f.write_str("nothing had been written"),
+                n => write!(f, "the {n} key(s) already written were restored"),
+            };
+        }
+        write!(f, "{} key(s) restored; NOT restored:", self.restored.len())?;
+        for (key, why) in &self.failed {
+            write!(f, " {key} ({why});")?;
+        }
+        Ok(())
+    }
 }
 
 /// A value that does not parse or does not satisfy its type's rules.

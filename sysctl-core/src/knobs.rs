@@ -120,6 +120,70 @@ pub fn info(key: &Key) -> Option<&'static KnobInfo> {
     ALL.iter().find(|k| k.key == dotted)
 }
 
+/// `0`/`1` and the words configuration tools use for them (`yes`, `true`, `on`, ...).
+pub(crate) fn bool_word(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The canonical text of a value for `key`: what the kernel would print for it.
+///
+/// For a knob of this module the value goes through the knob's type (so `"4096\t87380
+/// 6291456"`, a quoted triple's fields, `yes` for a switch and `0x3` for `tcp_fastopen` all
+/// become the kernel's form, and a value the type rejects is an error). For other keys,
+/// runs of whitespace become one space, `yes`/`true`/`on` and `no`/`false`/`off` become
+/// `1`/`0`, and hexadecimal numbers become decimal.
+///
+/// # Errors
+///
+/// When `key` is a knob of this module and `value` breaks its rules.
+///
+/// ```
+/// use sysctl_core::{Key, knobs::canonical};
+/// let rmem: Key = "net.ipv4.tcp_rmem".parse()?;
+/// assert_eq!(canonical(&rmem, "4096\t87380   6291456")?, "4096 87380 6291456");
+/// assert_eq!(canonical(&"net.ipv4.tcp_sack".parse()?, "yes")?, "1");
+/// assert_eq!(canonical(&"net.ipv4.tcp_fastopen".parse()?, "0x3")?, "3");
+/// assert_eq!(canonical(&"net.ipv4.conf.all.rp_filter".parse()?, "0x2")?, "2");
+/// assert!(canonical(&rmem, "8192 4096 1").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn canonical(key: &Key, value: &str) -> Result<String, ValueError> {
+    let dotted = key.to_string();
+    match typed_canonical(&dotted, value) {
+        Some(result) => result,
+        None => Ok(generic_canonical(value)),
+    }
+}
+
+/// [`canonical`] for a value read from the kernel: never fails (a value that breaks a
+/// knob's rules, which someone else may have written, is normalised generically).
+pub fn canonical_lenient(key: &Key, value: &str) -> String {
+    canonical(key, value).unwrap_or_else(|_| generic_canonical(value))
+}
+
+fn generic_canonical(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for field in value.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let hex = field
+            .strip_prefix("0x")
+            .or_else(|| field.strip_prefix("0X"))
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        match (bool_word(field), hex) {
+            (Some(b), _) => out.push(if b { '1' } else { '0' }),
+            (None, Some(n)) => out.push_str(&n.to_string()),
+            (None, None) => out.push_str(field),
+        }
+    }
+    out
+}
+
 /// How each kind of value is read and written.
 mod codec {
     use super::*;
@@ -140,10 +204,9 @@ mod codec {
     pub(super) mod switch {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<bool, ValueError> {
-            match raw.trim() {
-                "0" => Ok(false),
-                "1" => Ok(true),
-                _ => Err(ValueError::new("switch", raw, "expected 0 or 1")),
+            match bool_word(raw.trim()) {
+                Some(b) => Ok(b),
+                None => Err(ValueError::new("switch", raw, "expected 0 or 1")),
             }
         }
         pub(crate) fn format(v: &bool) -> Result<String, ValueError> {
@@ -270,6 +333,15 @@ macro_rules! knobs {
         /// Calls `visitor.visit::<K>()` for every knob of this module, in the order of [`ALL`].
         pub fn for_each<V: Visitor>(visitor: &mut V) {
             $(visitor.visit::<$name>();)*
+        }
+
+        /// The typed canonical text of `value` for the knob `key` (dotted), or `None` when
+        /// no knob has that key.
+        fn typed_canonical(key: &str, value: &str) -> Option<Result<String, ValueError>> {
+            match key {
+                $($key => Some($name::parse(value).and_then(|v| $name::format(&v))),)*
+                _ => None,
+            }
         }
 
         /// Every knob of this module, in the order they are defined.

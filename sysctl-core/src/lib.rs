@@ -30,13 +30,21 @@ mod error;
 mod key;
 pub mod knobs;
 pub mod netns;
+pub mod plan;
+mod profile;
+mod snapshot;
 mod sys;
 mod sysctl;
+pub mod sysctld;
+mod textfile;
 mod value;
 
-pub use error::{Error, Result, ValueError};
+pub use error::{Error, Restore, Result, ValueError};
 pub use key::{Key, MAX_KEY_LEN};
 pub use knobs::{Knob, Scope};
+pub use plan::{Applied, Plan};
+pub use profile::{Bdp, Entry, Profile};
+pub use snapshot::{Difference, Snapshot};
 pub use sysctl::Sysctl;
 pub use value::{
     CongestionControl, ConntrackEvents, FastOpen, FastOpenKey, INT_MAX, MemPages, MptcpName,

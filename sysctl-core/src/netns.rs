@@ -35,6 +35,8 @@ pub struct NetNs {
 struct Inner {
     fd: OwnedFd,
     origin: Box<str>,
+    /// The name under /run/netns, when opened by name.
+    name: Option<Box<str>>,
     /// A thread parked inside the namespace that runs [`NetNs::run_owned`] jobs, started on
     /// first use and ended when the last handle is dropped (its channel closes).
     worker: Mutex<Option<mpsc::Sender<Job>>>,
@@ -81,7 +83,11 @@ impl NetNs {
             ));
         }
         let path = Path::new("/run/netns").join(name);
-        Self::open_file(&path, name)
+        let mut ns = Self::open_file(&path, name)?;
+        if let Some(inner) = Arc::get_mut(&mut ns.inner) {
+            inner.name = Some(name.into());
+        }
+        Ok(ns)
     }
 
     /// Opens a namespace by the path of a namespace file (`/proc/PID/ns/net`, a bind mount).
@@ -131,6 +137,7 @@ impl NetNs {
             inner: Arc::new(Inner {
                 fd,
                 origin: origin.into(),
+                name: None,
                 worker: Mutex::new(None),
             }),
         }
@@ -285,6 +292,11 @@ impl NetNs {
             Ok(init) => Ok(init.ino() == self.inode()?),
             Err(_) => self.run(thread_in_initial),
         }
+    }
+
+    /// The name under /run/netns, when the handle was opened with [`NetNs::open`].
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
     }
 
     /// Where this handle came from (a name, a path, `anonymous namespace`, `current`).

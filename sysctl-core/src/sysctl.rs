@@ -171,6 +171,52 @@ impl Sysctl {
         }
     }
 
+    /// Whether the key's mode lets root write it in this handle's namespace. Keys that are
+    /// read-only in a child namespace (`net.core.rmem_max`, ...) show mode 0444 there.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the key does not exist here.
+    pub fn is_writable(&self, key: &Key) -> Result<bool> {
+        let key = key.clone();
+        self.in_ns(move |sys| {
+            fs::metadata(sys.path_of(&key))
+                .map(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
+                .map_err(|e| sys.open_error(&key, "inspect", e))
+        })
+    }
+
+    /// Why `key` cannot be set in this handle's namespace, or `None` when it can: absent
+    /// (with the likely cause), read-only (in a child namespace or everywhere).
+    pub(crate) fn unsettable_reason(&self, key: &Key) -> Option<String> {
+        match self.is_writable(key) {
+            Ok(true) => None,
+            Ok(false) => {
+                let key = key.clone();
+                let reason = self.in_ns(move |sys| {
+                    let eperm = io::Error::from_raw_os_error(libc::EACCES);
+                    Ok(sys.denied_reason(&key, "write", &eperm))
+                });
+                Some(reason.unwrap_or_else(|e| e.to_string()))
+            }
+            Err(Error::Unsupported { reason, .. }) => Some(format!("absent: {reason}")),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    /// A description of the tree and namespace this handle works on, and the namespace's
+    /// inode when the tree is `/proc/sys`.
+    pub(crate) fn target(&self) -> Result<(String, Option<u64>)> {
+        if *self.root != *Path::new("/proc/sys") {
+            return Ok((format!("the tree at {}", self.root.display()), None));
+        }
+        let inode = match &self.netns {
+            Some(ns) => ns.inode()?,
+            None => NetNs::current()?.inode()?,
+        };
+        Ok((format!("network namespace {inode}"), Some(inode)))
+    }
+
     /// Lists the keys (files) at and below `prefix`, sorted by path.
     ///
     /// # Errors
