@@ -149,6 +149,136 @@ fn sysctl_read_one_in_netns(plan: Plan) {
     });
 }
 
+/// The per-namespace entries of the low-latency profile, as (key, value).
+fn per_namespace_low_latency() -> sysctl_core::Profile {
+    let mut p = sysctl_core::Profile::new("bench");
+    for e in sysctl_core::Profile::low_latency().entries() {
+        if knobs::info(e.key()).is_some_and(|k| k.scope == sysctl_core::Scope::PerNamespace) {
+            p.push(e.clone());
+        }
+    }
+    p
+}
+
+/// Writes `value` to a sysctl file in one write.
+fn floor_write(path: &Path, value: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(path) {
+        let _ = f.write(value.as_bytes());
+    }
+}
+
+/// Plan + apply + rollback of the low-latency profile, inside a fresh namespace (on a thread
+/// that entered it), against the same writes done raw (with the same read-backs) and
+/// against `sysctl -p` of the profile file and of a file with the old values.
+fn sysctl_apply(plan: Plan) {
+    use sysctl_core::netns::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("sysctl_apply: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("create namespace");
+    let profile = per_namespace_low_latency();
+    let result = ns.run(|| {
+        let sys = Sysctl::new();
+        // The floor makes the same writes: the keys the plan changes. It reads every key of
+        // the profile first, as a plan must, to find them.
+        let changed: Vec<(PathBuf, String)> = profile
+            .plan(&sys)
+            .expect("plan")
+            .changes()
+            .iter()
+            .map(|c| (Path::new("/proc/sys").join(c.key.path()), c.desired.clone()))
+            .collect();
+        let all: Vec<PathBuf> = profile
+            .entries()
+            .iter()
+            .map(|e| Path::new("/proc/sys").join(e.key().path()))
+            .collect();
+        let mut buf = Vec::with_capacity(256);
+        eprintln!(
+            "sysctl_apply: {} keys, {} changed",
+            all.len(),
+            changed.len()
+        );
+        compare(
+            "sysctl_plan_apply_rollback/floor",
+            plan,
+            &mut || {
+                let applied = profile
+                    .plan(&sys)
+                    .and_then(|p| p.apply(&sys))
+                    .expect("apply");
+                black_box(applied.rollback(&sys).expect("rollback"));
+            },
+            &mut || {
+                for path in &all {
+                    floor_read(path, &mut buf);
+                }
+                let mut old = Vec::with_capacity(changed.len());
+                for (path, value) in &changed {
+                    floor_read(path, &mut buf);
+                    old.push(String::from_utf8_lossy(&buf).trim_end().to_owned());
+                    floor_write(path, value);
+                    floor_read(path, &mut buf);
+                }
+                for ((path, _), value) in changed.iter().zip(&old).rev() {
+                    floor_write(path, value);
+                    floor_read(path, &mut buf);
+                }
+            },
+        );
+        let dir = std::env::temp_dir().join(format!("nettune-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let new_file = dir.join("profile.conf");
+        let old_file = dir.join("old.conf");
+        std::fs::write(&new_file, profile.to_sysctl_d()).expect("write");
+        let old: String = profile
+            .entries()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} = {}\n",
+                    e.key(),
+                    sys.read_raw(e.key()).unwrap_or_default()
+                )
+            })
+            .collect();
+        std::fs::write(&old_file, old).expect("write");
+        let sysctl_p = |file: &Path| {
+            let ok = std::process::Command::new("sysctl")
+                .arg("-q")
+                .arg("-p")
+                .arg(file)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "sysctl -p {}", file.display());
+        };
+        compare(
+            "sysctl_plan_apply_rollback/sysctl-p",
+            Plan {
+                rounds: plan.rounds,
+                batch: plan.batch.min(10),
+            },
+            &mut || {
+                let applied = profile
+                    .plan(&sys)
+                    .and_then(|p| p.apply(&sys))
+                    .expect("apply");
+                black_box(applied.rollback(&sys).expect("rollback"));
+            },
+            &mut || {
+                sysctl_p(&new_file);
+                sysctl_p(&old_file);
+            },
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    if let Err(e) = result {
+        eprintln!("sysctl_apply: {e}");
+    }
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
@@ -167,6 +297,14 @@ fn main() {
             Plan {
                 rounds: 21,
                 batch: 5,
+            },
+        ),
+        (
+            "sysctl_apply",
+            sysctl_apply,
+            Plan {
+                rounds: 21,
+                batch: 50,
             },
         ),
         (
