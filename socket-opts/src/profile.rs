@@ -1,10 +1,11 @@
 //! `SocketProfile`: the options a server sets on each socket, applied in one call.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+use socket2::{Domain, SockAddr, Socket, Type};
 use sysctl_core::CongestionControl;
 
 use crate::error::{Error, Result};
@@ -219,6 +220,19 @@ impl Setting {
     }
 }
 
+fn new_tcp(addr: &SocketAddr) -> Result<Socket> {
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    Socket::new(domain, Type::STREAM, None).map_err(|source| Error::Io {
+        op: "create",
+        option: "socket",
+        source,
+    })
+}
+
 /// How [`SocketProfile::apply`] treats a failing option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
@@ -401,6 +415,63 @@ impl SocketProfile {
         self.mode
     }
 
+    /// The settings of one scope, as a profile of the same mode.
+    fn only(&self, scope: Scope) -> Self {
+        Self {
+            settings: self
+                .settings
+                .iter()
+                .filter(|s| s.scope() == scope)
+                .cloned()
+                .collect(),
+            mode: self.mode,
+        }
+    }
+
+    /// Creates a TCP socket for `addr`'s family, applies this profile (options such as
+    /// `TCP_FASTOPEN_CONNECT` and `TCP_MAXSEG` must be set before connecting), then
+    /// connects.
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::apply`]; [`Error::Misuse`] for listener-only options;
+    /// [`Error::Io`] when the socket cannot be created or the connection fails.
+    pub fn connect(&self, addr: SocketAddr) -> Result<(TcpStream, Report)> {
+        let socket = new_tcp(&addr)?;
+        let report = self.apply(&socket)?;
+        socket
+            .connect(&SockAddr::from(addr))
+            .map_err(|source| Error::Io {
+                op: "connect",
+                option: "connect",
+                source,
+            })?;
+        Ok((socket.into(), report))
+    }
+
+    /// Creates a TCP listener on `addr` (with `SO_REUSEADDR`): the connection options
+    /// (and `SO_REUSEPORT`) are applied before `bind`, so accepted sockets inherit them;
+    /// the listener-only options (fast open queue, defer accept) after `listen`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::apply`]; [`Error::Io`] when binding or listening fails.
+    pub fn listen(&self, addr: SocketAddr, backlog: i32) -> Result<(TcpListener, Report)> {
+        let socket = new_tcp(&addr)?;
+        let io = |source| Error::Io {
+            op: "listen",
+            option: "listen",
+            source,
+        };
+        socket.set_reuse_address(true).map_err(io)?;
+        let mut report = self.only(Scope::Any).apply(&socket)?;
+        socket.bind(&SockAddr::from(addr)).map_err(io)?;
+        socket.listen(backlog).map_err(io)?;
+        let listener_report = self.only(Scope::Listener).apply(&socket)?;
+        report.outcomes.extend(listener_report.outcomes);
+        Ok((socket.into(), report))
+    }
+
     /// Applies every setting to `fd`, in order.
     ///
     /// Listener-only options (fast open queue, defer accept) on a socket that is not
@@ -561,7 +632,7 @@ impl PeerPolicy {
     /// # Errors
     ///
     /// As [`SocketProfile::apply`], or [`Error::Io`] when the peer address cannot be read.
-    pub fn apply(&self, stream: &std::net::TcpStream) -> Result<Report> {
+    pub fn apply(&self, stream: &TcpStream) -> Result<Report> {
         let peer = stream.peer_addr().map_err(|source| Error::Io {
             op: "get",
             option: "getpeername",

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use socket_opts::*;
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, Socket, Type};
 use sysctl_core::{Sysctl, knobs};
 use testkit::{TestNs, require_root};
 
@@ -200,10 +200,9 @@ fn netstat_counter(name: &str) -> u64 {
 }
 
 fn tfo_connect(addr: SocketAddr, payload: &[u8]) -> TcpStream {
-    let s = fresh(Domain::IPV4);
-    set_fastopen_connect(&s, true).expect("fastopen connect");
-    s.connect(&SockAddr::from(addr)).expect("connect");
-    let mut stream: TcpStream = s.into();
+    let (mut stream, report) = SocketProfile::new().fastopen_connect(true).connect(addr).expect("connect");
+    assert!(report.all_applied());
+    assert!(fastopen_connect(&stream).expect("fastopen connect"));
     stream.write_all(payload).expect("write");
     stream
 }
