@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod sys;
+
 /// How a comparison is measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {

@@ -31,10 +31,15 @@ fn echo_server_tunes_by_peer_and_logs_tcp_info() {
     }
     let ns = TestNs::new();
     let bin = env!("CARGO_BIN_EXE_echo_server");
-    let (mut child, mut out) = start(&ns, bin, &["--listen", "127.0.0.1:7000", "--connections", "1"]);
+    let (mut child, mut out) = start(
+        &ns,
+        bin,
+        &["--listen", "127.0.0.1:7000", "--connections", "1"],
+    );
     ns.run(|| {
         let mut s = TcpStream::connect("127.0.0.1:7000").expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         s.write_all(b"ping over loopback").expect("write");
         let mut buf = [0u8; 18];
         s.read_exact(&mut buf).expect("echo");
@@ -53,9 +58,15 @@ fn fastopen_pair_sends_data_in_the_syn_the_second_time() {
         return;
     }
     let ns = TestNs::new();
-    ns.sysctl().set::<knobs::TcpFastopen>(FastOpen::CLIENT | FastOpen::SERVER).expect("sysctl");
+    ns.sysctl()
+        .set::<knobs::TcpFastopen>(FastOpen::CLIENT | FastOpen::SERVER)
+        .expect("sysctl");
     let bin = env!("CARGO_BIN_EXE_fastopen");
-    let (mut server, mut out) = start(&ns, bin, &["server", "127.0.0.1:7001", "--connections", "2"]);
+    let (mut server, mut out) = start(
+        &ns,
+        bin,
+        &["server", "127.0.0.1:7001", "--connections", "2"],
+    );
     let client = |msg: &str| {
         let o = ns.exec(bin, &["client", "127.0.0.1:7001", msg]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -126,141 +126,17 @@ bitflags::bitflags! {
     }
 }
 
-/// A decoded `struct tcp_info`. Times are `Duration`s, rates are bytes per second,
-/// sizes are bytes unless named segments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
+/// A `struct tcp_info` as the kernel returned it, read field by field.
+///
+/// The reply is kept as bytes (no decoding until a field is asked for, so reading
+/// `TCP_INFO` costs what the syscall costs). Times are `Duration`s, rates are bytes per
+/// second, sizes are bytes unless named segments. Fields in the first
+/// [`TCP_INFO_MIN_LEN`] bytes are always there; later ones return `None` when the kernel
+/// did not send them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct TcpInfo {
-    /// How many bytes the kernel returned.
-    pub len: usize,
-    /// Connection state.
-    pub state: TcpState,
-    /// Congestion-avoidance state.
-    pub ca_state: CaState,
-    /// Retransmissions of the current segment (`tcpi_retransmits`).
-    pub retransmits: u8,
-    /// Zero-window probes sent.
-    pub probes: u8,
-    /// Retransmission timer backoff.
-    pub backoff: u8,
-    /// Negotiated options.
-    pub options: TcpOptions,
-    /// Our send window scale.
-    pub snd_wscale: u8,
-    /// The peer's receive window scale.
-    pub rcv_wscale: u8,
-    /// The last delivery-rate sample was application limited.
-    pub delivery_rate_app_limited: bool,
-    /// Retransmission timeout.
-    pub rto: Duration,
-    /// Delayed-ACK timeout.
-    pub ato: Duration,
-    /// Send MSS, bytes.
-    pub snd_mss: u32,
-    /// Receive MSS estimate, bytes.
-    pub rcv_mss: u32,
-    /// Segments sent and not acknowledged.
-    pub unacked: u32,
-    /// Segments selectively acknowledged.
-    pub sacked: u32,
-    /// Segments considered lost.
-    pub lost: u32,
-    /// Segments retransmitted and not acknowledged.
-    pub retrans: u32,
-    /// Time since the last data sent.
-    pub last_data_sent: Duration,
-    /// Time since the last data received.
-    pub last_data_recv: Duration,
-    /// Time since the last ACK received.
-    pub last_ack_recv: Duration,
-    /// Path MTU, bytes.
-    pub pmtu: u32,
-    /// Receive slow-start threshold, bytes.
-    pub rcv_ssthresh: u32,
-    /// Smoothed round-trip time.
-    pub rtt: Duration,
-    /// Round-trip time variance.
-    pub rttvar: Duration,
-    /// Send slow-start threshold, segments (`u32::MAX`-like values mean "infinite").
-    pub snd_ssthresh: u32,
-    /// Congestion window, segments.
-    pub snd_cwnd: u32,
-    /// Advertised MSS, bytes.
-    pub advmss: u32,
-    /// Reordering metric, segments.
-    pub reordering: u32,
-    /// Receiver-side RTT estimate.
-    pub rcv_rtt: Duration,
-    /// Receive buffer space the receiver autotunes toward, bytes.
-    pub rcv_space: u32,
-    /// Total retransmitted segments.
-    pub total_retrans: u32,
-    /// Pacing rate, bytes per second.
-    pub pacing_rate: Option<u64>,
-    /// `SO_MAX_PACING_RATE`, bytes per second (`u64::MAX`: unlimited).
-    pub max_pacing_rate: Option<u64>,
-    /// Bytes acknowledged by the peer.
-    pub bytes_acked: Option<u64>,
-    /// Bytes received.
-    pub bytes_received: Option<u64>,
-    /// Segments sent.
-    pub segs_out: Option<u32>,
-    /// Segments received.
-    pub segs_in: Option<u32>,
-    /// Bytes written but not yet sent.
-    pub notsent_bytes: Option<u32>,
-    /// Minimum RTT seen.
-    pub min_rtt: Option<Duration>,
-    /// Data segments received.
-    pub data_segs_in: Option<u32>,
-    /// Data segments sent.
-    pub data_segs_out: Option<u32>,
-    /// Delivery rate, bytes per second.
-    pub delivery_rate: Option<u64>,
-    /// Time busy sending data.
-    pub busy_time: Option<Duration>,
-    /// Time limited by the receive window.
-    pub rwnd_limited: Option<Duration>,
-    /// Time limited by the send buffer.
-    pub sndbuf_limited: Option<Duration>,
-    /// Segments delivered, retransmissions included.
-    pub delivered: Option<u32>,
-    /// Segments delivered with ECN CE marks.
-    pub delivered_ce: Option<u32>,
-    /// Bytes sent, retransmissions included.
-    pub bytes_sent: Option<u64>,
-    /// Bytes retransmitted.
-    pub bytes_retrans: Option<u64>,
-    /// DSACKs received.
-    pub dsack_dups: Option<u32>,
-    /// Reordering events seen.
-    pub reord_seen: Option<u32>,
-    /// Out-of-order packets received.
-    pub rcv_ooopack: Option<u32>,
-    /// The peer's advertised receive window, bytes.
-    pub snd_wnd: Option<u32>,
-    /// Our advertised receive window, bytes.
-    pub rcv_wnd: Option<u32>,
-    /// Path rehash events.
-    pub rehash: Option<u32>,
-    /// Retransmission timeouts.
-    pub total_rto: Option<u16>,
-    /// Recoveries from retransmission timeouts.
-    pub total_rto_recoveries: Option<u16>,
-    /// Time spent in RTO recovery.
-    pub total_rto_time: Option<Duration>,
-    /// CE-marked segments received.
-    pub received_ce: Option<u32>,
-}
-
-fn u8_at(b: &[u8], off: usize) -> Option<u8> {
-    b.get(off).copied()
-}
-
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_ne_bytes)
+    raw: [u8; TCP_INFO_MAX_LEN],
+    len: usize,
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
@@ -269,18 +145,24 @@ fn u32_at(b: &[u8], off: usize) -> Option<u32> {
         .map(u32::from_ne_bytes)
 }
 
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    b.get(off..off + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_ne_bytes)
-}
-
 fn micros(v: u32) -> Duration {
     Duration::from_micros(v.into())
 }
 
 fn millis(v: u32) -> Duration {
     Duration::from_millis(v.into())
+}
+
+macro_rules! getters {
+    ($($(#[$doc:meta])* $name:ident -> $ty:ty = |$s:ident| $body:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(&self) -> $ty {
+                let $s = self;
+                $body
+            }
+        )*
+    };
 }
 
 impl TcpInfo {
@@ -303,72 +185,213 @@ impl TcpInfo {
                 ),
             });
         }
-        // The first 104 bytes are present (checked above).
-        let r8 = |o| u8_at(b, o).unwrap_or_default();
-        let r32 = |o| u32_at(b, o).unwrap_or_default();
-        let wscale = r8(6);
-        Ok(Self {
-            len: b.len(),
-            state: r8(0).into(),
-            ca_state: r8(1).into(),
-            retransmits: r8(2),
-            probes: r8(3),
-            backoff: r8(4),
-            options: TcpOptions::from_bits_retain(r8(5)),
-            snd_wscale: wscale & 0x0f,
-            rcv_wscale: wscale >> 4,
-            delivery_rate_app_limited: r8(7) & 1 != 0,
-            rto: micros(r32(8)),
-            ato: micros(r32(12)),
-            snd_mss: r32(16),
-            rcv_mss: r32(20),
-            unacked: r32(24),
-            sacked: r32(28),
-            lost: r32(32),
-            retrans: r32(36),
-            last_data_sent: millis(r32(44)),
-            last_data_recv: millis(r32(52)),
-            last_ack_recv: millis(r32(56)),
-            pmtu: r32(60),
-            rcv_ssthresh: r32(64),
-            rtt: micros(r32(68)),
-            rttvar: micros(r32(72)),
-            snd_ssthresh: r32(76),
-            snd_cwnd: r32(80),
-            advmss: r32(84),
-            reordering: r32(88),
-            rcv_rtt: micros(r32(92)),
-            rcv_space: r32(96),
-            total_retrans: r32(100),
-            pacing_rate: u64_at(b, 104),
-            max_pacing_rate: u64_at(b, 112),
-            bytes_acked: u64_at(b, 120),
-            bytes_received: u64_at(b, 128),
-            segs_out: u32_at(b, 136),
-            segs_in: u32_at(b, 140),
-            notsent_bytes: u32_at(b, 144),
-            min_rtt: u32_at(b, 148).map(micros),
-            data_segs_in: u32_at(b, 152),
-            data_segs_out: u32_at(b, 156),
-            delivery_rate: u64_at(b, 160),
-            busy_time: u64_at(b, 168).map(Duration::from_micros),
-            rwnd_limited: u64_at(b, 176).map(Duration::from_micros),
-            sndbuf_limited: u64_at(b, 184).map(Duration::from_micros),
-            delivered: u32_at(b, 192),
-            delivered_ce: u32_at(b, 196),
-            bytes_sent: u64_at(b, 200),
-            bytes_retrans: u64_at(b, 208),
-            dsack_dups: u32_at(b, 216),
-            reord_seen: u32_at(b, 220),
-            rcv_ooopack: u32_at(b, 224),
-            snd_wnd: u32_at(b, 228),
-            rcv_wnd: u32_at(b, 232),
-            rehash: u32_at(b, 236),
-            total_rto: u16_at(b, 240),
-            total_rto_recoveries: u16_at(b, 242),
-            total_rto_time: u32_at(b, 244).map(millis),
-            received_ce: u32_at(b, 248),
-        })
+        let mut raw = [0u8; TCP_INFO_MAX_LEN];
+        let n = b.len().min(TCP_INFO_MAX_LEN);
+        raw[..n].copy_from_slice(&b[..n]);
+        Ok(Self { raw, len: b.len() })
+    }
+
+    fn r8(&self, o: usize) -> u8 {
+        self.raw[o]
+    }
+
+    fn r16(&self, o: usize) -> u16 {
+        u16::from_ne_bytes([self.raw[o], self.raw[o + 1]])
+    }
+
+    fn r32(&self, o: usize) -> u32 {
+        u32::from_ne_bytes([
+            self.raw[o],
+            self.raw[o + 1],
+            self.raw[o + 2],
+            self.raw[o + 3],
+        ])
+    }
+
+    fn r64(&self, o: usize) -> u64 {
+        let r = &self.raw;
+        u64::from_ne_bytes([
+            r[o],
+            r[o + 1],
+            r[o + 2],
+            r[o + 3],
+            r[o + 4],
+            r[o + 5],
+            r[o + 6],
+            r[o + 7],
+        ])
+    }
+
+    fn has(&self, o: usize, size: usize) -> bool {
+        self.len >= o + size
+    }
+
+    fn o16(&self, o: usize) -> Option<u16> {
+        self.has(o, 2).then(|| self.r16(o))
+    }
+
+    fn o32(&self, o: usize) -> Option<u32> {
+        self.has(o, 4).then(|| self.r32(o))
+    }
+
+    fn o64(&self, o: usize) -> Option<u64> {
+        self.has(o, 8).then(|| self.r64(o))
+    }
+
+    /// How many bytes the kernel returned.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a `TcpInfo` has at least [`TCP_INFO_MIN_LEN`] bytes.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    getters! {
+        /// Connection state.
+        state -> TcpState = |s| s.r8(0).into();
+        /// Congestion-avoidance state.
+        ca_state -> CaState = |s| s.r8(1).into();
+        /// Retransmissions of the current segment (`tcpi_retransmits`).
+        retransmits -> u8 = |s| s.r8(2);
+        /// Zero-window probes sent.
+        probes -> u8 = |s| s.r8(3);
+        /// Retransmission timer backoff.
+        backoff -> u8 = |s| s.r8(4);
+        /// Negotiated options.
+        options -> TcpOptions = |s| TcpOptions::from_bits_retain(s.r8(5));
+        /// Our send window scale.
+        snd_wscale -> u8 = |s| s.r8(6) & 0x0f;
+        /// The peer's receive window scale.
+        rcv_wscale -> u8 = |s| s.r8(6) >> 4;
+        /// The last delivery-rate sample was application limited.
+        delivery_rate_app_limited -> bool = |s| s.r8(7) & 1 != 0;
+        /// Retransmission timeout.
+        rto -> Duration = |s| micros(s.r32(8));
+        /// Delayed-ACK timeout.
+        ato -> Duration = |s| micros(s.r32(12));
+        /// Send MSS, bytes.
+        snd_mss -> u32 = |s| s.r32(16);
+        /// Receive MSS estimate, bytes.
+        rcv_mss -> u32 = |s| s.r32(20);
+        /// Segments sent and not acknowledged.
+        unacked -> u32 = |s| s.r32(24);
+        /// Segments selectively acknowledged.
+        sacked -> u32 = |s| s.r32(28);
+        /// Segments considered lost.
+        lost -> u32 = |s| s.r32(32);
+        /// Segments retransmitted and not acknowledged.
+        retrans -> u32 = |s| s.r32(36);
+        /// Time since the last data sent.
+        last_data_sent -> Duration = |s| millis(s.r32(44));
+        /// Time since the last data received.
+        last_data_recv -> Duration = |s| millis(s.r32(52));
+        /// Time since the last ACK received.
+        last_ack_recv -> Duration = |s| millis(s.r32(56));
+        /// Path MTU, bytes.
+        pmtu -> u32 = |s| s.r32(60);
+        /// Receive slow-start threshold, bytes.
+        rcv_ssthresh -> u32 = |s| s.r32(64);
+        /// Smoothed round-trip time.
+        rtt -> Duration = |s| micros(s.r32(68));
+        /// Round-trip time variance.
+        rttvar -> Duration = |s| micros(s.r32(72));
+        /// Send slow-start threshold, segments (very large values mean "not yet set").
+        snd_ssthresh -> u32 = |s| s.r32(76);
+        /// Congestion window, segments.
+        snd_cwnd -> u32 = |s| s.r32(80);
+        /// Advertised MSS, bytes.
+        advmss -> u32 = |s| s.r32(84);
+        /// Reordering metric, segments.
+        reordering -> u32 = |s| s.r32(88);
+        /// Receiver-side RTT estimate.
+        rcv_rtt -> Duration = |s| micros(s.r32(92));
+        /// Receive space the receiver autotunes toward, bytes.
+        rcv_space -> u32 = |s| s.r32(96);
+        /// Total retransmitted segments.
+        total_retrans -> u32 = |s| s.r32(100);
+        /// Pacing rate, bytes per second (4.0).
+        pacing_rate -> Option<u64> = |s| s.o64(104);
+        /// `SO_MAX_PACING_RATE`, bytes per second; `u64::MAX` is unlimited (4.0).
+        max_pacing_rate -> Option<u64> = |s| s.o64(112);
+        /// Bytes acknowledged by the peer (4.1).
+        bytes_acked -> Option<u64> = |s| s.o64(120);
+        /// Bytes received (4.1).
+        bytes_received -> Option<u64> = |s| s.o64(128);
+        /// Segments sent (4.2).
+        segs_out -> Option<u32> = |s| s.o32(136);
+        /// Segments received (4.2).
+        segs_in -> Option<u32> = |s| s.o32(140);
+        /// Bytes written but not yet sent (4.6).
+        notsent_bytes -> Option<u32> = |s| s.o32(144);
+        /// Minimum RTT seen (4.6).
+        min_rtt -> Option<Duration> = |s| s.o32(148).map(micros);
+        /// Data segments received (4.6).
+        data_segs_in -> Option<u32> = |s| s.o32(152);
+        /// Data segments sent (4.6).
+        data_segs_out -> Option<u32> = |s| s.o32(156);
+        /// Delivery rate, bytes per second (4.9).
+        delivery_rate -> Option<u64> = |s| s.o64(160);
+        /// Time busy sending data (4.10).
+        busy_time -> Option<Duration> = |s| s.o64(168).map(Duration::from_micros);
+        /// Time limited by the receive window (4.10).
+        rwnd_limited -> Option<Duration> = |s| s.o64(176).map(Duration::from_micros);
+        /// Time limited by the send buffer (4.10).
+        sndbuf_limited -> Option<Duration> = |s| s.o64(184).map(Duration::from_micros);
+        /// Segments delivered, retransmissions included (4.18).
+        delivered -> Option<u32> = |s| s.o32(192);
+        /// Segments delivered with ECN CE marks (4.18).
+        delivered_ce -> Option<u32> = |s| s.o32(196);
+        /// Bytes sent, retransmissions included (4.19).
+        bytes_sent -> Option<u64> = |s| s.o64(200);
+        /// Bytes retransmitted (4.19).
+        bytes_retrans -> Option<u64> = |s| s.o64(208);
+        /// DSACKs received (4.19).
+        dsack_dups -> Option<u32> = |s| s.o32(216);
+        /// Reordering events seen (4.19).
+        reord_seen -> Option<u32> = |s| s.o32(220);
+        /// Out-of-order packets received (5.4).
+        rcv_ooopack -> Option<u32> = |s| s.o32(224);
+        /// The peer's advertised receive window, bytes (5.4).
+        snd_wnd -> Option<u32> = |s| s.o32(228);
+        /// Our advertised receive window, bytes (6.2).
+        rcv_wnd -> Option<u32> = |s| s.o32(232);
+        /// Path rehash events (6.2).
+        rehash -> Option<u32> = |s| s.o32(236);
+        /// Retransmission timeouts (6.7).
+        total_rto -> Option<u16> = |s| s.o16(240);
+        /// Recoveries from retransmission timeouts (6.7).
+        total_rto_recoveries -> Option<u16> = |s| s.o16(242);
+        /// Time spent in RTO recovery (6.7).
+        total_rto_time -> Option<Duration> = |s| s.o32(244).map(millis);
+        /// CE-marked segments received (6.18).
+        received_ce -> Option<u32> = |s| s.o32(248);
+    }
+}
+
+impl std::fmt::Debug for TcpInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpInfo")
+            .field("len", &self.len)
+            .field("state", &self.state())
+            .field("ca_state", &self.ca_state())
+            .field("options", &self.options())
+            .field("rtt", &self.rtt())
+            .field("rttvar", &self.rttvar())
+            .field("min_rtt", &self.min_rtt())
+            .field("snd_cwnd", &self.snd_cwnd())
+            .field("snd_ssthresh", &self.snd_ssthresh())
+            .field("total_retrans", &self.total_retrans())
+            .field("lost", &self.lost())
+            .field("delivery_rate", &self.delivery_rate())
+            .field("pacing_rate", &self.pacing_rate())
+            .field("bytes_sent", &self.bytes_sent())
+            .field("bytes_acked", &self.bytes_acked())
+            .field("bytes_received", &self.bytes_received())
+            .field("snd_wnd", &self.snd_wnd())
+            .field("rcv_wnd", &self.rcv_wnd())
+            .finish_non_exhaustive()
     }
 }
 
@@ -382,16 +405,19 @@ impl TcpInfo {
 /// ```no_run
 /// let stream = std::net::TcpStream::connect("127.0.0.1:80")?;
 /// let info = socket_opts::tcp_info(&stream)?;
-/// println!("rtt {:?} cwnd {} retrans {}", info.rtt, info.snd_cwnd, info.total_retrans);
+/// println!("rtt {:?} cwnd {} retrans {}", info.rtt(), info.snd_cwnd(), info.total_retrans());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[doc(alias = "TCP_INFO")]
 pub fn tcp_info(fd: impl AsFd) -> Result<TcpInfo> {
     let fd = fd.as_fd();
-    let mut buf = [0u8; TCP_INFO_MAX_LEN];
-    let n = sys::get_bytes(fd, sys::SOL_TCP, sys::TCP_INFO, &mut buf)
+    let mut raw = [0u8; TCP_INFO_MAX_LEN];
+    let n = sys::get_bytes(fd, sys::SOL_TCP, sys::TCP_INFO, &mut raw)
         .map_err(|e| os_error(fd, &TCP_INFO, "get", e))?;
-    TcpInfo::decode(&buf[..n])
+    if n < TCP_INFO_MIN_LEN {
+        return TcpInfo::decode(&raw[..n]);
+    }
+    Ok(TcpInfo { raw, len: n })
 }
 
 /// BBR's view of the path (`struct tcp_bbr_info`).
@@ -475,20 +501,20 @@ mod tests {
     #[test]
     fn legacy_reply_leaves_newer_fields_none() {
         let info = TcpInfo::decode(&legacy()).expect("decode");
-        assert_eq!(info.state, TcpState::Established);
-        assert_eq!(info.ca_state, CaState::Recovery);
+        assert_eq!(info.state(), TcpState::Established);
+        assert_eq!(info.ca_state(), CaState::Recovery);
         assert_eq!(
-            info.options,
+            info.options(),
             TcpOptions::TIMESTAMPS | TcpOptions::SACK | TcpOptions::WSCALE
         );
-        assert_eq!((info.snd_wscale, info.rcv_wscale), (7, 9));
-        assert_eq!(info.rto, Duration::from_millis(204));
-        assert_eq!(info.rtt, Duration::from_micros(1500));
-        assert_eq!(info.snd_cwnd, 10);
-        assert_eq!(info.total_retrans, 42);
-        assert_eq!(info.pacing_rate, None);
-        assert_eq!(info.min_rtt, None);
-        assert_eq!(info.snd_wnd, None);
+        assert_eq!((info.snd_wscale(), info.rcv_wscale()), (7, 9));
+        assert_eq!(info.rto(), Duration::from_millis(204));
+        assert_eq!(info.rtt(), Duration::from_micros(1500));
+        assert_eq!(info.snd_cwnd(), 10);
+        assert_eq!(info.total_retrans(), 42);
+        assert_eq!(info.pacing_rate(), None);
+        assert_eq!(info.min_rtt(), None);
+        assert_eq!(info.snd_wnd(), None);
     }
 
     #[test]
@@ -497,9 +523,9 @@ mod tests {
         b.extend_from_slice(&1_000_000u64.to_ne_bytes()); // pacing_rate (4.0)
         b.extend_from_slice(&u64::MAX.to_ne_bytes()); // max_pacing_rate
         let info = TcpInfo::decode(&b).expect("decode");
-        assert_eq!(info.pacing_rate, Some(1_000_000));
-        assert_eq!(info.max_pacing_rate, Some(u64::MAX));
-        assert_eq!(info.bytes_acked, None, "a field cut in half is None");
+        assert_eq!(info.pacing_rate(), Some(1_000_000));
+        assert_eq!(info.max_pacing_rate(), Some(u64::MAX));
+        assert_eq!(info.bytes_acked(), None, "a field cut in half is None");
         // A full 6.18 reply.
         let mut full = vec![0u8; TCP_INFO_MAX_LEN];
         full[..b.len()].copy_from_slice(&b);
@@ -508,11 +534,11 @@ mod tests {
         full[240..242].copy_from_slice(&3u16.to_ne_bytes()); // total_rto
         full[244..248].copy_from_slice(&250u32.to_ne_bytes()); // total_rto_time
         let info = TcpInfo::decode(&full).expect("decode");
-        assert_eq!(info.min_rtt, Some(Duration::from_micros(900)));
-        assert_eq!(info.snd_wnd, Some(65535));
-        assert_eq!(info.total_rto, Some(3));
-        assert_eq!(info.total_rto_time, Some(Duration::from_millis(250)));
-        assert_eq!(info.received_ce, Some(0));
+        assert_eq!(info.min_rtt(), Some(Duration::from_micros(900)));
+        assert_eq!(info.snd_wnd(), Some(65535));
+        assert_eq!(info.total_rto(), Some(3));
+        assert_eq!(info.total_rto_time(), Some(Duration::from_millis(250)));
+        assert_eq!(info.received_ce(), Some(0));
     }
 
     #[test]
@@ -522,7 +548,7 @@ mod tests {
         }
         for n in [104, 105, 150, 279, 280, 400] {
             let info = TcpInfo::decode(&vec![0xff; n]).expect("decode");
-            assert_eq!(info.state, TcpState::Other(0xff));
+            assert_eq!(info.state(), TcpState::Other(0xff));
         }
     }
 

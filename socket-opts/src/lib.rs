@@ -21,7 +21,7 @@
 //!     let stream = stream?;
 //!     profile.apply(&stream)?;
 //!     let info = tcp_info(&stream)?;
-//!     println!("rtt {:?} cwnd {}", info.rtt, info.snd_cwnd);
+//!     println!("rtt {:?} cwnd {}", info.rtt(), info.snd_cwnd());
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

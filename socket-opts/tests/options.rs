@@ -97,7 +97,7 @@ fn every_option_sets_and_reads_back() {
         set_max_pacing_rate(&c, fast).expect("pacing");
         assert_eq!(max_pacing_rate(&c).expect("pacing"), fast);
         assert_eq!(
-            tcp_info(&c).expect("info").max_pacing_rate,
+            tcp_info(&c).expect("info").max_pacing_rate(),
             Some(5_000_000_000)
         );
         set_max_pacing_rate(&c, PacingRate::Unlimited).expect("pacing");
@@ -200,7 +200,10 @@ fn netstat_counter(name: &str) -> u64 {
 }
 
 fn tfo_connect(addr: SocketAddr, payload: &[u8]) -> TcpStream {
-    let (mut stream, report) = SocketProfile::new().fastopen_connect(true).connect(addr).expect("connect");
+    let (mut stream, report) = SocketProfile::new()
+        .fastopen_connect(true)
+        .connect(addr)
+        .expect("connect");
     assert!(report.all_applied());
     assert!(fastopen_connect(&stream).expect("fastopen connect"));
     stream.write_all(payload).expect("write");
@@ -231,7 +234,7 @@ fn fast_open_carries_data_in_the_syn_of_a_repeat_connection() {
             assert_eq!(&got, b"hello");
             let syn_data = tcp_info(&client)
                 .expect("info")
-                .options
+                .options()
                 .contains(TcpOptions::SYN_DATA);
             assert_eq!(syn_data, round == 1, "round {round}: data in the SYN");
         }
@@ -283,21 +286,22 @@ fn tcp_info_agrees_with_ss() {
             .expect("ss");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert_eq!(
-            info.len, TCP_INFO_MAX_LEN,
+            info.len(),
+            TCP_INFO_MAX_LEN,
             "a 6.18 kernel sends the whole struct"
         );
-        assert_eq!(info.state, TcpState::Established);
+        assert_eq!(info.state(), TcpState::Established);
         let cwnd: u32 = ss_field(&text, "cwnd")
             .expect("cwnd")
             .parse()
             .expect("number");
-        assert_eq!(info.snd_cwnd, cwnd, "{text}");
+        assert_eq!(info.snd_cwnd(), cwnd, "{text}");
         let rtt_ms: f64 = ss_field(&text, "rtt")
             .and_then(|r| r.split('/').next())
             .expect("rtt")
             .parse()
             .expect("number");
-        let ours = info.rtt.as_secs_f64() * 1000.0;
+        let ours = info.rtt().as_secs_f64() * 1000.0;
         assert!(
             (ours - rtt_ms).abs() <= 0.5_f64.max(rtt_ms * 0.5),
             "rtt {ours} ms vs ss {rtt_ms} ms"
@@ -306,9 +310,9 @@ fn tcp_info_agrees_with_ss() {
             .expect("mss")
             .parse()
             .expect("number");
-        assert_eq!(info.snd_mss, mss);
+        assert_eq!(info.snd_mss(), mss);
         assert!(text.contains("bbr"), "{text}");
-        assert!(info.bytes_acked.is_some_and(|b| b >= 2_000_000));
+        assert!(info.bytes_acked().is_some_and(|b| b >= 2_000_000));
         match cc_info(&c).expect("cc info") {
             CcInfo::Bbr(bbr) => assert!(bbr.bandwidth > 0 && bbr.pacing_gain > 0.0, "{bbr:?}"),
             other => panic!("{other:?}"),

@@ -279,10 +279,143 @@ fn sysctl_apply(plan: Plan) {
     }
 }
 
+/// A connected loopback pair in the calling thread's namespace.
+fn loopback() -> (
+    std::net::TcpListener,
+    std::net::TcpStream,
+    std::net::TcpStream,
+) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+    let (s, _) = l.accept().expect("accept");
+    (l, c, s)
+}
+
+/// Setters, a six-option profile and TCP_INFO against the bare syscalls.
+fn socket_opts_bench(plan: Plan) {
+    use nettune_benches::sys as raw;
+    use socket_opts::{PacingRate, SocketProfile};
+    use std::os::fd::AsFd;
+    let (_l, c, _s) = loopback();
+    let fd = c.as_fd();
+    let (tcp, sol) = (libc::IPPROTO_TCP, libc::SOL_SOCKET);
+    let (mut flip_ours, mut flip_raw) = (false, false);
+    compare(
+        "socket_set_nodelay/raw-setsockopt",
+        plan,
+        &mut || {
+            flip_ours = !flip_ours;
+            black_box(socket_opts::set_nodelay(fd, flip_ours).is_ok());
+        },
+        &mut || {
+            flip_raw = !flip_raw;
+            black_box(raw::set_int(
+                fd,
+                tcp,
+                libc::TCP_NODELAY,
+                i32::from(flip_raw),
+            ));
+        },
+    );
+    compare(
+        "socket_set_notsent_lowat/raw-setsockopt",
+        plan,
+        &mut || {
+            black_box(socket_opts::set_notsent_lowat(fd, 16384).is_ok());
+        },
+        &mut || {
+            black_box(raw::set_int(fd, tcp, 25, 16384));
+        },
+    );
+    let pacing = PacingRate::BytesPerSecond(125_000_000);
+    compare(
+        "socket_set_max_pacing_rate/raw-setsockopt",
+        plan,
+        &mut || {
+            black_box(socket_opts::set_max_pacing_rate(fd, pacing).is_ok());
+        },
+        &mut || {
+            black_box(raw::set_bytes(fd, sol, 47, &125_000_000u64.to_ne_bytes()));
+        },
+    );
+    let reno: socket_opts::CongestionControl = "reno".parse().expect("name");
+    compare(
+        "socket_set_congestion/raw-setsockopt",
+        plan,
+        &mut || {
+            black_box(socket_opts::set_congestion(fd, &reno).is_ok());
+        },
+        &mut || {
+            black_box(raw::set_bytes(fd, tcp, libc::TCP_CONGESTION, b"reno"));
+        },
+    );
+    let profile = SocketProfile::new()
+        .nodelay(true)
+        .notsent_lowat(16384)
+        .congestion(reno.clone())
+        .max_pacing_rate(pacing)
+        .priority(3)
+        .busy_poll(std::time::Duration::from_micros(50));
+    let best_effort = profile.clone().best_effort();
+    let raw_six = || {
+        raw::set_int(fd, tcp, libc::TCP_NODELAY, 1);
+        raw::set_int(fd, tcp, 25, 16384);
+        raw::set_bytes(fd, tcp, libc::TCP_CONGESTION, b"reno");
+        raw::set_bytes(fd, sol, 47, &125_000_000u64.to_ne_bytes());
+        raw::set_int(fd, sol, libc::SO_PRIORITY, 3);
+        raw::set_int(fd, sol, 46, 50);
+    };
+    compare(
+        "socket_profile6_best_effort/raw-sequence",
+        plan,
+        &mut || {
+            black_box(best_effort.apply(fd).is_ok());
+        },
+        &mut || raw_six(),
+    );
+    let mut buf = [0u8; 64];
+    compare(
+        "socket_profile6_strict/raw-get-then-set-sequence",
+        plan,
+        &mut || {
+            black_box(profile.apply(fd).is_ok());
+        },
+        &mut || {
+            // The floor of an all-or-nothing apply: read each previous value, then set.
+            raw::get(fd, tcp, libc::TCP_NODELAY, &mut buf);
+            raw::get(fd, tcp, 25, &mut buf);
+            raw::get(fd, tcp, libc::TCP_CONGESTION, &mut buf);
+            raw::get(fd, sol, 47, &mut buf);
+            raw::get(fd, sol, libc::SO_PRIORITY, &mut buf);
+            raw::get(fd, sol, 46, &mut buf);
+            raw_six();
+        },
+    );
+    let mut info = [0u8; 280];
+    compare(
+        "socket_tcp_info/raw-getsockopt",
+        plan,
+        &mut || {
+            black_box(socket_opts::tcp_info(fd).ok());
+        },
+        &mut || {
+            black_box(raw::get(fd, tcp, libc::TCP_INFO, &mut info));
+        },
+    );
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "socket_opts",
+            socket_opts_bench,
+            Plan {
+                rounds: 41,
+                batch: 5000,
+            },
+        ),
         (
             "sysctl_read_one",
             sysctl_read_one,

@@ -47,12 +47,12 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr) {
     match tcp_info(&stream) {
         Ok(i) => println!(
             "closed {peer}: {total} bytes echoed, rtt {:?} (min {:?}), cwnd {}, retrans {}, delivery {} B/s, pacing {} B/s",
-            i.rtt,
-            i.min_rtt.unwrap_or_default(),
-            i.snd_cwnd,
-            i.total_retrans,
-            i.delivery_rate.unwrap_or_default(),
-            i.pacing_rate.unwrap_or_default()
+            i.rtt(),
+            i.min_rtt().unwrap_or_default(),
+            i.snd_cwnd(),
+            i.total_retrans(),
+            i.delivery_rate().unwrap_or_default(),
+            i.pacing_rate().unwrap_or_default()
         ),
         Err(e) => eprintln!("closed {peer}: TCP_INFO: {e}"),
     }

@@ -51,7 +51,7 @@ fn server(addr: SocketAddr, connections: u64) -> Result<(), String> {
     for stream in listener.incoming() {
         let mut stream = stream.map_err(|e| format!("accept: {e}"))?;
         let tfo = tcp_info(&stream)
-            .map(|i| i.options.contains(TcpOptions::TFO_CHILD))
+            .map(|i| i.options().contains(TcpOptions::TFO_CHILD))
             .unwrap_or(false);
         let mut buf = [0u8; 1024];
         let got = stream.read(&mut buf).map_err(|e| format!("read: {e}"))?;
@@ -87,7 +87,7 @@ fn client(addr: SocketAddr, message: &str) -> Result<(), String> {
         .read_exact(&mut buf)
         .map_err(|e| format!("read: {e}"))?;
     let syn_data = tcp_info(&stream)
-        .map(|i| i.options.contains(TcpOptions::SYN_DATA))
+        .map(|i| i.options().contains(TcpOptions::SYN_DATA))
         .unwrap_or(false);
     println!(
         "echoed {:?}; data {} in the SYN",
