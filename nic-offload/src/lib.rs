@@ -1,5 +1,44 @@
-//! NIC tuning over the `SIOCETHTOOL` ioctl (see `ethtool(8)` and
-//! Documentation/networking/ethtool-netlink.rst): offloads, interrupt coalescing, rings,
-//! channels and RSS.
+//! NIC tuning over the `SIOCETHTOOL` ioctl, as `ethtool(8)` does it (see
+//! include/uapi/linux/ethtool.h and Documentation/networking/scaling.rst): driver info,
+//! offloads, interrupt coalescing, rings, channels, RSS, RPS/XPS/IRQ steering, and a
+//! snapshot to restore.
 //!
-//! This crate is being built (issue: nic-offload); it has no API yet.
+//! ```no_run
+//! use nic_offload::{Nic, Offload, CoalesceUpdate};
+//! let nic = Nic::open("eth0")?;
+//! println!("{:?}", nic.driver_info()?);
+//! for f in &nic.features()? {
+//!     println!("{}: {}{}", f.name, if f.active { "on" } else { "off" }, if f.fixed { " [fixed]" } else { "" });
+//! }
+//! let before = nic.snapshot()?;
+//! let change = nic.set_offloads(&[(Offload::Gro, true), (Offload::Lro, false)])?;
+//! let mut c = CoalesceUpdate::new();
+//! c.rx_usecs = Some(8);
+//! let ignored = nic.set_coalesce(&c)?;
+//! nic.restore(&before)?;
+//! # Ok::<(), nic_offload::Error>(())
+//! ```
+//!
+//! Reading needs no privilege; changing needs `CAP_NET_ADMIN`. A handle opened with
+//! [`Nic::open_in`] works in that network namespace, sysfs included.
+#![warn(clippy::unwrap_used)]
+
+mod error;
+mod features;
+mod ifname;
+mod nic;
+mod params;
+mod proto;
+mod rss;
+mod snapshot;
+mod steering;
+mod sys;
+
+pub use error::{Error, Result};
+pub use features::{Feature, FeatureChange, FeatureOutcome, Features, Offload, OffloadOutcome};
+pub use ifname::IfName;
+pub use nic::{DriverInfo, Nic};
+pub use params::{Channels, ChannelsUpdate, Coalesce, CoalesceUpdate, Ignored, Rings, RingsUpdate};
+pub use rss::{FlowType, Indirection, Rss, RssUpdate, Rxh};
+pub use snapshot::NicSnapshot;
+pub use steering::{CpuSet, Irq, RxQueue, Steering, TxQueue};

@@ -262,6 +262,58 @@ impl NetNs {
         }
     }
 
+    /// Runs `f` inside this namespace with a `/sys` of the namespace's own, as `ip netns
+    /// exec` arranges for a command.
+    ///
+    /// sysfs shows the network devices of the namespace of whoever mounted it, so a thread
+    /// that only entered the namespace still sees the host's `/sys/class/net`. This runs
+    /// `f` on a scoped thread that enters the namespace, unshares its mount namespace
+    /// (private to that thread: nothing propagates to the host), and mounts a fresh sysfs
+    /// on `/sys`. The mount disappears with the thread. Needs `CAP_SYS_ADMIN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the thread cannot enter the namespace or mount sysfs.
+    pub fn run_with_sysfs<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        use nix::mount::{MsFlags, mount};
+        let fd = self.inner.fd.as_fd();
+        let joined = std::thread::scope(|scope| {
+            scope
+                .spawn(move || -> io::Result<T> {
+                    setns(fd, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                    unshare(CloneFlags::CLONE_NEWNS).map_err(io::Error::from)?;
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(io::Error::from)?;
+                    mount(
+                        Some("sysfs"),
+                        "/sys",
+                        Some("sysfs"),
+                        MsFlags::empty(),
+                        None::<&str>,
+                    )
+                    .map_err(io::Error::from)?;
+                    Ok(f())
+                })
+                .join()
+        });
+        match joined {
+            Ok(result) => {
+                result.map_err(|source| netns_error("mount sysfs in", &self.inner.origin, source))
+            }
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
     /// The namespace's inode number, which identifies it (as `ip netns identify` does).
     ///
     /// # Errors

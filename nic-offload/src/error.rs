@@ -1,0 +1,115 @@
+//! The error type of nic-offload.
+
+use std::io;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Every variant names the interface and the operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not a valid interface name; nothing was opened.
+    #[error("invalid interface name {name:?}: {reason}")]
+    InvalidName {
+        /// The rejected name (cut to 32 characters).
+        name: String,
+        /// The rule it breaks.
+        reason: &'static str,
+    },
+
+    /// No interface of that name in this network namespace.
+    #[error("no interface {name:?} in this network namespace; interfaces: {}", existing.join(", "))]
+    NoSuchInterface {
+        /// The name asked for.
+        name: String,
+        /// The interfaces that exist.
+        existing: Vec<String>,
+    },
+
+    /// The driver does not implement the operation (`EOPNOTSUPP`).
+    #[error("{iface}: {op}: the {driver} driver does not support it")]
+    Unsupported {
+        /// The interface.
+        iface: String,
+        /// The operation (ethtool command or file).
+        op: &'static str,
+        /// The driver's name, when known.
+        driver: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The caller lacks `CAP_NET_ADMIN` (settings) or root (sysfs, /proc/irq).
+    #[error("{iface}: {op}: permission denied: changing NIC settings needs CAP_NET_ADMIN")]
+    PermissionDenied {
+        /// The interface.
+        iface: String,
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A value rejected before the call (above a device maximum, bad RSS table) or by the
+    /// driver (`EINVAL`).
+    #[error("{iface}: {op}: invalid value: {reason}")]
+    InvalidValue {
+        /// The interface.
+        iface: String,
+        /// The operation.
+        op: &'static str,
+        /// Why.
+        reason: String,
+        /// The OS error when the driver rejected it.
+        #[source]
+        source: Option<io::Error>,
+    },
+
+    /// A feature or offload name this device does not have.
+    #[error("{iface}: no feature {name:?} on this device{hint}")]
+    UnknownFeature {
+        /// The interface.
+        iface: String,
+        /// The name asked for.
+        name: String,
+        /// Close names, when there are some.
+        hint: String,
+    },
+
+    /// A restore stopped short: what was restored and what was not.
+    #[error("{iface}: restore incomplete; restored: {}; NOT restored: {}", restored.join(", "), failed.iter().map(|(w, e)| format!("{w} ({e})")).collect::<Vec<_>>().join("; "))]
+    RestoreIncomplete {
+        /// The interface.
+        iface: String,
+        /// The parts restored.
+        restored: Vec<String>,
+        /// The parts not restored, with why.
+        failed: Vec<(String, String)>,
+    },
+
+    /// Entering the interface's network namespace failed.
+    #[error(transparent)]
+    Netns(#[from] sysctl_core::Error),
+
+    /// Another OS error.
+    #[error("{iface}: {op}: {source}")]
+    Io {
+        /// The interface.
+        iface: String,
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the driver lacks the operation.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Self::Unsupported { .. })
+    }
+}

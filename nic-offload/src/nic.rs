@@ -1,0 +1,267 @@
+//! The `Nic` handle: a socket for SIOCETHTOOL bound to a network namespace, and the
+//! device's name.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::OnceLock;
+
+use socket2::{Domain, Socket, Type};
+use sysctl_core::netns::NetNs;
+
+use crate::error::{Error, Result};
+use crate::ifname::IfName;
+use crate::proto::{self, cmd};
+use crate::sys;
+
+/// A network interface, for reading and changing its ethtool settings (`ethtool(8)`).
+///
+/// Reading needs no privilege; changing needs `CAP_NET_ADMIN`. The handle works in the
+/// network namespace it was opened in, whatever thread uses it.
+#[derive(Debug)]
+pub struct Nic {
+    name: IfName,
+    sock: OwnedFd,
+    netns: Option<NetNs>,
+    driver: OnceLock<String>,
+    pub(crate) feature_names: OnceLock<Vec<String>>,
+}
+
+/// What `ETHTOOL_GDRVINFO` says about the driver.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct DriverInfo {
+    /// Driver name (`virtio_net`, `veth`, `tun`, `ixgbe`, ...).
+    pub driver: String,
+    /// Driver version.
+    pub version: String,
+    /// Firmware version.
+    pub firmware: String,
+    /// Expansion ROM version.
+    pub expansion_rom: String,
+    /// Bus address (`0000:00:04.0`), empty for virtual devices.
+    pub bus_info: String,
+    /// Private flags the driver has.
+    pub n_priv_flags: u32,
+    /// Statistics the driver reports.
+    pub n_stats: u32,
+    /// Self-test results it reports.
+    pub testinfo_len: u32,
+    /// EEPROM size (0: no EEPROM access).
+    pub eedump_len: u32,
+    /// Register dump size (0: no register dump).
+    pub regdump_len: u32,
+}
+
+fn new_socket() -> io::Result<OwnedFd> {
+    Socket::new(Domain::IPV4, Type::DGRAM, None)
+        .or_else(|_| Socket::new(Domain::UNIX, Type::DGRAM, None))
+        .map(OwnedFd::from)
+}
+
+fn interface_names() -> Vec<String> {
+    nix::net::if_::if_nameindex()
+        .map(|list| {
+            list.iter()
+                .map(|i| i.name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Nic {
+    /// Opens interface `name` in the calling thread's network namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a malformed name (nothing is opened);
+    /// [`Error::NoSuchInterface`] naming it and listing the interfaces that exist.
+    pub fn open(name: &str) -> Result<Self> {
+        let name = IfName::new(name)?;
+        Self::open_here(name, None)
+    }
+
+    /// Opens interface `name` in namespace `ns` (the handle stays bound to it).
+    ///
+    /// # Errors
+    ///
+    /// As [`Nic::open`], and [`Error::Netns`] when the namespace cannot be entered.
+    pub fn open_in(ns: &NetNs, name: &str) -> Result<Self> {
+        let name = IfName::new(name)?;
+        let owned = ns.clone();
+        ns.run(move || Self::open_here(name, Some(owned)))?
+    }
+
+    fn open_here(name: IfName, netns: Option<NetNs>) -> Result<Self> {
+        if nix::net::if_::if_nametoindex(name.as_str()).is_err() {
+            return Err(Error::NoSuchInterface {
+                name: name.to_string(),
+                existing: interface_names(),
+            });
+        }
+        let sock = new_socket().map_err(|source| Error::Io {
+            iface: name.to_string(),
+            op: "socket",
+            source,
+        })?;
+        Ok(Self {
+            name,
+            sock,
+            netns,
+            driver: OnceLock::new(),
+            feature_names: OnceLock::new(),
+        })
+    }
+
+    /// The interfaces of the calling thread's network namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the kernel cannot list them.
+    pub fn list() -> Result<Vec<IfName>> {
+        let list = nix::net::if_::if_nameindex().map_err(|e| Error::Io {
+            iface: "*".into(),
+            op: "list interfaces",
+            source: e.into(),
+        })?;
+        Ok(list
+            .iter()
+            .filter_map(|i| IfName::new(&i.name().to_string_lossy()).ok())
+            .collect())
+    }
+
+    /// The interfaces of namespace `ns`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Nic::list`], and [`Error::Netns`].
+    pub fn list_in(ns: &NetNs) -> Result<Vec<IfName>> {
+        ns.run(Self::list)?
+    }
+
+    /// The interface's name.
+    pub fn name(&self) -> &IfName {
+        &self.name
+    }
+
+    /// The namespace the handle was opened in, when not the caller's.
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.netns.as_ref()
+    }
+
+    /// Runs one ethtool command in place; returns the ioctl's result.
+    pub(crate) fn ethtool(&self, op: &'static str, buf: &mut [u8]) -> Result<i32> {
+        sys::ethtool(self.sock.as_fd(), self.name.as_str().as_bytes(), buf)
+            .map_err(|e| self.os_error(op, e))
+    }
+
+    /// Turns an OS error of `op` into a typed error.
+    pub(crate) fn os_error(&self, op: &'static str, source: io::Error) -> Error {
+        let iface = self.name.to_string();
+        match source.raw_os_error() {
+            Some(libc::EOPNOTSUPP) => Error::Unsupported {
+                iface,
+                op,
+                driver: self.driver_name(),
+                source,
+            },
+            Some(libc::EPERM | libc::EACCES) => Error::PermissionDenied { iface, op, source },
+            Some(libc::EINVAL | libc::ERANGE) => Error::InvalidValue {
+                iface,
+                op,
+                reason: "rejected by the driver".into(),
+                source: Some(source),
+            },
+            Some(libc::ENODEV) => Error::NoSuchInterface {
+                name: iface,
+                existing: Vec::new(),
+            },
+            _ => Error::Io { iface, op, source },
+        }
+    }
+
+    /// The driver's name, for messages ("its" when unknown).
+    pub(crate) fn driver_name(&self) -> String {
+        self.driver
+            .get_or_init(|| {
+                let mut b = proto::command(cmd::GDRVINFO, proto::DRVINFO_LEN);
+                match sys::ethtool(self.sock.as_fd(), self.name.as_str().as_bytes(), &mut b) {
+                    Ok(_) => proto::cstr(&b[4..36]),
+                    Err(_) => "its".into(),
+                }
+            })
+            .clone()
+    }
+
+    /// Driver, version, firmware and bus address (`ETHTOOL_GDRVINFO`, `ethtool -i`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the device has no driver info (loopback).
+    #[doc(alias = "ETHTOOL_GDRVINFO")]
+    pub fn driver_info(&self) -> Result<DriverInfo> {
+        let mut b = proto::command(cmd::GDRVINFO, proto::DRVINFO_LEN);
+        self.ethtool("ETHTOOL_GDRVINFO", &mut b)?;
+        Ok(decode_drvinfo(&b))
+    }
+
+    /// Whether the link is up (`ETHTOOL_GLINK`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the driver cannot tell.
+    #[doc(alias = "ETHTOOL_GLINK")]
+    pub fn link_up(&self) -> Result<bool> {
+        let mut b = proto::command(cmd::GLINK, 8);
+        self.ethtool("ETHTOOL_GLINK", &mut b)?;
+        Ok(proto::get32(&b, 4) != 0)
+    }
+
+    /// Runs `f` with this interface's own sysfs (`/sys/class/net/NAME`): directly in the
+    /// caller's namespace, or on a thread that mounted the namespace's sysfs.
+    pub(crate) fn with_sysfs<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
+        match &self.netns {
+            None => Ok(f()),
+            Some(ns) => Ok(ns.run_with_sysfs(f)?),
+        }
+    }
+}
+
+pub(crate) fn decode_drvinfo(b: &[u8]) -> DriverInfo {
+    let field = |o: usize| proto::cstr(b.get(o..o + 32).unwrap_or_default());
+    DriverInfo {
+        driver: field(4),
+        version: field(36),
+        firmware: field(68),
+        bus_info: field(100),
+        expansion_rom: field(132),
+        n_priv_flags: proto::get32(b, 176),
+        n_stats: proto::get32(b, 180),
+        testinfo_len: proto::get32(b, 184),
+        eedump_len: proto::get32(b, 188),
+        regdump_len: proto::get32(b, 192),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drvinfo_layout() {
+        let mut b = proto::command(cmd::GDRVINFO, proto::DRVINFO_LEN);
+        b[4..8].copy_from_slice(b"veth");
+        b[36..39].copy_from_slice(b"1.0");
+        b[100..112].copy_from_slice(b"0000:00:04.0");
+        proto::put32(&mut b, 180, 42);
+        proto::put32(&mut b, 192, 7);
+        let d = decode_drvinfo(&b);
+        assert_eq!(
+            (d.driver.as_str(), d.version.as_str(), d.bus_info.as_str()),
+            ("veth", "1.0", "0000:00:04.0")
+        );
+        assert_eq!((d.n_stats, d.regdump_len), (42, 7));
+        let short = decode_drvinfo(&b[..50]);
+        assert_eq!(short.driver, "veth");
+        assert_eq!(short.bus_info, "");
+    }
+}

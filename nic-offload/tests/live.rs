@@ -1,0 +1,456 @@
+//! nic-offload against live devices: veth and tap in private namespaces (read and write),
+//! and every interface of the host namespace read-only against the ethtool tool.
+
+use std::collections::BTreeMap;
+
+use nic_offload::*;
+use testkit::{TestNs, require_root};
+
+/// `ethtool ARGS` (in `ns`, or the host when `None`): (success, stdout+stderr).
+fn ethtool(ns: Option<&TestNs>, args: &[&str]) -> (bool, String) {
+    let out = match ns {
+        Some(ns) => ns.exec("ethtool", args),
+        None => std::process::Command::new("ethtool")
+            .args(args)
+            .output()
+            .expect("ethtool"),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The legacy names `ethtool -k` prints for single-feature groups.
+fn kernel_name(ethtool_name: &str) -> Option<&str> {
+    Some(match ethtool_name {
+        "rx-checksumming" => "rx-checksum",
+        "generic-segmentation-offload" => "tx-generic-segmentation",
+        "generic-receive-offload" => "rx-gro",
+        "large-receive-offload" => "rx-lro",
+        "rx-vlan-offload" => "rx-vlan-hw-parse",
+        "tx-vlan-offload" => "tx-vlan-hw-insert",
+        "ntuple-filters" => "rx-ntuple-filter",
+        "receive-hashing" => "rx-hashing",
+        "udp-fragmentation-offload" => "tx-udp-fragmentation",
+        // Groups of several features: their members are listed by kernel name.
+        "tx-checksumming" | "scatter-gather" | "tcp-segmentation-offload" => return None,
+        other => other,
+    })
+}
+
+/// Parses `ethtool -k`: kernel name -> (on, fixed).
+fn parse_k(text: &str) -> BTreeMap<String, (bool, bool)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (name, rest) = l.trim().split_once(": ")?;
+            let name = kernel_name(name)?;
+            Some((
+                name.to_owned(),
+                (rest.starts_with("on"), rest.contains("[fixed]")),
+            ))
+        })
+        .collect()
+}
+
+fn assert_features_match_ethtool(ns: Option<&TestNs>, nic: &Nic) {
+    let (ok, text) = ethtool(ns, &["-k", nic.name().as_str()]);
+    assert!(ok, "{text}");
+    let theirs = parse_k(&text);
+    let ours = nic.features().expect("features");
+    let mut compared = 0;
+    for f in &ours {
+        let (on, fixed) = theirs
+            .get(&f.name)
+            .unwrap_or_else(|| panic!("{}: ethtool does not list {}", nic.name(), f.name));
+        assert_eq!(
+            (f.active, f.fixed),
+            (*on, *fixed),
+            "{}: {}",
+            nic.name(),
+            f.name
+        );
+        compared += 1;
+    }
+    assert_eq!(
+        compared,
+        theirs.len(),
+        "{}: the same features on both sides",
+        nic.name()
+    );
+}
+
+/// `KEY: value` lines of ethtool's -g/-l/-c output, in order, with the section they are in.
+fn parse_kv(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// Values after "Current hardware settings:" (or "Pre-set maximums:" when `max`).
+fn section(text: &str, max: bool) -> BTreeMap<String, String> {
+    let start = if max {
+        "Pre-set maximums:"
+    } else {
+        "Current hardware settings:"
+    };
+    let body = text.split(start).nth(1).unwrap_or_default();
+    let body = if max {
+        body.split("Current hardware settings:")
+            .next()
+            .unwrap_or_default()
+    } else {
+        body
+    };
+    parse_kv(body).into_iter().collect()
+}
+
+fn num(v: Option<&String>) -> u32 {
+    match v.map(String::as_str) {
+        None | Some("n/a") => 0,
+        Some(v) => v.parse().unwrap_or_else(|_| panic!("number {v}")),
+    }
+}
+
+#[test]
+fn host_interfaces_agree_with_ethtool_read_only() {
+    // Reading needs no privilege; nothing is written.
+    let names = Nic::list().expect("list");
+    assert!(!names.is_empty());
+    for name in &names {
+        let nic = Nic::open(name.as_str()).expect("open");
+        let n = name.as_str();
+        assert_features_match_ethtool(None, &nic);
+        let (ok, text) = ethtool(None, &["-i", n]);
+        match nic.driver_info() {
+            Ok(d) => {
+                assert!(ok, "{n}: we read driver info, ethtool did not: {text}");
+                let kv: BTreeMap<_, _> = parse_kv(&text).into_iter().collect();
+                assert_eq!(Some(&d.driver), kv.get("driver"), "{n}");
+                assert_eq!(Some(&d.version), kv.get("version"), "{n}");
+                assert_eq!(
+                    d.firmware,
+                    kv.get("firmware-version").cloned().unwrap_or_default(),
+                    "{n}"
+                );
+                assert_eq!(
+                    d.bus_info,
+                    kv.get("bus-info").cloned().unwrap_or_default(),
+                    "{n}"
+                );
+            }
+            Err(e) => {
+                assert!(e.is_unsupported(), "{n}: {e}");
+                assert!(
+                    !ok && text.contains("Operation not supported"),
+                    "{n}: {text}"
+                );
+            }
+        }
+        let (ok, text) = ethtool(None, &["-g", n]);
+        match nic.rings() {
+            Ok(r) => {
+                assert!(ok, "{n}: {text}");
+                let (max, cur) = (section(&text, true), section(&text, false));
+                assert_eq!(
+                    (r.rx_max, r.tx_max),
+                    (num(max.get("RX")), num(max.get("TX"))),
+                    "{n}"
+                );
+                assert_eq!(
+                    (r.rx, r.tx),
+                    (num(cur.get("RX")), num(cur.get("TX"))),
+                    "{n}"
+                );
+                assert_eq!(r.rx_mini, num(cur.get("RX Mini")), "{n}");
+            }
+            Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+        }
+        let (ok, text) = ethtool(None, &["-l", n]);
+        match nic.channels() {
+            Ok(c) => {
+                assert!(ok, "{n}: {text}");
+                let (max, cur) = (section(&text, true), section(&text, false));
+                assert_eq!(
+                    (c.max_rx, c.max_tx, c.max_combined),
+                    (
+                        num(max.get("RX")),
+                        num(max.get("TX")),
+                        num(max.get("Combined"))
+                    ),
+                    "{n}"
+                );
+                assert_eq!(
+                    (c.rx, c.tx, c.combined),
+                    (
+                        num(cur.get("RX")),
+                        num(cur.get("TX")),
+                        num(cur.get("Combined"))
+                    ),
+                    "{n}"
+                );
+            }
+            Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+        }
+        let (ok, text) = ethtool(None, &["-c", n]);
+        match nic.coalesce() {
+            Ok(c) => {
+                assert!(ok, "{n}: {text}");
+                let kv: BTreeMap<_, _> = parse_kv(&text).into_iter().collect();
+                for (field, ours) in [
+                    ("rx-usecs", c.rx_usecs),
+                    ("rx-frames", c.rx_frames),
+                    ("tx-usecs", c.tx_usecs),
+                    ("tx-frames", c.tx_frames),
+                ] {
+                    if let Some(v) = kv.get(field).filter(|v| *v != "n/a") {
+                        assert_eq!(v.parse::<u32>().ok(), Some(ours), "{n}: {field}");
+                    }
+                }
+            }
+            Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+        }
+        let (ok, text) = ethtool(None, &["-x", n]);
+        if let Err(e) = nic.rss() {
+            assert!(e.is_unsupported(), "{n}: {e}");
+            assert!(
+                !ok || text.contains("Operation not supported"),
+                "{n}: {text}"
+            );
+        }
+    }
+}
+
+fn veth(ns: &TestNs) -> Nic {
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4 && ip link set v0 up && ip link set v1 up");
+    Nic::open_in(ns.netns(), "v0").expect("open v0")
+}
+
+#[test]
+fn veth_offloads_set_and_read_back() {
+    if !require_root("veth_offloads_set_and_read_back") {
+        return;
+    }
+    let ns = TestNs::new();
+    let nic = veth(&ns);
+    for on in [true, false, true] {
+        let change = nic
+            .set_offloads(&[
+                (Offload::Gro, on),
+                (Offload::Gso, on),
+                (Offload::Tso, on),
+                (Offload::Sg, on),
+                (Offload::Tx, on),
+            ])
+            .expect("set");
+        let f = nic.features().expect("features");
+        for name in [
+            "rx-gro",
+            "tx-generic-segmentation",
+            "tx-tcp-segmentation",
+            "tx-scatter-gather",
+            "tx-checksum-ip-generic",
+        ] {
+            assert_eq!(f.get(name).map(|x| x.active), Some(on), "{name} {on}");
+        }
+        assert!(
+            change.requested.iter().all(|r| r
+                .features
+                .iter()
+                .all(|(_, o)| matches!(o, FeatureOutcome::Applied | FeatureOutcome::Fixed))),
+            "{change:?}"
+        );
+        assert_eq!(
+            change.requested[2].features.len(),
+            5,
+            "tso is five kernel features: {change:?}"
+        );
+        assert_features_match_ethtool(Some(&ns), &nic);
+    }
+    // A named kernel feature and a side effect: turning sg off turns off what needs it.
+    let change = nic.set_offloads(&[(Offload::Sg, false)]).expect("set");
+    assert!(
+        change
+            .side_effects
+            .iter()
+            .any(|(n, on)| n.starts_with("tx-tcp") && !on),
+        "{change:?}"
+    );
+    nic.set_offloads(&[(Offload::Sg, true), (Offload::Tso, true)])
+        .expect("set");
+}
+
+#[test]
+fn veth_channels_and_steering() {
+    if !require_root("veth_channels_and_steering") {
+        return;
+    }
+    let ns = TestNs::new();
+    let nic = veth(&ns);
+    let ch = nic.channels().expect("channels");
+    assert_eq!((ch.max_rx, ch.max_tx, ch.rx, ch.tx), (4, 4, 4, 4));
+    let mut u = ChannelsUpdate::new();
+    u.rx = Some(2);
+    u.tx = Some(2);
+    assert!(nic.set_channels(&u).expect("set").is_empty());
+    assert_eq!(
+        (
+            nic.channels().expect("read").rx,
+            nic.channels().expect("read").tx
+        ),
+        (2, 2)
+    );
+    let (_, text) = ethtool(Some(&ns), &["-l", "v0"]);
+    let cur = section(&text, false);
+    assert_eq!((num(cur.get("RX")), num(cur.get("TX"))), (2, 2));
+    // Above the maximum: refused before the call.
+    u.rx = Some(5);
+    let e = nic.set_channels(&u).expect_err("above max").to_string();
+    assert!(e.contains("above the device's maximum 4"), "{e}");
+    assert_eq!(nic.channels().expect("read").rx, 2, "nothing written");
+
+    let cpus = CpuSet::of([0, 1]);
+    nic.set_rps(0, &cpus).expect("rps");
+    nic.set_rps_flow_cnt(0, 256).expect("flow cnt");
+    nic.set_xps(1, &CpuSet::of([1])).expect("xps");
+    let s = nic.steering().expect("steering");
+    assert_eq!(
+        s.rx.iter()
+            .find(|q| q.index == 0)
+            .map(|q| (&q.rps_cpus, q.rps_flow_cnt)),
+        Some((&cpus, 256))
+    );
+    assert_eq!(
+        s.tx.iter()
+            .find(|q| q.index == 1)
+            .and_then(|q| q.xps_cpus.clone()),
+        Some(CpuSet::of([1]))
+    );
+    assert!(s.irqs.is_empty(), "veth has no interrupts");
+    assert_eq!(
+        s.rfs_entries, None,
+        "global key, absent in a child namespace"
+    );
+    // The namespace's own sysfs agrees; the host's has no v0.
+    assert_eq!(
+        ns.sh("cat /sys/class/net/v0/queues/rx-0/rps_cpus")
+            .trim()
+            .trim_start_matches('0'),
+        "3"
+    );
+    assert_eq!(
+        ns.sh("cat /sys/class/net/v0/queues/rx-0/rps_flow_cnt")
+            .trim(),
+        "256"
+    );
+    assert!(!std::path::Path::new("/sys/class/net/v0").exists() || Nic::open("v0").is_ok());
+    // RSS: veth has none, and says so.
+    assert!(nic.rss().expect_err("no rss").is_unsupported());
+    assert!(nic.rx_rings().expect_err("no rss").is_unsupported());
+}
+
+#[test]
+fn tap_coalescing_and_a_wish() {
+    if !require_root("tap_coalescing_and_a_wish") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.add_tap("tap0");
+    let nic = Nic::open_in(ns.netns(), "tap0").expect("open");
+    let mut u = CoalesceUpdate::new();
+    u.rx_frames = Some(32);
+    let ignored = nic.set_coalesce(&u).expect("set");
+    assert!(ignored.is_empty());
+    assert_eq!(nic.coalesce().expect("read").rx_frames, 32);
+    // tap supports rx-frames only: the kernel refuses a change that names another field,
+    // and nothing changes.
+    u.rx_frames = Some(16);
+    u.rx_usecs = Some(50);
+    let e = nic.set_coalesce(&u).expect_err("rx-usecs unsupported");
+    assert!(e.is_unsupported(), "{e}");
+    assert!(e.to_string().contains("tun driver"), "{e}");
+    assert_eq!(nic.coalesce().expect("read").rx_frames, 32);
+    let (_, text) = ethtool(Some(&ns), &["-c", "tap0"]);
+    assert!(text.contains("rx-frames: 32"), "{text}");
+    // tap keeps TSO off until its user enables it with TUNSETOFFLOAD: a wish.
+    let change = nic.set_offloads(&[(Offload::Tso, true)]).expect("set");
+    assert!(
+        change.requested[0]
+            .features
+            .iter()
+            .any(|(_, o)| *o == FeatureOutcome::Wish),
+        "{change:?}"
+    );
+    assert_eq!(change.kernel_flags & 2, 2, "ETHTOOL_F_WISH");
+    let f = nic.features().expect("features");
+    let tso = f.get("tx-tcp-segmentation").expect("tso");
+    assert!(tso.requested && !tso.active);
+    let (_, text) = ethtool(Some(&ns), &["-k", "tap0"]);
+    assert!(
+        text.contains("tx-tcp-segmentation: off [requested on]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn snapshot_change_restore() {
+    if !require_root("snapshot_change_restore") {
+        return;
+    }
+    let ns = TestNs::new();
+    let nic = veth(&ns);
+    let before = nic.snapshot().expect("snapshot");
+    assert!(
+        before.coalesce.is_none() && before.rings.is_none() && before.rss.is_none(),
+        "veth lacks them"
+    );
+    assert!(before.channels.is_some() && before.steering.is_some());
+    nic.set_offloads(&[(Offload::Gro, true), (Offload::Tso, false)])
+        .expect("set");
+    let mut u = ChannelsUpdate::new();
+    u.rx = Some(1);
+    nic.set_channels(&u).expect("channels");
+    nic.set_rps(0, &CpuSet::of([1])).expect("rps");
+    nic.set_xps(0, &CpuSet::of([0])).expect("xps");
+    assert_ne!(nic.snapshot().expect("snapshot"), before);
+    nic.restore(&before).expect("restore");
+    assert_eq!(nic.snapshot().expect("snapshot"), before);
+    // A snapshot of another interface is refused.
+    let other = Nic::open_in(ns.netns(), "v1").expect("v1");
+    assert!(other.restore(&before).is_err());
+}
+
+#[test]
+fn bad_input_is_refused_with_nothing_written() {
+    let e = Nic::open("a-name-of-16-byt")
+        .expect_err("16 bytes")
+        .to_string();
+    assert!(e.contains("longer than 15 bytes"), "{e}");
+    let e = Nic::open("eth/0").expect_err("slash").to_string();
+    assert!(e.contains("`/`"), "{e}");
+    let e = Nic::open("nosuch0").expect_err("absent").to_string();
+    assert!(
+        e.contains("no interface \"nosuch0\"") && e.contains("lo"),
+        "{e}"
+    );
+    if !require_root("bad_input_is_refused_with_nothing_written") {
+        return;
+    }
+    let ns = TestNs::new();
+    let nic = veth(&ns);
+    let before = nic.features().expect("features");
+    let e = nic
+        .set_offloads(&[
+            (Offload::Gro, !before.get("rx-gro").expect("gro").active),
+            ("rx-warp-drive".parse().expect("name"), true),
+        ])
+        .expect_err("unknown");
+    assert!(matches!(e, Error::UnknownFeature { .. }), "{e}");
+    assert_eq!(nic.features().expect("features"), before, "nothing written");
+}
