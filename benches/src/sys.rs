@@ -46,3 +46,24 @@ pub fn get(fd: BorrowedFd<'_>, level: i32, name: i32, buf: &mut [u8]) -> i32 {
     };
     if ret < 0 { ret } else { len as i32 }
 }
+
+/// `struct ifreq` for SIOCETHTOOL.
+#[repr(C)]
+struct Ifreq {
+    name: [u8; 16],
+    data: *mut libc::c_void,
+    _pad: [u8; 16],
+}
+
+/// One raw `SIOCETHTOOL` ioctl on `buf` for interface `name`.
+pub fn ethtool(fd: BorrowedFd<'_>, name: &str, buf: &mut [u8]) -> i32 {
+    let mut ifr = Ifreq {
+        name: [0; 16],
+        data: buf.as_mut_ptr().cast(),
+        _pad: [0; 16],
+    };
+    let n = name.len().min(15);
+    ifr.name[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: `buf` is sized by the caller for the command it holds and outlives the call.
+    unsafe { libc::ioctl(fd.as_raw_fd(), 0x8946, &mut ifr) }
+}

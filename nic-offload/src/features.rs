@@ -3,16 +3,17 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::nic::Nic;
 use crate::proto;
 
 /// The state of one device feature.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Feature {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Feature<'a> {
     /// The kernel's name (`tx-tcp-segmentation`); empty for unnamed slots.
-    pub name: String,
+    pub name: &'a str,
     /// The bit index.
     pub index: usize,
     /// The driver lets it be changed (`hw_features`).
@@ -25,40 +26,57 @@ pub struct Feature {
     pub fixed: bool,
 }
 
-/// Every feature of a device, by bit index.
+/// Every feature of a device, as one `ETHTOOL_GFEATURES` reply read against the names
+/// the handle cached: reading costs one ioctl and no allocation per feature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Features {
-    features: Vec<Feature>,
+    names: Arc<[String]>,
+    reply: Vec<u8>,
 }
 
 impl Features {
+    /// The feature at bit `index` (named or not).
+    pub fn feature(&self, index: usize) -> Option<Feature<'_>> {
+        let name = self.names.get(index)?;
+        let [available, requested, active, never] = proto::feature_block(&self.reply, index / 32);
+        let bit = 1u32 << (index % 32);
+        Some(Feature {
+            name,
+            index,
+            changeable: available & bit != 0,
+            requested: requested & bit != 0,
+            active: active & bit != 0,
+            fixed: available & bit == 0 || never & bit != 0,
+        })
+    }
+
     /// The named features, in bit order (empty name slots left out).
-    pub fn iter(&self) -> impl Iterator<Item = &Feature> {
-        self.features.iter().filter(|f| !f.name.is_empty())
+    pub fn iter(&self) -> impl Iterator<Item = Feature<'_>> {
+        (0..self.names.len())
+            .filter_map(|i| self.feature(i))
+            .filter(|f| !f.name.is_empty())
     }
 
     /// The feature with kernel name `name`.
-    pub fn get(&self, name: &str) -> Option<&Feature> {
-        self.features
-            .iter()
-            .find(|f| !f.name.is_empty() && f.name == name)
+    pub fn get(&self, name: &str) -> Option<Feature<'_>> {
+        self.iter().find(|f| f.name == name)
     }
 
     /// How many feature bits the device has (named or not).
     pub fn bit_count(&self) -> usize {
-        self.features.len()
+        self.names.len()
     }
 
     /// The features an offload name stands for.
-    pub fn expand(&self, offload: &Offload) -> Vec<&Feature> {
+    pub fn expand(&self, offload: &Offload) -> Vec<Feature<'_>> {
         let pattern = offload.pattern();
-        self.iter().filter(|f| glob1(pattern, &f.name)).collect()
+        self.iter().filter(|f| glob1(pattern, f.name)).collect()
     }
 }
 
 impl<'a> IntoIterator for &'a Features {
-    type Item = &'a Feature;
-    type IntoIter = Box<dyn Iterator<Item = &'a Feature> + 'a>;
+    type Item = Feature<'a>;
+    type IntoIter = Box<dyn Iterator<Item = Feature<'a>> + 'a>;
     fn into_iter(self) -> Self::IntoIter {
         Box::new(self.iter())
     }
@@ -235,9 +253,9 @@ impl FeatureChange {
 impl Nic {
     /// The feature names, read once per handle (`ETHTOOL_GSSET_INFO` then
     /// `ETHTOOL_GSTRINGS`, sized from the raw count; empty slots kept).
-    pub(crate) fn names(&self) -> Result<&[String]> {
+    pub(crate) fn names(&self) -> Result<Arc<[String]>> {
         if let Some(n) = self.feature_names.get() {
-            return Ok(n);
+            return Ok(Arc::clone(n));
         }
         let mut info = proto::sset_info(proto::ETH_SS_FEATURES);
         self.ethtool("ETHTOOL_GSSET_INFO", &mut info)?;
@@ -254,7 +272,7 @@ impl Nic {
         self.ethtool("ETHTOOL_GSTRINGS", &mut strings)?;
         let mut names = proto::strings(&strings);
         names.resize(count as usize, String::new());
-        Ok(self.feature_names.get_or_init(|| names))
+        Ok(Arc::clone(self.feature_names.get_or_init(|| names.into())))
     }
 
     /// Every feature with its changeable, requested, active and fixed state
@@ -266,26 +284,9 @@ impl Nic {
     #[doc(alias = "ETHTOOL_GFEATURES")]
     pub fn features(&self) -> Result<Features> {
         let names = self.names()?;
-        let nblocks = proto::blocks(names.len());
-        let mut b = proto::gfeatures(nblocks);
-        self.ethtool("ETHTOOL_GFEATURES", &mut b)?;
-        let features = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let [available, requested, active, never] = proto::feature_block(&b, i / 32);
-                let bit = 1u32 << (i % 32);
-                Feature {
-                    name: name.clone(),
-                    index: i,
-                    changeable: available & bit != 0,
-                    requested: requested & bit != 0,
-                    active: active & bit != 0,
-                    fixed: available & bit == 0 || never & bit != 0,
-                }
-            })
-            .collect();
-        Ok(Features { features })
+        let mut reply = proto::gfeatures(proto::blocks(names.len()));
+        self.ethtool("ETHTOOL_GFEATURES", &mut reply)?;
+        Ok(Features { names, reply })
     }
 
     /// Turns offloads on or off (`ETHTOOL_SFEATURES` with the exact block count, `ethtool -K`),
@@ -348,7 +349,7 @@ impl Nic {
                 let outcomes = targets
                     .into_iter()
                     .filter_map(|i| {
-                        let (old, new) = (before.features.get(i)?, after.features.get(i)?);
+                        let (old, new) = (before.feature(i)?, after.feature(i)?);
                         if let Some(t) = touched.get_mut(i) {
                             *t = true;
                         }
@@ -359,7 +360,7 @@ impl Nic {
                         } else {
                             FeatureOutcome::Wish
                         };
-                        Some((new.name.clone(), outcome))
+                        Some((new.name.to_owned(), outcome))
                     })
                     .collect();
                 OffloadOutcome {
@@ -369,15 +370,12 @@ impl Nic {
                 }
             })
             .collect();
-        let side_effects = before
-            .features
-            .iter()
-            .zip(&after.features)
-            .enumerate()
-            .filter(|(i, (old, new))| {
-                !touched[*i] && old.active != new.active && !new.name.is_empty()
+        let side_effects = (0..after.bit_count())
+            .filter_map(|i| Some((before.feature(i)?, after.feature(i)?)))
+            .filter(|(old, new)| {
+                !touched[new.index] && old.active != new.active && !new.name.is_empty()
             })
-            .map(|(_, (_, new))| (new.name.clone(), new.active))
+            .map(|(_, new)| (new.name.to_owned(), new.active))
             .collect();
         Ok(FeatureChange {
             requested,
@@ -399,7 +397,7 @@ impl Nic {
         let want = offload.pattern().replace('*', "");
         let close: Vec<&str> = features
             .iter()
-            .map(|f| f.name.as_str())
+            .map(|f| f.name)
             .filter(|n| n.contains(&want) || want.contains(*n))
             .take(5)
             .collect();
@@ -437,25 +435,27 @@ mod tests {
             "rx-checksum",
             "tx-udp-segmentation",
         ];
+        let mut reply = proto::gfeatures(1);
+        proto::put32(&mut reply, 8, u32::MAX); // all available
         let features = Features {
-            features: names
+            names: names
                 .iter()
-                .enumerate()
-                .map(|(i, n)| Feature {
-                    name: (*n).to_owned(),
-                    index: i,
-                    changeable: true,
-                    requested: false,
-                    active: false,
-                    fixed: false,
-                })
-                .collect(),
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>()
+                .into(),
+            reply,
         };
+        assert!(features.iter().all(|f| f.changeable && !f.fixed));
+        assert_eq!(
+            features.iter().count(),
+            names.len() - 1,
+            "the empty slot is skipped"
+        );
         let names_of = |o: Offload| {
             features
                 .expand(&o)
                 .iter()
-                .map(|f| f.name.clone())
+                .map(|f| f.name.to_owned())
                 .collect::<Vec<_>>()
         };
         assert_eq!(

@@ -23,7 +23,7 @@ pub struct Nic {
     sock: OwnedFd,
     netns: Option<NetNs>,
     driver: OnceLock<String>,
-    pub(crate) feature_names: OnceLock<Vec<String>>,
+    pub(crate) feature_names: OnceLock<std::sync::Arc<[String]>>,
 }
 
 /// What `ETHTOOL_GDRVINFO` says about the driver.

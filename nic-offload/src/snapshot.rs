@@ -52,7 +52,7 @@ impl Nic {
             .features()?
             .iter()
             .filter(|f| f.changeable && !f.fixed)
-            .map(|f| (f.name.clone(), f.requested))
+            .map(|f| (f.name.to_owned(), f.requested))
             .collect();
         let mut flow_hash = Vec::new();
         if optional(self.rx_rings())?.is_some() {

@@ -64,7 +64,7 @@ fn assert_features_match_ethtool(ns: Option<&TestNs>, nic: &Nic) {
     let mut compared = 0;
     for f in &ours {
         let (on, fixed) = theirs
-            .get(&f.name)
+            .get(f.name)
             .unwrap_or_else(|| panic!("{}: ethtool does not list {}", nic.name(), f.name));
         assert_eq!(
             (f.active, f.fixed),

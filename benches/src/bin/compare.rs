@@ -404,10 +404,87 @@ fn socket_opts_bench(plan: Plan) {
     );
 }
 
+/// A full features read of `lo`: ours (strings cached per handle) against the raw ioctl
+/// sequences and against running `ethtool -k`.
+fn nic_features(plan: Plan) {
+    use nettune_benches::sys as raw;
+    use std::os::fd::AsFd;
+    let nic = nic_offload::Nic::open("lo").expect("lo");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
+    let fd = sock.as_fd();
+    let word = |b: &[u8], o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    // The count, as the raw sequence learns it.
+    let mut info = vec![0u8; 20];
+    info[0..4].copy_from_slice(&0x37u32.to_ne_bytes());
+    info[8..16].copy_from_slice(&(1u64 << 4).to_ne_bytes());
+    raw::ethtool(fd, "lo", &mut info);
+    let count = word(&info, 16) as usize;
+    let blocks = count.div_ceil(32);
+    let mut strings = vec![0u8; 12 + count * 32];
+    let mut feats = vec![0u8; 8 + blocks * 16];
+    let gfeatures = |feats: &mut Vec<u8>| {
+        feats.fill(0);
+        feats[0..4].copy_from_slice(&0x3au32.to_ne_bytes());
+        feats[4..8].copy_from_slice(&(blocks as u32).to_ne_bytes());
+        raw::ethtool(fd, "lo", feats);
+    };
+    compare(
+        "nic_features_read/raw-gfeatures-only",
+        plan,
+        &mut || {
+            black_box(nic.features().ok());
+        },
+        &mut || gfeatures(&mut feats),
+    );
+    compare(
+        "nic_features_read/raw-full-sequence",
+        plan,
+        &mut || {
+            black_box(nic.features().ok());
+        },
+        &mut || {
+            info[16..20].fill(0);
+            raw::ethtool(fd, "lo", &mut info);
+            strings.fill(0);
+            strings[0..4].copy_from_slice(&0x1bu32.to_ne_bytes());
+            strings[4..8].copy_from_slice(&4u32.to_ne_bytes());
+            strings[8..12].copy_from_slice(&(count as u32).to_ne_bytes());
+            raw::ethtool(fd, "lo", &mut strings);
+            gfeatures(&mut feats);
+        },
+    );
+    compare(
+        "nic_features_read/ethtool-k",
+        Plan {
+            rounds: plan.rounds,
+            batch: 5,
+        },
+        &mut || {
+            black_box(nic.features().ok());
+        },
+        &mut || {
+            let ok = std::process::Command::new("ethtool")
+                .args(["-k", "lo"])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ethtool -k lo");
+        },
+    );
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "nic_features",
+            nic_features,
+            Plan {
+                rounds: 31,
+                batch: 2000,
+            },
+        ),
         (
             "socket_opts",
             socket_opts_bench,
