@@ -1,11 +1,56 @@
 //! Netfilter connection tracking over `NETLINK_NETFILTER` (see `conntrack(8)` and
-//! Documentation/networking/nf_conntrack-sysctl.rst): dump, count, stats, create, delete,
-//! flush and events.
+//! Documentation/networking/nf_conntrack-sysctl.rst): a streaming dump with filters the
+//! kernel applies, get, count, per-CPU statistics, create, update, delete, a kernel-side
+//! filtered flush, events with explicit overruns, and the NOTRACK bypass.
 //!
-//! This crate is being built (issue: conntrack). Today it re-exports the conntrack
-//! sysctls of sysctl-core.
+//! ```no_run
+//! use conntrack::{Conntrack, EventConfig, Filter, Family};
+//! let ct = Conntrack::open()?;
+//! let count = ct.count()?;
+//! println!("{} of {} entries ({:.0}% full)", count.entries, count.max, count.fill() * 100.0);
+//! for e in ct.dump(&Filter::new().family(Family::Ipv4).mark(0x10, 0xff))? {
+//!     let e = e?;
+//!     println!("{} {}", e.original.protocol_name(), e.original);
+//! }
+//! ct.flush(&Filter::new().mark(0x10, 0xff))?;                 // one request, done in the kernel
+//! for event in ct.events(EventConfig { recv_buffer: Some(8 << 20), ..EventConfig::default() })? {
+//!     println!("{:?}", event?);
+//! }
+//! # Ok::<(), conntrack::Error>(())
+//! ```
+//!
+//! A fresh network namespace tracks nothing until a rule uses conntrack (an nftables `ct`
+//! match, NAT); entries created with [`Conntrack::create`] need no rule.
+#![warn(clippy::unwrap_used)]
 
-pub use sysctl_core::knobs::{
-    NfConntrackAcct, NfConntrackBuckets, NfConntrackCount, NfConntrackMax,
-    NfConntrackTcpTimeoutEstablished, NfConntrackTimestamp,
+mod conntrack;
+mod error;
+mod events;
+mod filter;
+mod notrack;
+mod proto;
+#[cfg(feature = "tokio")]
+mod stream;
+#[cfg(feature = "tokio")]
+mod sys;
+
+pub use conntrack::{Conntrack, Count, Dump, Update};
+pub use error::{Error, Result};
+pub use events::{Event, EventConfig, EventGroups, Events};
+pub use filter::{Filter, TupleFilter};
+pub use notrack::{L4, NoTrack, TABLE as NOTRACK_TABLE};
+pub use proto::{
+    Counters, CpuStats, Entry, Family, Icmp, Status, TcpInfo, TcpState, Timestamps, Tuple,
 };
+#[cfg(feature = "tokio")]
+pub use stream::AsyncEvents;
+
+/// The conntrack sysctls, from sysctl-core.
+pub mod sysctls {
+    pub use sysctl_core::knobs::{
+        NfConntrackAcct, NfConntrackBuckets, NfConntrackChecksum, NfConntrackCount,
+        NfConntrackEvents, NfConntrackExpectMax, NfConntrackGenericTimeout, NfConntrackIcmpTimeout,
+        NfConntrackMax, NfConntrackTcpTimeoutEstablished, NfConntrackTimestamp,
+        NfConntrackUdpTimeout, NfConntrackUdpTimeoutStream,
+    };
+}

@@ -62,6 +62,11 @@ impl Error {
         }
     }
 
+    /// Whether a non-blocking receive found nothing to read.
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// The extended-ACK text.
     pub fn ext_msg(&self) -> Option<&str> {
         match self {
@@ -78,6 +83,12 @@ pub struct Socket {
     buf: Vec<u8>,
     len: usize,
     pos: usize,
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.sock.as_raw_fd()
+    }
 }
 
 impl std::fmt::Debug for Socket {
@@ -315,6 +326,23 @@ impl Socket {
         )
         .map_err(|source| Error::Io {
             op: "set NETLINK_NO_ENOBUFS",
+            source,
+        })
+    }
+
+    /// Makes receiving non-blocking (for an async reactor) or blocking again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn set_nonblocking(&self, on: bool) -> Result<(), Error> {
+        let r = if on {
+            self.sock.nonblock()
+        } else {
+            self.sock.block()
+        };
+        r.map_err(|source| Error::Io {
+            op: "set non-blocking",
             source,
         })
     }

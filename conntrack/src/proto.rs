@@ -1,0 +1,1003 @@
+//! ctnetlink messages: pure encode/decode (include/uapi/linux/netfilter/nfnetlink_conntrack.h).
+//! All numbers are big-endian on the wire except the `CTA_FILTER` flags; unknown
+//! attributes are kept; hostile bytes give errors, never panics.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use nettune_netlink::proto::{self, Attr, DecodeError, MsgBuilder, attrs};
+
+/// `NFNL_SUBSYS_CTNETLINK << 8`.
+const SUBSYS: u16 = 1 << 8;
+
+/// ctnetlink message types.
+pub(crate) mod msg {
+    pub(crate) const NEW: u16 = super::SUBSYS;
+    pub(crate) const GET: u16 = super::SUBSYS | 1;
+    pub(crate) const DELETE: u16 = super::SUBSYS | 2;
+    pub(crate) const GET_STATS_CPU: u16 = super::SUBSYS | 4;
+    pub(crate) const GET_STATS: u16 = super::SUBSYS | 5;
+}
+
+/// `enum ctattr_type`.
+pub(crate) mod cta {
+    pub(crate) const TUPLE_ORIG: u16 = 1;
+    pub(crate) const TUPLE_REPLY: u16 = 2;
+    pub(crate) const STATUS: u16 = 3;
+    pub(crate) const PROTOINFO: u16 = 4;
+    pub(crate) const HELP: u16 = 5;
+    pub(crate) const TIMEOUT: u16 = 7;
+    pub(crate) const MARK: u16 = 8;
+    pub(crate) const COUNTERS_ORIG: u16 = 9;
+    pub(crate) const COUNTERS_REPLY: u16 = 10;
+    pub(crate) const USE: u16 = 11;
+    pub(crate) const ID: u16 = 12;
+    pub(crate) const ZONE: u16 = 18;
+    pub(crate) const TIMESTAMP: u16 = 20;
+    pub(crate) const MARK_MASK: u16 = 21;
+    pub(crate) const LABELS: u16 = 22;
+    pub(crate) const FILTER: u16 = 25;
+    pub(crate) const STATUS_MASK: u16 = 26;
+}
+
+const TUPLE_IP: u16 = 1;
+const TUPLE_PROTO: u16 = 2;
+const TUPLE_ZONE: u16 = 3;
+const IP_V4_SRC: u16 = 1;
+const IP_V4_DST: u16 = 2;
+const IP_V6_SRC: u16 = 3;
+const IP_V6_DST: u16 = 4;
+const PROTO_NUM: u16 = 1;
+const PROTO_SRC_PORT: u16 = 2;
+const PROTO_DST_PORT: u16 = 3;
+const PROTO_ICMP_ID: u16 = 4;
+const PROTO_ICMP_TYPE: u16 = 5;
+const PROTO_ICMP_CODE: u16 = 6;
+const PROTO_ICMPV6_ID: u16 = 7;
+const PROTO_ICMPV6_TYPE: u16 = 8;
+const PROTO_ICMPV6_CODE: u16 = 9;
+const PROTOINFO_TCP: u16 = 1;
+const TCP_STATE: u16 = 1;
+const TCP_WSCALE_ORIGINAL: u16 = 2;
+const TCP_WSCALE_REPLY: u16 = 3;
+const TCP_FLAGS_ORIGINAL: u16 = 4;
+const TCP_FLAGS_REPLY: u16 = 5;
+const COUNTERS_PACKETS: u16 = 1;
+const COUNTERS_BYTES: u16 = 2;
+const TIMESTAMP_START: u16 = 1;
+const TIMESTAMP_STOP: u16 = 2;
+const HELP_NAME: u16 = 1;
+const FILTER_ORIG_FLAGS: u16 = 1;
+const FILTER_REPLY_FLAGS: u16 = 2;
+
+/// Address family of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    Ipv4,
+    /// IPv6 (`AF_INET6`).
+    Ipv6,
+}
+
+impl Family {
+    /// The `AF_*` number.
+    pub fn to_raw(self) -> u8 {
+        match self {
+            Self::Ipv4 => libc::AF_INET as u8,
+            Self::Ipv6 => libc::AF_INET6 as u8,
+        }
+    }
+
+    fn from_raw(v: u8) -> Option<Self> {
+        match i32::from(v) {
+            libc::AF_INET => Some(Self::Ipv4),
+            libc::AF_INET6 => Some(Self::Ipv6),
+            _ => None,
+        }
+    }
+
+    fn of(ip: &IpAddr) -> Self {
+        if ip.is_ipv4() { Self::Ipv4 } else { Self::Ipv6 }
+    }
+}
+
+bitflags::bitflags! {
+    /// Connection status bits (`IPS_*`, include/uapi/linux/netfilter/nf_conntrack_common.h).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct Status: u32 {
+        /// An expected connection (of a helper).
+        const EXPECTED = 1 << 0;
+        /// Packets seen both ways.
+        const SEEN_REPLY = 1 << 1;
+        /// Kept even when the table is full.
+        const ASSURED = 1 << 2;
+        /// In the table (confirmed).
+        const CONFIRMED = 1 << 3;
+        /// Source NAT.
+        const SRC_NAT = 1 << 4;
+        /// Destination NAT.
+        const DST_NAT = 1 << 5;
+        /// Sequence numbers adjusted.
+        const SEQ_ADJUST = 1 << 6;
+        /// Source NAT set up.
+        const SRC_NAT_DONE = 1 << 7;
+        /// Destination NAT set up.
+        const DST_NAT_DONE = 1 << 8;
+        /// Being destroyed.
+        const DYING = 1 << 9;
+        /// The timeout does not change.
+        const FIXED_TIMEOUT = 1 << 10;
+        /// A template.
+        const TEMPLATE = 1 << 11;
+        /// A NAT clash was resolved (was UNTRACKED).
+        const NAT_CLASH = 1 << 12;
+        /// A helper was assigned.
+        const HELPER = 1 << 13;
+        /// Offloaded to the flow table.
+        const OFFLOAD = 1 << 14;
+        /// Offloaded to hardware.
+        const HW_OFFLOAD = 1 << 15;
+        const _ = !0;
+    }
+}
+
+/// TCP connection-tracking state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TcpState {
+    /// NONE
+    None,
+    /// SYN_SENT
+    SynSent,
+    /// SYN_RECV
+    SynRecv,
+    /// ESTABLISHED
+    Established,
+    /// FIN_WAIT
+    FinWait,
+    /// CLOSE_WAIT
+    CloseWait,
+    /// LAST_ACK
+    LastAck,
+    /// TIME_WAIT
+    TimeWait,
+    /// CLOSE
+    Close,
+    /// SYN_SENT2
+    SynSent2,
+    /// A state this crate does not know.
+    Other(u8),
+}
+
+impl TcpState {
+    /// The kernel's number.
+    pub fn to_raw(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::SynSent => 1,
+            Self::SynRecv => 2,
+            Self::Established => 3,
+            Self::FinWait => 4,
+            Self::CloseWait => 5,
+            Self::LastAck => 6,
+            Self::TimeWait => 7,
+            Self::Close => 8,
+            Self::SynSent2 => 9,
+            Self::Other(v) => v,
+        }
+    }
+
+    /// The name `conntrack -L` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::Established => "ESTABLISHED",
+            Self::FinWait => "FIN_WAIT",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::SynSent2 => "SYN_SENT2",
+            Self::Other(_) => "UNKNOWN",
+        }
+    }
+}
+
+impl From<u8> for TcpState {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => Self::None,
+            1 => Self::SynSent,
+            2 => Self::SynRecv,
+            3 => Self::Established,
+            4 => Self::FinWait,
+            5 => Self::CloseWait,
+            6 => Self::LastAck,
+            7 => Self::TimeWait,
+            8 => Self::Close,
+            9 => Self::SynSent2,
+            v => Self::Other(v),
+        }
+    }
+}
+
+/// ICMP identity of a tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Icmp {
+    /// Identifier.
+    pub id: u16,
+    /// Type.
+    pub ty: u8,
+    /// Code.
+    pub code: u8,
+}
+
+/// One direction of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
+    pub protocol: u8,
+    /// Source port (TCP, UDP, SCTP, DCCP, UDP-Lite).
+    pub src_port: Option<u16>,
+    /// Destination port.
+    pub dst_port: Option<u16>,
+    /// ICMP / ICMPv6 identity.
+    pub icmp: Option<Icmp>,
+    /// The tuple's zone (`CTA_TUPLE_ZONE`).
+    pub zone: Option<u16>,
+}
+
+impl Tuple {
+    fn ports(protocol: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
+        Self {
+            src,
+            dst,
+            protocol,
+            src_port: Some(sport),
+            dst_port: Some(dport),
+            icmp: None,
+            zone: None,
+        }
+    }
+
+    /// A TCP tuple.
+    pub fn tcp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
+        Self::ports(6, src, sport, dst, dport)
+    }
+
+    /// A UDP tuple.
+    pub fn udp(src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
+        Self::ports(17, src, sport, dst, dport)
+    }
+
+    /// An ICMP (IPv4) or ICMPv6 tuple.
+    pub fn icmp(src: IpAddr, dst: IpAddr, icmp: Icmp) -> Self {
+        Self {
+            src,
+            dst,
+            protocol: if src.is_ipv4() { 1 } else { 58 },
+            src_port: None,
+            dst_port: None,
+            icmp: Some(icmp),
+            zone: None,
+        }
+    }
+
+    /// The reverse direction (what a reply looks like without NAT).
+    pub fn reversed(&self) -> Self {
+        let icmp = self.icmp.map(|i| Icmp {
+            id: i.id,
+            ty: match (self.protocol, i.ty) {
+                (1, 8) => 0,      // echo request -> reply
+                (58, 128) => 129, // ICMPv6 echo request -> reply
+                (_, t) => t,
+            },
+            code: i.code,
+        });
+        Self {
+            src: self.dst,
+            dst: self.src,
+            protocol: self.protocol,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            icmp,
+            zone: self.zone,
+        }
+    }
+
+    /// The family of the addresses.
+    pub fn family(&self) -> Family {
+        Family::of(&self.src)
+    }
+
+    /// The protocol's name as `conntrack -L` prints it.
+    pub fn protocol_name(&self) -> &'static str {
+        match self.protocol {
+            1 => "icmp",
+            6 => "tcp",
+            17 => "udp",
+            33 => "dccp",
+            47 => "gre",
+            58 => "icmpv6",
+            132 => "sctp",
+            136 => "udplite",
+            _ => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Tuple {
+    /// `src=.. dst=.. sport=.. dport=..` (or `type=.. code=.. id=..`), as `conntrack -L`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "src={} dst={}", self.src, self.dst)?;
+        if let Some(i) = self.icmp {
+            write!(f, " type={} code={} id={}", i.ty, i.code, i.id)?;
+        }
+        if let (Some(s), Some(d)) = (self.src_port, self.dst_port) {
+            write!(f, " sport={s} dport={d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Packet and byte counters of one direction (with `nf_conntrack_acct` on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Counters {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// Start and stop times (with `nf_conntrack_timestamp` on), nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Timestamps {
+    /// When the connection started.
+    pub start: u64,
+    /// When it ended (destroy events only).
+    pub stop: Option<u64>,
+}
+
+/// TCP state of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpInfo {
+    /// The conntrack TCP state.
+    pub state: TcpState,
+    /// Window scale of the original direction.
+    pub wscale_original: Option<u8>,
+    /// Window scale of the reply direction.
+    pub wscale_reply: Option<u8>,
+    /// `IP_CT_TCP_FLAG_*` of the original direction (flags, mask).
+    pub flags_original: Option<(u8, u8)>,
+    /// `IP_CT_TCP_FLAG_*` of the reply direction (flags, mask).
+    pub flags_reply: Option<(u8, u8)>,
+}
+
+/// A conntrack entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Entry {
+    /// The entry's id (`CTA_ID`).
+    pub id: Option<u32>,
+    /// Address family.
+    pub family: Family,
+    /// The original direction.
+    pub original: Tuple,
+    /// The reply direction.
+    pub reply: Option<Tuple>,
+    /// Zone (`CTA_ZONE`).
+    pub zone: Option<u16>,
+    /// Status bits.
+    pub status: Status,
+    /// Seconds left before the entry expires.
+    pub timeout: Option<Duration>,
+    /// The mark.
+    pub mark: Option<u32>,
+    /// Reference count.
+    pub use_count: Option<u32>,
+    /// TCP state.
+    pub tcp: Option<TcpInfo>,
+    /// Counters of the original direction.
+    pub counters_original: Option<Counters>,
+    /// Counters of the reply direction.
+    pub counters_reply: Option<Counters>,
+    /// Start/stop timestamps.
+    pub timestamps: Option<Timestamps>,
+    /// The helper's name.
+    pub helper: Option<String>,
+    /// Connection labels (a bitmap).
+    pub labels: Option<Vec<u8>>,
+    /// Attributes this crate does not decode: (type, payload).
+    pub other: Vec<(u16, Vec<u8>)>,
+}
+
+impl Entry {
+    /// A new entry to create: the original tuple, its reply (the reverse when `None`) and
+    /// a timeout.
+    pub fn new(original: Tuple, timeout: Duration) -> Self {
+        Self {
+            id: None,
+            family: original.family(),
+            original,
+            reply: Some(original.reversed()),
+            zone: None,
+            status: Status::empty(),
+            timeout: Some(timeout),
+            mark: None,
+            use_count: None,
+            tcp: None,
+            counters_original: None,
+            counters_reply: None,
+            timestamps: None,
+            helper: None,
+            labels: None,
+            other: Vec::new(),
+        }
+    }
+}
+
+fn err(what: &'static str) -> DecodeError {
+    DecodeError { what, offset: 0 }
+}
+
+fn ip4(a: &Attr<'_>) -> Result<IpAddr, DecodeError> {
+    let b: [u8; 4] = a
+        .payload
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(err("short IPv4 address"))?;
+    Ok(IpAddr::V4(Ipv4Addr::from(b)))
+}
+
+fn ip6(a: &Attr<'_>) -> Result<IpAddr, DecodeError> {
+    let b: [u8; 16] = a
+        .payload
+        .get(..16)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(err("short IPv6 address"))?;
+    Ok(IpAddr::V6(Ipv6Addr::from(b)))
+}
+
+/// Decodes a `CTA_TUPLE_*` nest.
+pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
+    let (mut src, mut dst, mut protocol) = (None, None, None);
+    let (mut sport, mut dport, mut zone) = (None, None, None);
+    let (mut icmp_id, mut icmp_type, mut icmp_code) = (None, None, None);
+    for a in attrs(payload) {
+        let a = a?;
+        match a.ty {
+            TUPLE_IP => {
+                for ip in a.nested_attrs() {
+                    let ip = ip?;
+                    match ip.ty {
+                        IP_V4_SRC => src = Some(ip4(&ip)?),
+                        IP_V4_DST => dst = Some(ip4(&ip)?),
+                        IP_V6_SRC => src = Some(ip6(&ip)?),
+                        IP_V6_DST => dst = Some(ip6(&ip)?),
+                        _ => {}
+                    }
+                }
+            }
+            TUPLE_PROTO => {
+                for p in a.nested_attrs() {
+                    let p = p?;
+                    match p.ty {
+                        PROTO_NUM => protocol = Some(p.u8()?),
+                        PROTO_SRC_PORT => sport = Some(p.be16()?),
+                        PROTO_DST_PORT => dport = Some(p.be16()?),
+                        PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(p.be16()?),
+                        PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(p.u8()?),
+                        PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(p.u8()?),
+                        _ => {}
+                    }
+                }
+            }
+            TUPLE_ZONE => zone = Some(a.be16()?),
+            _ => {}
+        }
+    }
+    let icmp = match (icmp_id, icmp_type, icmp_code) {
+        (None, None, None) => None,
+        (id, ty, code) => Some(Icmp {
+            id: id.unwrap_or(0),
+            ty: ty.unwrap_or(0),
+            code: code.unwrap_or(0),
+        }),
+    };
+    Ok(Tuple {
+        src: src.ok_or(err("tuple without a source address"))?,
+        dst: dst.ok_or(err("tuple without a destination address"))?,
+        protocol: protocol.ok_or(err("tuple without a protocol"))?,
+        src_port: sport,
+        dst_port: dport,
+        icmp,
+        zone,
+    })
+}
+
+fn decode_counters(payload: &[u8]) -> Result<Counters, DecodeError> {
+    let mut c = Counters::default();
+    for a in attrs(payload) {
+        let a = a?;
+        match a.ty {
+            COUNTERS_PACKETS => c.packets = a.be64()?,
+            COUNTERS_BYTES => c.bytes = a.be64()?,
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+fn decode_tcp(payload: &[u8]) -> Result<Option<TcpInfo>, DecodeError> {
+    for a in attrs(payload) {
+        let a = a?;
+        if a.ty != PROTOINFO_TCP {
+            continue;
+        }
+        let mut t = TcpInfo {
+            state: TcpState::None,
+            wscale_original: None,
+            wscale_reply: None,
+            flags_original: None,
+            flags_reply: None,
+        };
+        let pair = |p: &Attr<'_>| -> Result<(u8, u8), DecodeError> {
+            match p.payload {
+                [f, m, ..] => Ok((*f, *m)),
+                _ => Err(err("short TCP flags")),
+            }
+        };
+        for p in a.nested_attrs() {
+            let p = p?;
+            match p.ty {
+                TCP_STATE => t.state = p.u8()?.into(),
+                TCP_WSCALE_ORIGINAL => t.wscale_original = Some(p.u8()?),
+                TCP_WSCALE_REPLY => t.wscale_reply = Some(p.u8()?),
+                TCP_FLAGS_ORIGINAL => t.flags_original = Some(pair(&p)?),
+                TCP_FLAGS_REPLY => t.flags_reply = Some(pair(&p)?),
+                _ => {}
+            }
+        }
+        return Ok(Some(t));
+    }
+    Ok(None)
+}
+
+/// Decodes a ctnetlink entry message payload (nfgenmsg + attributes).
+pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
+    let family = payload
+        .first()
+        .copied()
+        .and_then(Family::from_raw)
+        .ok_or(err("unknown address family"))?;
+    let body = payload.get(4..).ok_or(err("short nfgenmsg"))?;
+    let mut original = None;
+    let mut e = Entry {
+        id: None,
+        family,
+        original: Tuple {
+            src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            protocol: 0,
+            src_port: None,
+            dst_port: None,
+            icmp: None,
+            zone: None,
+        },
+        reply: None,
+        zone: None,
+        status: Status::empty(),
+        timeout: None,
+        mark: None,
+        use_count: None,
+        tcp: None,
+        counters_original: None,
+        counters_reply: None,
+        timestamps: None,
+        helper: None,
+        labels: None,
+        other: Vec::new(),
+    };
+    for a in attrs(body) {
+        let a = a?;
+        match a.ty {
+            cta::TUPLE_ORIG => original = Some(decode_tuple(a.payload)?),
+            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(a.payload)?),
+            cta::STATUS => e.status = Status::from_bits_retain(a.be32()?),
+            cta::PROTOINFO => e.tcp = decode_tcp(a.payload)?,
+            cta::TIMEOUT => e.timeout = Some(Duration::from_secs(a.be32()?.into())),
+            cta::MARK => e.mark = Some(a.be32()?),
+            cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(a.payload)?),
+            cta::COUNTERS_REPLY => e.counters_reply = Some(decode_counters(a.payload)?),
+            cta::USE => e.use_count = Some(a.be32()?),
+            cta::ID => e.id = Some(a.be32()?),
+            cta::ZONE => e.zone = Some(a.be16()?),
+            cta::HELP => {
+                e.helper = a
+                    .nested_attrs()
+                    .flatten()
+                    .find(|h| h.ty == HELP_NAME)
+                    .map(|h| h.string());
+            }
+            cta::TIMESTAMP => {
+                let mut t = Timestamps::default();
+                for ts in a.nested_attrs() {
+                    let ts = ts?;
+                    match ts.ty {
+                        TIMESTAMP_START => t.start = ts.be64()?,
+                        TIMESTAMP_STOP => t.stop = Some(ts.be64()?),
+                        _ => {}
+                    }
+                }
+                e.timestamps = Some(t);
+            }
+            cta::LABELS => e.labels = Some(a.payload.to_vec()),
+            other => e.other.push((other, a.payload.to_vec())),
+        }
+    }
+    e.original = original.ok_or(err("entry without an original tuple"))?;
+    Ok(e)
+}
+
+/// The 4-byte `nfgenmsg`.
+pub(crate) fn nfgenmsg(family: u8, version: u8) -> [u8; 4] {
+    [family, version, 0, 0]
+}
+
+fn put_ip(m: &mut MsgBuilder, src: bool, ip: &IpAddr) {
+    match ip {
+        IpAddr::V4(a) => m.attr(if src { IP_V4_SRC } else { IP_V4_DST }, &a.octets()),
+        IpAddr::V6(a) => m.attr(if src { IP_V6_SRC } else { IP_V6_DST }, &a.octets()),
+    };
+}
+
+/// Encodes a `CTA_TUPLE_*` nest of type `ty`.
+pub(crate) fn encode_tuple(m: &mut MsgBuilder, ty: u16, t: &Tuple) {
+    let outer = m.begin_nest(ty);
+    let ip = m.begin_nest(TUPLE_IP);
+    put_ip(m, true, &t.src);
+    put_ip(m, false, &t.dst);
+    m.end_nest(ip);
+    let p = m.begin_nest(TUPLE_PROTO);
+    m.u8(PROTO_NUM, t.protocol);
+    if let Some(s) = t.src_port {
+        m.be16(PROTO_SRC_PORT, s);
+    }
+    if let Some(d) = t.dst_port {
+        m.be16(PROTO_DST_PORT, d);
+    }
+    if let Some(i) = t.icmp {
+        let v6 = t.protocol == 58;
+        m.be16(if v6 { PROTO_ICMPV6_ID } else { PROTO_ICMP_ID }, i.id);
+        m.u8(
+            if v6 {
+                PROTO_ICMPV6_TYPE
+            } else {
+                PROTO_ICMP_TYPE
+            },
+            i.ty,
+        );
+        m.u8(
+            if v6 {
+                PROTO_ICMPV6_CODE
+            } else {
+                PROTO_ICMP_CODE
+            },
+            i.code,
+        );
+    }
+    m.end_nest(p);
+    if let Some(z) = t.zone {
+        m.be16(TUPLE_ZONE, z);
+    }
+    m.end_nest(outer);
+}
+
+/// Encodes the attributes of an entry to create or update.
+pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
+    encode_tuple(m, cta::TUPLE_ORIG, &e.original);
+    if let Some(r) = &e.reply {
+        encode_tuple(m, cta::TUPLE_REPLY, r);
+    }
+    if let Some(t) = e.timeout {
+        m.be32(cta::TIMEOUT, u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
+    }
+    if !e.status.is_empty() {
+        // The kernel marks an entry made over netlink CONFIRMED before it applies the
+        // status, and refuses (EBUSY) a status that would clear that bit.
+        m.be32(cta::STATUS, (e.status | Status::CONFIRMED).bits());
+    }
+    if let Some(mark) = e.mark {
+        m.be32(cta::MARK, mark);
+    }
+    if let Some(z) = e.zone {
+        m.be16(cta::ZONE, z);
+    }
+    if let Some(tcp) = &e.tcp {
+        let pi = m.begin_nest(cta::PROTOINFO);
+        let t = m.begin_nest(PROTOINFO_TCP);
+        m.u8(TCP_STATE, tcp.state.to_raw());
+        m.end_nest(t);
+        m.end_nest(pi);
+    }
+}
+
+/// `CTA_FILTER_FLAG_*`.
+pub(crate) mod filter_flag {
+    pub(crate) const IP_SRC: u32 = 1 << 0;
+    pub(crate) const IP_DST: u32 = 1 << 1;
+    pub(crate) const PROTO_NUM: u32 = 1 << 3;
+    pub(crate) const SRC_PORT: u32 = 1 << 4;
+    pub(crate) const DST_PORT: u32 = 1 << 5;
+}
+
+/// Encodes `CTA_FILTER` with host-order flags for the original and reply directions.
+pub(crate) fn encode_filter_flags(m: &mut MsgBuilder, orig: u32, reply: u32) {
+    let f = m.begin_nest(cta::FILTER);
+    m.u32(FILTER_ORIG_FLAGS, orig);
+    m.u32(FILTER_REPLY_FLAGS, reply);
+    m.end_nest(f);
+}
+
+/// Per-CPU statistics (`conntrack -S`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct CpuStats {
+    /// The CPU.
+    pub cpu: u16,
+    /// Lookups that found an entry.
+    pub found: u32,
+    /// Packets that could not be tracked.
+    pub invalid: u32,
+    /// Entries inserted (not reported by recent kernels: 0).
+    pub insert: u32,
+    /// Inserts that failed (a race lost).
+    pub insert_failed: u32,
+    /// Packets dropped because an insert failed.
+    pub drop: u32,
+    /// Entries evicted early because the table was full.
+    pub early_drop: u32,
+    /// Packets with errors.
+    pub error: u32,
+    /// Lookups restarted because the table changed.
+    pub search_restart: u32,
+    /// Clashes resolved.
+    pub clash_resolve: u32,
+    /// Hash chains found too long.
+    pub chaintoolong: u32,
+}
+
+/// Decodes one `CT_GET_STATS_CPU` reply.
+pub(crate) fn decode_cpu_stats(payload: &[u8]) -> Result<CpuStats, DecodeError> {
+    let res_id = payload
+        .get(2..4)
+        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]));
+    let mut s = CpuStats {
+        cpu: res_id,
+        ..CpuStats::default()
+    };
+    for a in attrs(payload.get(4..).unwrap_or_default()) {
+        let a = a?;
+        let v = a.be32()?;
+        match a.ty {
+            2 => s.found = v,
+            4 => s.invalid = v,
+            8 => s.insert = v,
+            9 => s.insert_failed = v,
+            10 => s.drop = v,
+            11 => s.early_drop = v,
+            12 => s.error = v,
+            13 => s.search_restart = v,
+            14 => s.clash_resolve = v,
+            15 => s.chaintoolong = v,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Decodes a `CT_GET_STATS` reply: (entries, max).
+pub(crate) fn decode_count(payload: &[u8]) -> Result<(u32, u32), DecodeError> {
+    let (mut entries, mut max) = (None, None);
+    for a in attrs(payload.get(4..).unwrap_or_default()) {
+        let a = a?;
+        match a.ty {
+            1 => entries = Some(a.be32()?),
+            2 => max = Some(a.be32()?),
+            _ => {}
+        }
+    }
+    Ok((entries.ok_or(err("no entry count"))?, max.unwrap_or(0)))
+}
+
+/// `proto::flags` re-exported for the crate.
+pub(crate) use proto::flags;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v4(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    /// An entry message as the kernel sends it: nfgenmsg, tuples, status, timeout, ...
+    fn kernel_bytes(e: &Entry, id: u32) -> Vec<u8> {
+        let mut m = MsgBuilder::new(msg::NEW, 0, 1);
+        m.bytes(&nfgenmsg(e.family.to_raw(), 0));
+        encode_entry(&mut m, e);
+        m.be32(cta::ID, id).be32(cta::USE, 1);
+        let c = m.begin_nest(cta::COUNTERS_ORIG);
+        m.be64(COUNTERS_PACKETS, 3).be64(COUNTERS_BYTES, 180);
+        m.end_nest(c);
+        m.attr(99, &[1, 2, 3]);
+        m.finish()
+    }
+
+    fn payload(bytes: &[u8]) -> &[u8] {
+        &bytes[16..]
+    }
+
+    #[test]
+    fn ipv4_udp_entry_round_trip() {
+        let mut e = Entry::new(
+            Tuple::udp(v4("10.0.0.1"), 5000, v4("10.0.0.2"), 53),
+            Duration::from_secs(30),
+        );
+        e.mark = Some(0x10);
+        e.status = Status::CONFIRMED | Status::SEEN_REPLY;
+        let bytes = kernel_bytes(&e, 77);
+        // The addresses are raw bytes, ports and numbers big-endian.
+        assert!(bytes.windows(4).any(|w| w == [10, 0, 0, 1]));
+        assert!(bytes.windows(2).any(|w| w == 5000u16.to_be_bytes()));
+        let d = decode_entry(payload(&bytes)).expect("decode");
+        assert_eq!(d.original, e.original);
+        assert_eq!(d.reply, e.reply);
+        assert_eq!(
+            (d.id, d.mark, d.timeout),
+            (Some(77), Some(0x10), Some(Duration::from_secs(30)))
+        );
+        assert_eq!(d.status, Status::CONFIRMED | Status::SEEN_REPLY);
+        assert_eq!(
+            d.counters_original,
+            Some(Counters {
+                packets: 3,
+                bytes: 180
+            })
+        );
+        assert_eq!(
+            d.other,
+            vec![(99, vec![1, 2, 3])],
+            "unknown attributes kept"
+        );
+        assert_eq!(
+            d.original.to_string(),
+            "src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=53"
+        );
+    }
+
+    #[test]
+    fn ipv6_tcp_and_icmp_entries() {
+        let a: IpAddr = "fd00::1".parse().expect("ip");
+        let b: IpAddr = "fd00::2".parse().expect("ip");
+        let mut e = Entry::new(Tuple::tcp(a, 40000, b, 443), Duration::from_secs(120));
+        e.tcp = Some(TcpInfo {
+            state: TcpState::Established,
+            wscale_original: None,
+            wscale_reply: None,
+            flags_original: None,
+            flags_reply: None,
+        });
+        let d = decode_entry(payload(&kernel_bytes(&e, 1))).expect("decode");
+        assert_eq!(d.family, Family::Ipv6);
+        assert_eq!(d.original, e.original);
+        assert_eq!(d.tcp.map(|t| t.state), Some(TcpState::Established));
+        let icmp = Entry::new(
+            Tuple::icmp(
+                v4("10.0.0.1"),
+                v4("10.0.0.2"),
+                Icmp {
+                    id: 7,
+                    ty: 8,
+                    code: 0,
+                },
+            ),
+            Duration::from_secs(30),
+        );
+        assert_eq!(
+            icmp.reply.map(|r| r.icmp),
+            Some(Some(Icmp {
+                id: 7,
+                ty: 0,
+                code: 0
+            })),
+            "echo reply"
+        );
+        let d = decode_entry(payload(&kernel_bytes(&icmp, 2))).expect("decode");
+        assert_eq!(
+            d.original.icmp,
+            Some(Icmp {
+                id: 7,
+                ty: 8,
+                code: 0
+            })
+        );
+        assert_eq!(d.original.protocol_name(), "icmp");
+        let icmp6 = Tuple::icmp(
+            a,
+            b,
+            Icmp {
+                id: 9,
+                ty: 128,
+                code: 0,
+            },
+        );
+        let mut m = MsgBuilder::new(0, 0, 0);
+        encode_tuple(&mut m, 1, &icmp6);
+        let bytes = m.finish();
+        let outer = attrs(&bytes[16..]).next().expect("one").expect("ok");
+        assert_eq!(decode_tuple(outer.payload).expect("decode"), icmp6);
+    }
+
+    #[test]
+    fn truncated_and_hostile_bytes_are_errors() {
+        let e = Entry::new(
+            Tuple::udp(v4("1.2.3.4"), 1, v4("5.6.7.8"), 2),
+            Duration::from_secs(1),
+        );
+        let bytes = kernel_bytes(&e, 1);
+        let p = payload(&bytes);
+        for cut in 0..p.len() {
+            let _ = decode_entry(&p[..cut]); // never panics
+        }
+        assert!(decode_entry(&p[..3]).is_err());
+        assert!(decode_entry(&[2, 0, 0, 0]).is_err(), "no original tuple");
+        assert!(decode_entry(&[99, 0, 0, 0]).is_err(), "unknown family");
+        let mut flipped = p.to_vec();
+        for i in (4..flipped.len()).step_by(7) {
+            flipped[i] ^= 0xa5;
+            let _ = decode_entry(&flipped);
+        }
+        // A tuple whose address attribute is cut short.
+        let mut m = MsgBuilder::new(0, 0, 0);
+        let t = m.begin_nest(TUPLE_IP);
+        m.attr(IP_V4_SRC, &[1, 2]);
+        m.end_nest(t);
+        let b = m.finish();
+        assert!(decode_tuple(&b[16..]).is_err());
+    }
+
+    #[test]
+    fn stats_replies() {
+        let mut m = MsgBuilder::new(msg::GET_STATS, 0, 0);
+        m.bytes(&[0, 0, 0, 3])
+            .be32(2, 11)
+            .be32(9, 2)
+            .be32(11, 5)
+            .be32(15, 1);
+        let b = m.finish();
+        let s = decode_cpu_stats(&b[16..]).expect("decode");
+        assert_eq!(
+            (
+                s.cpu,
+                s.found,
+                s.insert_failed,
+                s.early_drop,
+                s.chaintoolong
+            ),
+            (3, 11, 2, 5, 1)
+        );
+        let mut m = MsgBuilder::new(msg::GET_STATS, 0, 0);
+        m.bytes(&[0, 0, 0, 0]).be32(1, 1000).be32(2, 262_144);
+        let b = m.finish();
+        assert_eq!(decode_count(&b[16..]), Ok((1000, 262_144)));
+        assert!(decode_count(&[0, 0, 0, 0]).is_err());
+    }
+}

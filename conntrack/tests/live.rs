@@ -1,0 +1,557 @@
+//! conntrack against the live kernel, inside private namespaces, compared with the
+//! conntrack tool.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::time::Duration;
+
+use conntrack::*;
+use testkit::{TestNs, require_root};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+/// `n` distinct UDP entries: 10.(i/250).(i%250).1 -> 10.200.0.1, sport 1000+i%50000.
+fn udp_entries(n: usize) -> Vec<Entry> {
+    (0..n)
+        .map(|i| {
+            let src = IpAddr::V4(Ipv4Addr::new(10, (i / 250) as u8, (i % 250) as u8, 1));
+            Entry::new(
+                Tuple::udp(src, 1000 + (i % 50_000) as u16, ip("10.200.0.1"), 53),
+                Duration::from_secs(600),
+            )
+        })
+        .collect()
+}
+
+fn create_all(ct: &Conntrack, entries: &[Entry]) {
+    for e in entries {
+        ct.create(e)
+            .unwrap_or_else(|err| panic!("create {}: {err}", e.original));
+    }
+}
+
+fn dump_set(ct: &Conntrack, f: &Filter) -> BTreeSet<String> {
+    ct.dump(f)
+        .expect("dump")
+        .map(|e| e.expect("entry").original.to_string())
+        .collect()
+}
+
+/// `conntrack -L` lines keyed by the original tuple text: (reply tuple text, mark, timeout).
+fn tool_list(ns: &TestNs, args: &[&str]) -> BTreeMap<String, (String, u32, u64)> {
+    let mut a = vec!["-L"];
+    a.extend_from_slice(args);
+    let out = ns.exec("conntrack", &a);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let timeout: u64 = words[2].parse().expect("timeout");
+            let fields: Vec<&str> = words.iter().copied().filter(|w| w.contains('=')).collect();
+            // src dst sport dport (orig), then src dst sport dport (reply), then mark, use.
+            let pick = |from: usize| fields[from..from + 4].join(" ");
+            let mark = fields
+                .iter()
+                .find_map(|w| w.strip_prefix("mark="))
+                .map_or(0, |m| m.parse().expect("mark"));
+            (pick(0), (pick(4), mark, timeout))
+        })
+        .collect()
+}
+
+#[test]
+fn ten_thousand_created_entries_dump_exactly_and_match_the_tool() {
+    if !require_root("ten_thousand_created_entries_dump_exactly_and_match_the_tool") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let entries = udp_entries(10_000);
+    create_all(&ct, &entries);
+    let ours: Vec<Entry> = ct
+        .dump(&Filter::new())
+        .expect("dump")
+        .collect::<Result<_>>()
+        .expect("entries");
+    assert_eq!(ours.len(), 10_000);
+    let want: BTreeSet<String> = entries.iter().map(|e| e.original.to_string()).collect();
+    let got: BTreeSet<String> = ours.iter().map(|e| e.original.to_string()).collect();
+    assert_eq!(got, want, "exactly the created entries");
+    let tool = tool_list(&ns, &[]);
+    assert_eq!(tool.len(), 10_000);
+    for e in &ours {
+        let (reply, mark, timeout) = tool
+            .get(&e.original.to_string())
+            .unwrap_or_else(|| panic!("tool lacks {}", e.original));
+        assert_eq!(reply, &e.reply.expect("reply").to_string());
+        assert_eq!(*mark, e.mark.unwrap_or(0));
+        let ours_t = e.timeout.expect("timeout").as_secs();
+        assert!(
+            ours_t.abs_diff(*timeout) <= 2,
+            "{}: timeout {ours_t} vs {timeout}",
+            e.original
+        );
+        assert!(e.status.contains(Status::CONFIRMED) && e.id.is_some());
+        assert_eq!(e.family, Family::Ipv4);
+        assert_eq!(e.original.protocol, 17);
+    }
+}
+
+#[test]
+fn each_filter_returns_exactly_its_subset() {
+    if !require_root("each_filter_returns_exactly_its_subset") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut entries = udp_entries(300);
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.mark = Some(match i % 3 {
+            0 => 0x10,
+            1 => 0x20,
+            _ => 0x110,
+        });
+        if i % 4 == 0 {
+            e.status = Status::SEEN_REPLY | Status::ASSURED;
+        }
+        if i % 10 == 0 {
+            e.zone = Some(7);
+        }
+    }
+    let v6: Vec<Entry> = (0..20u16)
+        .map(|i| {
+            Entry::new(
+                Tuple::tcp(ip("fd00::1"), 2000 + i, ip("fd00::2"), 443),
+                Duration::from_secs(600),
+            )
+        })
+        .collect();
+    create_all(&ct, &entries);
+    create_all(&ct, &v6);
+    let all: Vec<Entry> = ct
+        .dump(&Filter::new())
+        .expect("dump")
+        .collect::<Result<_>>()
+        .expect("entries");
+    assert_eq!(all.len(), 320);
+    assert_eq!(
+        all.iter().filter(|e| e.zone == Some(7)).count(),
+        30,
+        "zones were set"
+    );
+    let filters = [
+        Filter::new().mark(0x10, 0xff),
+        Filter::new().mark(0x10, 0xfff),
+        Filter::new().mark(0x20, 0xffff_ffff),
+        Filter::new().family(Family::Ipv6),
+        Filter::new().family(Family::Ipv4),
+        Filter::new().status(Status::ASSURED, Status::ASSURED),
+        Filter::new().zone(7),
+        Filter::new().original(TupleFilter {
+            src: Some(ip("10.0.5.1")),
+            ..TupleFilter::default()
+        }),
+        Filter::new()
+            .original(TupleFilter {
+                src: Some(ip("fd00::1")),
+                protocol: Some(6),
+                src_port: Some(2005),
+                ..TupleFilter::default()
+            })
+            .userspace_fallback(true),
+        Filter::new().reply(TupleFilter {
+            dst: Some(ip("10.1.2.1")),
+            ..TupleFilter::default()
+        }),
+        Filter::new()
+            .family(Family::Ipv4)
+            .mark(0x20, 0xff)
+            .status(Status::ASSURED, Status::ASSURED),
+    ];
+    for f in &filters {
+        let want: BTreeSet<String> = all
+            .iter()
+            .filter(|e| f.matches(e))
+            .map(|e| e.original.to_string())
+            .collect();
+        assert!(!want.is_empty(), "{f:?} selects something");
+        assert!(want.len() < all.len(), "{f:?} leaves something out");
+        assert_eq!(dump_set(&ct, f), want, "{f:?}");
+    }
+    // The tool agrees on the mark filter.
+    let tool = tool_list(&ns, &["-m", "32"]);
+    assert_eq!(
+        tool.len(),
+        dump_set(&ct, &Filter::new().mark(0x20, 0xffff_ffff)).len()
+    );
+    // The kernel's IPv6 address filter is inverted: without the fallback, a clear refusal.
+    let v6 = ct.dump(&Filter::new().original(TupleFilter {
+        src: Some(ip("fd00::1")),
+        ..TupleFilter::default()
+    }));
+    assert!(
+        matches!(&v6, Err(Error::Unsupported { reason, .. }) if reason.contains("IPv6")),
+        "{v6:?}"
+    );
+    // A port filter without the protocol is refused before anything is sent.
+    let bad = ct.dump(&Filter::new().original(TupleFilter {
+        src: Some(ip("10.0.0.1")),
+        dst_port: Some(53),
+        ..TupleFilter::default()
+    }));
+    assert!(matches!(bad, Err(Error::InvalidValue { .. })), "{bad:?}");
+}
+
+fn tool_count(ns: &TestNs) -> u32 {
+    ns.sh("conntrack -C").trim().parse().expect("count")
+}
+
+#[test]
+fn count_and_stats_agree_with_the_tool() {
+    if !require_root("count_and_stats_agree_with_the_tool") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    create_all(&ct, &udp_entries(1234));
+    let c = ct.count().expect("count");
+    assert_eq!(c.entries, 1234);
+    assert_eq!(c.entries, tool_count(&ns));
+    let max: u32 = ns
+        .sh("sysctl -n net.netfilter.nf_conntrack_max")
+        .trim()
+        .parse()
+        .expect("max");
+    assert_eq!(c.max, max);
+    let stats = ct.stats().expect("stats");
+    let text = ns.sh("conntrack -S");
+    let tool: Vec<BTreeMap<String, u32>> = text
+        .lines()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.parse().expect("n")))
+                .collect()
+        })
+        .collect();
+    assert_eq!(stats.len(), tool.len(), "one line per CPU");
+    for (s, t) in stats.iter().zip(&tool) {
+        assert_eq!(u32::from(s.cpu), t["cpu"]);
+        for (name, ours) in [
+            ("found", s.found),
+            ("invalid", s.invalid),
+            ("insert_failed", s.insert_failed),
+            ("drop", s.drop),
+            ("early_drop", s.early_drop),
+            ("error", s.error),
+            ("search_restart", s.search_restart),
+            ("clash_resolve", s.clash_resolve),
+            ("chaintoolong", s.chaintoolong),
+        ] {
+            assert_eq!(Some(&ours), t.get(name), "cpu {} {name}", s.cpu);
+        }
+    }
+}
+
+#[test]
+fn get_update_delete_and_filtered_flush_touch_exactly_their_targets() {
+    if !require_root("get_update_delete_and_filtered_flush_touch_exactly_their_targets") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut entries = udp_entries(200);
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.mark = Some(if i % 2 == 0 { 0xa } else { 0xb });
+    }
+    let v6 = Entry::new(
+        Tuple::udp(ip("fd00::1"), 7, ip("fd00::2"), 8),
+        Duration::from_secs(600),
+    );
+    create_all(&ct, &entries);
+    create_all(&ct, std::slice::from_ref(&v6));
+    assert!(matches!(ct.create(&entries[0]), Err(Error::Exists { .. })));
+
+    let t = entries[3].original;
+    let got = ct.get(&t).expect("get");
+    assert_eq!(got.original, t);
+    ct.update(
+        &t,
+        &Update {
+            mark: Some(0x77),
+            timeout: Some(Duration::from_secs(100)),
+        },
+    )
+    .expect("update");
+    let got = ct.get(&t).expect("get");
+    assert_eq!(got.mark, Some(0x77));
+    assert!(got.timeout.expect("timeout") <= Duration::from_secs(100));
+    let absent = Tuple::udp(ip("192.0.2.1"), 1, ip("192.0.2.2"), 2);
+    assert!(matches!(ct.get(&absent), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        ct.update(
+            &absent,
+            &Update {
+                mark: Some(1),
+                timeout: None
+            }
+        ),
+        Err(Error::NotFound { .. })
+    ));
+
+    // Delete with a wrong id guard: refused; with the right one: gone.
+    let id = got.id.expect("id");
+    assert!(matches!(
+        ct.delete(&t, Some(id.wrapping_add(1))),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(ct.get(&t).is_ok());
+    ct.delete(&t, Some(id)).expect("delete");
+    assert!(matches!(ct.get(&t), Err(Error::NotFound { .. })));
+    assert_eq!(ct.count().expect("count").entries, 200);
+
+    // Flush mark 0xa (IPv4 only): exactly those go; the 0xb ones and the IPv6 entry stay.
+    let before: Vec<Entry> = ct
+        .dump(&Filter::new())
+        .expect("dump")
+        .collect::<Result<_>>()
+        .expect("entries");
+    let keep: BTreeSet<String> = before
+        .iter()
+        .filter(|e| e.mark != Some(0xa))
+        .map(|e| e.original.to_string())
+        .collect();
+    ct.flush(&Filter::new().family(Family::Ipv4).mark(0xa, 0xff))
+        .expect("flush");
+    assert_eq!(dump_set(&ct, &Filter::new()), keep);
+    assert_eq!(tool_count(&ns) as usize, keep.len());
+    // Flushing IPv4 leaves IPv6 alone (the family is honoured).
+    ct.flush(&Filter::new().family(Family::Ipv4))
+        .expect("flush v4");
+    assert_eq!(
+        dump_set(&ct, &Filter::new()),
+        BTreeSet::from([v6.original.to_string()])
+    );
+}
+
+/// Waits for an event that satisfies `want`, within a bounded number of events.
+fn wait_for(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event {
+    for _ in 0..10_000 {
+        let e = events.next_event().expect("event");
+        if want(&e) {
+            return e;
+        }
+    }
+    panic!("no matching event");
+}
+
+#[test]
+fn real_traffic_produces_new_and_destroy_events() {
+    if !require_root("real_traffic_produces_new_and_destroy_events") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut events = ct.events(EventConfig::default()).expect("events");
+    let (udp_tuple, tcp_port) = ns.run(|| {
+        let rx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        tx.send_to(b"x", rx.local_addr().expect("addr"))
+            .expect("send");
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = l.local_addr().expect("addr").port();
+        let c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        drop(l.accept().expect("accept"));
+        drop(c);
+        (
+            Tuple::udp(
+                ip("127.0.0.1"),
+                tx.local_addr().expect("a").port(),
+                ip("127.0.0.1"),
+                rx.local_addr().expect("a").port(),
+            ),
+            port,
+        )
+    });
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::New(x) if x.original == udp_tuple),
+    );
+    let new_tcp = wait_for(
+        &mut events,
+        |e| matches!(e, Event::New(x) if x.original.protocol == 6 && x.original.dst_port == Some(tcp_port)),
+    );
+    assert!(
+        matches!(&new_tcp, Event::New(x) if x.tcp.is_some()),
+        "{new_tcp:?}"
+    );
+    ct.delete(&udp_tuple, None).expect("delete");
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Destroy(x) if x.original == udp_tuple),
+    );
+    ct.flush(&Filter::new()).expect("flush");
+    wait_for(
+        &mut events,
+        |e| matches!(e, Event::Destroy(x) if x.original.dst_port == Some(tcp_port)),
+    );
+}
+
+#[test]
+fn a_burst_larger_than_the_buffer_yields_an_overrun() {
+    if !require_root("a_burst_larger_than_the_buffer_yields_an_overrun") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut events = ct
+        .events(EventConfig {
+            groups: EventGroups::NEW,
+            recv_buffer: Some(16 * 1024),
+        })
+        .expect("events");
+    create_all(&ct, &udp_entries(3000));
+    let mut seen = 0;
+    let mut overrun = false;
+    while seen < 3000 {
+        match events.next_event().expect("event") {
+            Event::Overrun => {
+                overrun = true;
+                break;
+            }
+            _ => seen += 1,
+        }
+    }
+    assert!(overrun, "an explicit overrun item after {seen} events");
+    assert!(seen < 3000);
+    // The resync dump has everything.
+    assert_eq!(
+        events.resync(&ct, &Filter::new()).expect("dump").count(),
+        3000
+    );
+}
+
+#[test]
+fn a_large_buffer_receives_a_50000_event_burst_complete() {
+    if !require_root("a_large_buffer_receives_a_50000_event_burst_complete") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut events = ct
+        .events(EventConfig {
+            groups: EventGroups::NEW,
+            recv_buffer: Some(128 << 20),
+        })
+        .expect("events");
+    assert!(
+        events.recv_buffer() >= 128 << 20,
+        "SO_RCVBUFFORCE as root: {}",
+        events.recv_buffer()
+    );
+    let entries = udp_entries(50_000);
+    create_all(&ct, &entries);
+    let mut seen = BTreeSet::new();
+    while seen.len() < entries.len() {
+        match events.next_event().expect("event") {
+            Event::New(e) => {
+                seen.insert(e.original.to_string());
+            }
+            Event::Overrun => panic!("overrun after {} events", seen.len()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen.len(), 50_000);
+}
+
+#[test]
+fn notrack_keeps_matching_traffic_out_of_the_table() {
+    if !require_root("notrack_keeps_matching_traffic_out_of_the_table") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let rules = NoTrack::new().port(L4::Udp, 5353);
+    assert!(
+        rules
+            .ruleset()
+            .expect("dry run")
+            .contains("udp dport 5353 notrack")
+    );
+    rules.install(Some(ns.netns())).expect("install");
+    assert!(ns.sh("nft list ruleset").contains("notrack"));
+    let send = |port: u16| {
+        ns.run(move || {
+            let rx = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
+            let tx = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            tx.send_to(b"x", rx.local_addr().expect("a")).expect("send");
+            let mut b = [0u8; 1];
+            rx.recv(&mut b).expect("recv");
+        })
+    };
+    let to = |port: u16| {
+        Filter::new().original(TupleFilter {
+            dst: Some(ip("127.0.0.1")),
+            protocol: Some(17),
+            dst_port: Some(port),
+            ..TupleFilter::default()
+        })
+    };
+    send(5353);
+    send(6000);
+    assert_eq!(
+        ct.dump(&to(5353)).expect("dump").count(),
+        0,
+        "exempt from tracking"
+    );
+    assert_eq!(
+        ct.dump(&to(6000)).expect("dump").count(),
+        1,
+        "other traffic is tracked"
+    );
+    NoTrack::remove(Some(ns.netns())).expect("remove");
+    assert!(!ns.sh("nft list ruleset").contains("notrack"));
+    send(5353);
+    assert_eq!(
+        ct.dump(&to(5353)).expect("dump").count(),
+        1,
+        "tracked again"
+    );
+}
+
+#[test]
+fn async_events_stream() {
+    if !require_root("async_events_stream") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut events = ct.async_events(EventConfig::default()).expect("events");
+        let e = udp_entries(3);
+        create_all(&ct, &e);
+        for want in &e {
+            let got = tokio::time::timeout(Duration::from_secs(5), events.next())
+                .await
+                .expect("in time")
+                .expect("event");
+            assert!(
+                matches!(&got, Event::New(x) if x.original == want.original),
+                "{got:?}"
+            );
+        }
+    });
+}
