@@ -505,6 +505,22 @@ impl Iterator for Dump<'_> {
     }
 }
 
+impl Drop for Dump<'_> {
+    /// Reads what is left of an abandoned dump, so the socket can start the next request
+    /// (the kernel refuses a new dump while one is in progress on the socket).
+    fn drop(&mut self) {
+        while !self.done {
+            if !matches!(
+                self.sock
+                    .dump_next::<(), Error>("dump", self.seq, |_| Ok(())),
+                Some(Ok(()))
+            ) {
+                self.done = true;
+            }
+        }
+    }
+}
+
 impl From<nettune_netlink::Error> for Error {
     fn from(e: nettune_netlink::Error) -> Self {
         Self::Netlink {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use nettune_netlink::proto::{self, Attr, DecodeError, MsgBuilder, attrs};
+use nettune_netlink::proto::{self, DecodeError, MsgBuilder, attrs};
 
 /// `NFNL_SUBSYS_CTNETLINK << 8`.
 const SUBSYS: u16 = 1 << 8;
@@ -447,18 +447,15 @@ fn err(what: &'static str) -> DecodeError {
     DecodeError { what, offset: 0 }
 }
 
-fn ip4(a: &Attr<'_>) -> Result<IpAddr, DecodeError> {
-    let b: [u8; 4] = a
-        .payload
-        .get(..4)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(err("short IPv4 address"))?;
-    Ok(IpAddr::V4(Ipv4Addr::from(b)))
+fn ip4(p: &[u8]) -> Result<IpAddr, DecodeError> {
+    match p {
+        [a, b, c, d, ..] => Ok(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d))),
+        _ => Err(err("short IPv4 address")),
+    }
 }
 
-fn ip6(a: &Attr<'_>) -> Result<IpAddr, DecodeError> {
-    let b: [u8; 16] = a
-        .payload
+fn ip6(p: &[u8]) -> Result<IpAddr, DecodeError> {
+    let b: [u8; 16] = p
         .get(..16)
         .and_then(|s| s.try_into().ok())
         .ok_or(err("short IPv6 address"))?;
@@ -470,39 +467,35 @@ pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
     let (mut src, mut dst, mut protocol) = (None, None, None);
     let (mut sport, mut dport, mut zone) = (None, None, None);
     let (mut icmp_id, mut icmp_type, mut icmp_code) = (None, None, None);
-    for a in attrs(payload) {
-        let a = a?;
-        match a.ty {
-            TUPLE_IP => {
-                for ip in a.nested_attrs() {
-                    let ip = ip?;
-                    match ip.ty {
-                        IP_V4_SRC => src = Some(ip4(&ip)?),
-                        IP_V4_DST => dst = Some(ip4(&ip)?),
-                        IP_V6_SRC => src = Some(ip6(&ip)?),
-                        IP_V6_DST => dst = Some(ip6(&ip)?),
-                        _ => {}
-                    }
+    proto::walk(payload, |ty, p| {
+        match ty {
+            TUPLE_IP => proto::walk(p, |ty, ip| {
+                match ty {
+                    IP_V4_SRC => src = Some(ip4(ip)?),
+                    IP_V4_DST => dst = Some(ip4(ip)?),
+                    IP_V6_SRC => src = Some(ip6(ip)?),
+                    IP_V6_DST => dst = Some(ip6(ip)?),
+                    _ => {}
                 }
-            }
-            TUPLE_PROTO => {
-                for p in a.nested_attrs() {
-                    let p = p?;
-                    match p.ty {
-                        PROTO_NUM => protocol = Some(p.u8()?),
-                        PROTO_SRC_PORT => sport = Some(p.be16()?),
-                        PROTO_DST_PORT => dport = Some(p.be16()?),
-                        PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(p.be16()?),
-                        PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(p.u8()?),
-                        PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(p.u8()?),
-                        _ => {}
-                    }
+                Ok(())
+            })?,
+            TUPLE_PROTO => proto::walk(p, |ty, v| {
+                match ty {
+                    PROTO_NUM => protocol = Some(proto::u8(v)?),
+                    PROTO_SRC_PORT => sport = Some(proto::be16(v)?),
+                    PROTO_DST_PORT => dport = Some(proto::be16(v)?),
+                    PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(proto::be16(v)?),
+                    PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(proto::u8(v)?),
+                    PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(proto::u8(v)?),
+                    _ => {}
                 }
-            }
-            TUPLE_ZONE => zone = Some(a.be16()?),
+                Ok(())
+            })?,
+            TUPLE_ZONE => zone = Some(proto::be16(p)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     let icmp = match (icmp_id, icmp_type, icmp_code) {
         (None, None, None) => None,
         (id, ty, code) => Some(Icmp {
@@ -524,22 +517,22 @@ pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
 
 fn decode_counters(payload: &[u8]) -> Result<Counters, DecodeError> {
     let mut c = Counters::default();
-    for a in attrs(payload) {
-        let a = a?;
-        match a.ty {
-            COUNTERS_PACKETS => c.packets = a.be64()?,
-            COUNTERS_BYTES => c.bytes = a.be64()?,
+    proto::walk(payload, |ty, p| {
+        match ty {
+            COUNTERS_PACKETS => c.packets = proto::be64(p)?,
+            COUNTERS_BYTES => c.bytes = proto::be64(p)?,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(c)
 }
 
 fn decode_tcp(payload: &[u8]) -> Result<Option<TcpInfo>, DecodeError> {
-    for a in attrs(payload) {
-        let a = a?;
-        if a.ty != PROTOINFO_TCP {
-            continue;
+    let mut out = None;
+    proto::walk(payload, |ty, p| {
+        if ty != PROTOINFO_TCP {
+            return Ok(());
         }
         let mut t = TcpInfo {
             state: TcpState::None,
@@ -548,26 +541,27 @@ fn decode_tcp(payload: &[u8]) -> Result<Option<TcpInfo>, DecodeError> {
             flags_original: None,
             flags_reply: None,
         };
-        let pair = |p: &Attr<'_>| -> Result<(u8, u8), DecodeError> {
-            match p.payload {
+        let pair = |v: &[u8]| -> Result<(u8, u8), DecodeError> {
+            match v {
                 [f, m, ..] => Ok((*f, *m)),
                 _ => Err(err("short TCP flags")),
             }
         };
-        for p in a.nested_attrs() {
-            let p = p?;
-            match p.ty {
-                TCP_STATE => t.state = p.u8()?.into(),
-                TCP_WSCALE_ORIGINAL => t.wscale_original = Some(p.u8()?),
-                TCP_WSCALE_REPLY => t.wscale_reply = Some(p.u8()?),
-                TCP_FLAGS_ORIGINAL => t.flags_original = Some(pair(&p)?),
-                TCP_FLAGS_REPLY => t.flags_reply = Some(pair(&p)?),
+        proto::walk(p, |ty, v| {
+            match ty {
+                TCP_STATE => t.state = proto::u8(v)?.into(),
+                TCP_WSCALE_ORIGINAL => t.wscale_original = Some(proto::u8(v)?),
+                TCP_WSCALE_REPLY => t.wscale_reply = Some(proto::u8(v)?),
+                TCP_FLAGS_ORIGINAL => t.flags_original = Some(pair(v)?),
+                TCP_FLAGS_REPLY => t.flags_reply = Some(pair(v)?),
                 _ => {}
             }
-        }
-        return Ok(Some(t));
-    }
-    Ok(None)
+            Ok(())
+        })?;
+        out = Some(t);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// Decodes a ctnetlink entry message payload (nfgenmsg + attributes).
@@ -605,43 +599,42 @@ pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
         labels: None,
         other: Vec::new(),
     };
-    for a in attrs(body) {
-        let a = a?;
-        match a.ty {
-            cta::TUPLE_ORIG => original = Some(decode_tuple(a.payload)?),
-            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(a.payload)?),
-            cta::STATUS => e.status = Status::from_bits_retain(a.be32()?),
-            cta::PROTOINFO => e.tcp = decode_tcp(a.payload)?,
-            cta::TIMEOUT => e.timeout = Some(Duration::from_secs(a.be32()?.into())),
-            cta::MARK => e.mark = Some(a.be32()?),
-            cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(a.payload)?),
-            cta::COUNTERS_REPLY => e.counters_reply = Some(decode_counters(a.payload)?),
-            cta::USE => e.use_count = Some(a.be32()?),
-            cta::ID => e.id = Some(a.be32()?),
-            cta::ZONE => e.zone = Some(a.be16()?),
+    proto::walk(body, |ty, p| {
+        match ty {
+            cta::TUPLE_ORIG => original = Some(decode_tuple(p)?),
+            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(p)?),
+            cta::STATUS => e.status = Status::from_bits_retain(proto::be32(p)?),
+            cta::PROTOINFO => e.tcp = decode_tcp(p)?,
+            cta::TIMEOUT => e.timeout = Some(Duration::from_secs(proto::be32(p)?.into())),
+            cta::MARK => e.mark = Some(proto::be32(p)?),
+            cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(p)?),
+            cta::COUNTERS_REPLY => e.counters_reply = Some(decode_counters(p)?),
+            cta::USE => e.use_count = Some(proto::be32(p)?),
+            cta::ID => e.id = Some(proto::be32(p)?),
+            cta::ZONE => e.zone = Some(proto::be16(p)?),
             cta::HELP => {
-                e.helper = a
-                    .nested_attrs()
+                e.helper = attrs(p)
                     .flatten()
                     .find(|h| h.ty == HELP_NAME)
                     .map(|h| h.string());
             }
             cta::TIMESTAMP => {
                 let mut t = Timestamps::default();
-                for ts in a.nested_attrs() {
-                    let ts = ts?;
-                    match ts.ty {
-                        TIMESTAMP_START => t.start = ts.be64()?,
-                        TIMESTAMP_STOP => t.stop = Some(ts.be64()?),
+                proto::walk(p, |ty, v| {
+                    match ty {
+                        TIMESTAMP_START => t.start = proto::be64(v)?,
+                        TIMESTAMP_STOP => t.stop = Some(proto::be64(v)?),
                         _ => {}
                     }
-                }
+                    Ok(())
+                })?;
                 e.timestamps = Some(t);
             }
-            cta::LABELS => e.labels = Some(a.payload.to_vec()),
-            other => e.other.push((other, a.payload.to_vec())),
+            cta::LABELS => e.labels = Some(p.to_vec()),
+            other => e.other.push((other, p.to_vec())),
         }
-    }
+        Ok(())
+    })?;
     e.original = original.ok_or(err("entry without an original tuple"))?;
     Ok(e)
 }

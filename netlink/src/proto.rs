@@ -272,37 +272,139 @@ pub fn attrs(buf: &[u8]) -> Attrs<'_> {
 
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, DecodeError>;
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.buf.get(self.pos..)?;
-        if rest.len() < NLA_HDRLEN {
+        let buf = self.buf;
+        let pos = self.pos;
+        if pos + NLA_HDRLEN > buf.len() {
             // Trailing padding shorter than a header is allowed; anything else is not.
-            self.pos = self.buf.len();
+            self.pos = buf.len();
+            let rest = buf.get(pos..).unwrap_or_default();
             return if rest.iter().all(|&b| b == 0) {
                 None
             } else {
                 Some(Err(DecodeError {
                     what: "truncated attribute header",
-                    offset: self.pos,
+                    offset: pos,
                 }))
             };
         }
-        let len = u16_at(rest, 0).unwrap_or(0) as usize;
-        let ty = u16_at(rest, 2).unwrap_or(0);
-        if len < NLA_HDRLEN || len > rest.len() {
-            let offset = self.pos;
-            self.pos = self.buf.len();
+        let len = u16::from_ne_bytes([buf[pos], buf[pos + 1]]) as usize;
+        let ty = u16::from_ne_bytes([buf[pos + 2], buf[pos + 3]]);
+        let end = pos + len;
+        if len < NLA_HDRLEN || end > buf.len() {
+            self.pos = buf.len();
             return Some(Err(DecodeError {
                 what: "attribute length out of bounds",
-                offset,
+                offset: pos,
             }));
         }
-        self.pos += align(len).min(rest.len());
+        self.pos = pos + align(len);
         Some(Ok(Attr {
             ty: ty & NLA_TYPE_MASK,
             nested: ty & NLA_F_NESTED != 0,
-            payload: &rest[NLA_HDRLEN..len],
+            payload: &buf[pos + NLA_HDRLEN..end],
         }))
     }
+}
+
+/// Calls `f(type, payload)` for each attribute of `buf` (the nested flag dropped from the
+/// type): the allocation-free, branch-light walk for hot decoders. Stops at the first
+/// error of `f` or of the framing.
+///
+/// # Errors
+///
+/// The framing's [`DecodeError`], or `f`'s.
+#[inline]
+pub fn walk<'a>(
+    buf: &'a [u8],
+    mut f: impl FnMut(u16, &'a [u8]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut pos = 0;
+    while pos + NLA_HDRLEN <= buf.len() {
+        let len = u16::from_ne_bytes([buf[pos], buf[pos + 1]]) as usize;
+        let ty = u16::from_ne_bytes([buf[pos + 2], buf[pos + 3]]) & NLA_TYPE_MASK;
+        let end = pos + len;
+        if len < NLA_HDRLEN || end > buf.len() {
+            return Err(DecodeError {
+                what: "attribute length out of bounds",
+                offset: pos,
+            });
+        }
+        f(ty, &buf[pos + NLA_HDRLEN..end])?;
+        pos += align(len);
+    }
+    if buf
+        .get(pos..)
+        .is_some_and(|rest| rest.iter().any(|&b| b != 0))
+    {
+        return Err(DecodeError {
+            what: "truncated attribute header",
+            offset: pos,
+        });
+    }
+    Ok(())
+}
+
+/// A big-endian `u16` payload.
+///
+/// # Errors
+///
+/// When the payload is shorter.
+#[inline]
+pub fn be16(p: &[u8]) -> Result<u16, DecodeError> {
+    match p {
+        [a, b, ..] => Ok(u16::from_be_bytes([*a, *b])),
+        _ => Err(DecodeError {
+            what: "be16 attribute too short",
+            offset: 0,
+        }),
+    }
+}
+
+/// A big-endian `u32` payload.
+///
+/// # Errors
+///
+/// When the payload is shorter.
+#[inline]
+pub fn be32(p: &[u8]) -> Result<u32, DecodeError> {
+    match p {
+        [a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => Err(DecodeError {
+            what: "be32 attribute too short",
+            offset: 0,
+        }),
+    }
+}
+
+/// A big-endian `u64` payload.
+///
+/// # Errors
+///
+/// When the payload is shorter.
+#[inline]
+pub fn be64(p: &[u8]) -> Result<u64, DecodeError> {
+    p.get(..8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or(DecodeError {
+            what: "be64 attribute too short",
+            offset: 0,
+        })
+}
+
+/// A `u8` payload.
+///
+/// # Errors
+///
+/// When the payload is empty.
+#[inline]
+pub fn u8(p: &[u8]) -> Result<u8, DecodeError> {
+    p.first().copied().ok_or(DecodeError {
+        what: "u8 attribute too short",
+        offset: 0,
+    })
 }
 
 /// Builds one message: header, family header, attributes, nests.

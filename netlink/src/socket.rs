@@ -184,57 +184,64 @@ impl Socket {
 
     /// The next message of the request with sequence `seq`, reading datagrams as needed.
     fn step(&mut self, op: &'static str, seq: u32) -> Result<Step<'_>, Error> {
+        let bad = |what, offset| Error::Decode {
+            op,
+            source: proto::DecodeError { what, offset },
+        };
         loop {
             if self.pos >= self.len {
                 self.fill(op)?;
-            }
-            let rest = &self.buf[self.pos..self.len];
-            let Some(first) = proto::messages(rest).next() else {
-                self.pos = self.len;
                 continue;
-            };
-            let msg = first.map_err(|source| Error::Decode { op, source })?;
-            let total = proto::align(proto::NLMSG_HDRLEN + msg.payload.len()).min(rest.len());
+            }
             let start = self.pos;
-            self.pos += total;
-            if msg.seq != seq {
+            let Some(h) = self.buf.get(start..start + proto::NLMSG_HDRLEN) else {
+                self.pos = self.len;
+                return Err(bad("truncated message header", start));
+            };
+            let word = |o: usize| u32::from_ne_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+            let (len, ty, flags, mseq, pid) = (
+                word(0) as usize,
+                u16::from_ne_bytes([h[4], h[5]]),
+                u16::from_ne_bytes([h[6], h[7]]),
+                word(8),
+                word(12),
+            );
+            if len < proto::NLMSG_HDRLEN || start + len > self.len {
+                self.pos = self.len;
+                return Err(bad("message length out of bounds", start));
+            }
+            self.pos = (start + proto::align(len)).min(self.len);
+            if mseq != seq {
                 continue; // a stale reply of an abandoned request
             }
-            match msg.ty {
-                NLMSG_DONE => return Ok(Step::Done),
-                NLMSG_OVERRUN => {
-                    return Err(Error::Io {
-                        op,
-                        source: io::Error::from_raw_os_error(libc::ENOBUFS),
-                    });
-                }
+            let msg = Message {
+                ty,
+                flags,
+                seq: mseq,
+                pid,
+                payload: &self.buf[start + proto::NLMSG_HDRLEN..start + len],
+            };
+            return match ty {
+                NLMSG_DONE => Ok(Step::Done),
+                NLMSG_OVERRUN => Err(Error::Io {
+                    op,
+                    source: io::Error::from_raw_os_error(libc::ENOBUFS),
+                }),
                 NLMSG_ERROR => {
                     let e =
                         ErrorMsg::decode(&msg).map_err(|source| Error::Decode { op, source })?;
                     if e.errno == 0 {
-                        return Ok(Step::Done);
-                    }
-                    return Err(Error::Kernel {
-                        op,
-                        source: io::Error::from_raw_os_error(e.errno),
-                        ext_msg: e.ext_msg,
-                    });
-                }
-                _ => {
-                    // Re-borrow the message from the buffer for the caller.
-                    let bytes = &self.buf[start..start + total];
-                    let msg = proto::messages(bytes).next().and_then(Result::ok).ok_or(
-                        Error::Decode {
+                        Ok(Step::Done)
+                    } else {
+                        Err(Error::Kernel {
                             op,
-                            source: proto::DecodeError {
-                                what: "reply vanished",
-                                offset: start,
-                            },
-                        },
-                    )?;
-                    return Ok(Step::Reply(msg));
+                            source: io::Error::from_raw_os_error(e.errno),
+                            ext_msg: e.ext_msg,
+                        })
+                    }
                 }
-            }
+                _ => Ok(Step::Reply(msg)),
+            };
         }
     }
 

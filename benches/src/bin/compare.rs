@@ -9,7 +9,11 @@ use std::hint::black_box;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use nettune_benches::sys::CountingAlloc;
 use nettune_benches::{Plan, compare};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 use sysctl_core::{Key, Sysctl, knobs};
 
 /// The floor: open, read and close one file into a reused buffer.
@@ -473,10 +477,134 @@ fn nic_features(plan: Plan) {
     );
 }
 
+/// `n` UDP entries for the conntrack benchmarks; every other one has mark 1.
+fn ct_entries(n: usize) -> Vec<conntrack::Entry> {
+    use std::net::{IpAddr, Ipv4Addr};
+    (0..n)
+        .map(|i| {
+            let src = IpAddr::V4(Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8));
+            let t = conntrack::Tuple::udp(src, 1000, IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)), 53);
+            let mut e = conntrack::Entry::new(t, std::time::Duration::from_secs(3600));
+            e.mark = Some((i % 2) as u32);
+            e
+        })
+        .collect()
+}
+
+/// Runs `cmd` (with args) in the thread's namespace, output discarded.
+fn run_quiet(cmd: &str, args: &[&str]) {
+    let ok = std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{cmd} {args:?}");
+}
+
+/// Conntrack with 200 000 entries created in a fresh namespace inside the run.
+fn conntrack_bench(plan: Plan) {
+    use conntrack::{Conntrack, Filter};
+    use sysctl_core::netns::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("conntrack: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("namespace");
+    let ct = Conntrack::open_in(&ns).expect("conntrack");
+    let entries = ct_entries(200_000);
+    let started = std::time::Instant::now();
+    for e in &entries {
+        ct.create(e).expect("create");
+    }
+    eprintln!(
+        "conntrack: created 200000 entries in {:?}",
+        started.elapsed()
+    );
+    let result = ns.run(|| {
+        let raw = nettune_benches::sys::RawNetlink::open().expect("raw socket");
+        let mut m = nettune_netlink::proto::MsgBuilder::new(0x101, 0x300, 1);
+        m.bytes(&[0, 0, 0, 0]);
+        let request = m.finish();
+        let mut buf = vec![0u8; 64 * 1024];
+        compare(
+            "conntrack_dump_200k/raw-netlink-floor",
+            plan,
+            &mut || {
+                assert_eq!(ct.dump(&Filter::new()).expect("dump").filter(Result::is_ok).count(), 200_000);
+            },
+            &mut || {
+                black_box(raw.dump(&request, &mut buf));
+            },
+        );
+        compare(
+            "conntrack_dump_200k/conntrack-L",
+            plan,
+            &mut || {
+                assert_eq!(ct.dump(&Filter::new()).expect("dump").filter(Result::is_ok).count(), 200_000);
+            },
+            &mut || run_quiet("conntrack", &["-L"]),
+        );
+        // Peak heap of a streaming dump: 200 000 entries against 1 000 (a filter by mark
+        // on a separate 1 000-entry namespace would change the kernel walk; instead stop
+        // after 1 000 entries of the same dump).
+        let measure = |take: usize| {
+            let base = CountingAlloc::reset_peak();
+            let n = ct.dump(&Filter::new()).expect("dump").take(take).filter(Result::is_ok).count();
+            assert_eq!(n, take);
+            CountingAlloc::peak() - base
+        };
+        let (small, big) = (measure(1_000), measure(200_000));
+        println!(
+            "compare conntrack_dump_peak_heap_200k/1k: ours {big}B peer {small}B ratio {:.3} (difference {} KiB)",
+            big as f64 / small.max(1) as f64,
+            big.saturating_sub(small) / 1024
+        );
+        // Flush by mark of half the table, against `conntrack -D -m 1`; the half is
+        // recreated (untimed) before each run.
+        let marked: Vec<&conntrack::Entry> = entries.iter().filter(|e| e.mark == Some(1)).collect();
+        let refill = || {
+            for e in &marked {
+                let _ = ct.create(e);
+            }
+        };
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for round in 0..3 {
+            for side in 0..2 {
+                refill();
+                let t = std::time::Instant::now();
+                if (side + round) % 2 == 0 {
+                    ct.flush(&Filter::new().mark(1, 0xffff_ffff)).expect("flush");
+                    ours.push(t.elapsed());
+                } else {
+                    run_quiet("conntrack", &["-D", "-m", "1"]);
+                    theirs.push(t.elapsed());
+                }
+                assert_eq!(ct.count().expect("count").entries, 100_000);
+            }
+        }
+        ours.sort();
+        theirs.sort();
+        let o = nettune_benches::Outcome { ours: ours[ours.len() / 2], peer: theirs[theirs.len() / 2] };
+        println!("{}", nettune_benches::line("conntrack_flush_mark_half_of_200k/conntrack-D-m", o));
+    });
+    if let Err(e) = result {
+        eprintln!("conntrack: {e}");
+    }
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "conntrack",
+            conntrack_bench,
+            Plan {
+                rounds: 11,
+                batch: 1,
+            },
+        ),
         (
             "nic_features",
             nic_features,
