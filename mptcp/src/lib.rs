@@ -1,7 +1,33 @@
 //! The MPTCP path manager over the `mptcp_pm` generic netlink family (see `ip-mptcp(8)`
-//! and Documentation/networking/mptcp.rst): endpoints, limits, flags and events.
+//! and Documentation/networking/mptcp.rst): endpoints, limits, flags, the userspace path
+//! manager's commands and events; and source-based routing over rtnetlink, which
+//! multi-homed hosts need so that each subflow leaves by its own interface.
 //!
-//! This crate is being built (issue: mptcp). Today it re-exports the `net.mptcp.*` sysctls
-//! of sysctl-core.
+//! ```no_run
+//! use mptcp::{EndpointFlags, EndpointSpec, Interface, PathManager};
+//! let pm = PathManager::open()?;
+//! pm.set_limits(2, 2)?;
+//! let id = pm.add_endpoint(
+//!     &EndpointSpec::new("10.2.0.1".parse()?).interface(Interface::Name("eth1".into())).flags(EndpointFlags::SIGNAL),
+//! )?;
+//! for e in pm.endpoints()? {
+//!     println!("{} id {} {:?}", e.addr, e.id, e.flags.names());
+//! }
+//! for event in pm.events()? {
+//!     println!("{:?}", event?);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Kernel refusals keep the kernel's extended-ACK text (`limit greater than maximum (8)`).
+#![warn(clippy::unwrap_used)]
 
+mod error;
+mod pm;
+mod proto;
+pub mod routing;
+
+pub use error::{Error, Result};
+pub use pm::{EndpointRef, EndpointSpec, Events, Interface, Limits, PathManager};
+pub use proto::{Endpoint, EndpointFlags, Event, EventKind};
 pub use sysctl_core::knobs::{MptcpEnabled, MptcpPathManager, MptcpPmType, MptcpScheduler};

@@ -170,6 +170,15 @@ fn fixed<const N: usize>(p: &[u8], what: &'static str) -> Result<[u8; N], Decode
 }
 
 impl<'a> Attr<'a> {
+    /// A host-order `u32` payload, 0 when short (for lenient decoders).
+    #[inline]
+    pub fn walk_u32(p: &[u8]) -> u32 {
+        match p {
+            [a, b, c, d, ..] => u32::from_ne_bytes([*a, *b, *c, *d]),
+            _ => 0,
+        }
+    }
+
     /// A `u8` payload.
     ///
     /// # Errors
@@ -392,6 +401,15 @@ pub fn be64(p: &[u8]) -> Result<u64, DecodeError> {
             what: "be64 attribute too short",
             offset: 0,
         })
+}
+
+/// A host-order `u32` payload, 0 when short (for lenient decoders).
+#[inline]
+pub fn walk_u32(p: &[u8]) -> u32 {
+    match p {
+        [a, b, c, d, ..] => u32::from_ne_bytes([*a, *b, *c, *d]),
+        _ => 0,
+    }
 }
 
 /// A `u8` payload.

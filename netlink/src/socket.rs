@@ -337,6 +337,18 @@ impl Socket {
         })
     }
 
+    /// How long a blocking receive waits before failing with `WouldBlock` (`None`: forever).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn set_recv_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), Error> {
+        sys::set_recv_timeout(self.sock.as_raw_fd(), timeout).map_err(|source| Error::Io {
+            op: "set receive timeout",
+            source,
+        })
+    }
+
     /// Makes receiving non-blocking (for an async reactor) or blocking again.
     ///
     /// # Errors

@@ -1,0 +1,699 @@
+//! The `PathManager` handle.
+
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+use nettune_netlink::genl::{self, Family};
+use nettune_netlink::proto::{self, MsgBuilder};
+use nettune_netlink::{NlFamily, Socket};
+use sysctl_core::netns::NetNs;
+use sysctl_core::{Sysctl, knobs};
+
+use crate::error::{Error, Result};
+use crate::proto::{
+    AddrNest, Endpoint, EndpointFlags, Event, cmd, decode_endpoint_reply, decode_event,
+    decode_limits, encode_addr, pm_attr,
+};
+
+/// How an endpoint names its interface.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Interface {
+    /// By name (resolved in the path manager's namespace before sending).
+    Name(String),
+    /// By index.
+    Index(u32),
+}
+
+/// An endpoint to add, checked as `ip mptcp endpoint add` checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EndpointSpec {
+    addr: IpAddr,
+    id: Option<u8>,
+    port: Option<u16>,
+    interface: Option<Interface>,
+    flags: EndpointFlags,
+}
+
+impl EndpointSpec {
+    /// An endpoint for `addr`, no flags.
+    pub fn new(addr: IpAddr) -> Self {
+        Self {
+            addr,
+            id: None,
+            port: None,
+            interface: None,
+            flags: EndpointFlags::empty(),
+        }
+    }
+
+    /// A chosen id (the kernel picks one otherwise).
+    #[must_use]
+    pub fn id(mut self, id: u8) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// A port (needs `signal`).
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// The interface subflows of this address use.
+    #[must_use]
+    pub fn interface(mut self, interface: Interface) -> Self {
+        self.interface = Some(interface);
+        self
+    }
+
+    /// Flags.
+    #[must_use]
+    pub fn flags(mut self, flags: EndpointFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The checks `ip mptcp` makes, before anything is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] naming the rule.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: &str| {
+            Err(Error::InvalidValue {
+                op: "add endpoint",
+                reason: reason.to_owned(),
+            })
+        };
+        if self.flags.contains(EndpointFlags::SIGNAL)
+            && self.flags.contains(EndpointFlags::FULLMESH)
+        {
+            return bad("flags signal and fullmesh cannot be used together");
+        }
+        if self.port.is_some() && !self.flags.contains(EndpointFlags::SIGNAL) {
+            return bad("a port needs the signal flag");
+        }
+        if self.port == Some(0) {
+            return bad("port 0 is not a port");
+        }
+        if self.flags.contains(EndpointFlags::IMPLICIT) {
+            return bad("implicit endpoints are created by the kernel, not added");
+        }
+        if self.id == Some(0) {
+            return bad("id 0 is the initial subflow's address and cannot be added");
+        }
+        if self.addr.is_unspecified() || self.addr.is_multicast() {
+            return bad("the address must be a unicast address");
+        }
+        Ok(())
+    }
+}
+
+/// Subflow and address limits (`ip mptcp limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// The most extra subflows per connection.
+    pub subflows: u32,
+    /// The most ADD_ADDRs accepted per connection.
+    pub add_addr_accepted: u32,
+}
+
+/// Which endpoint to remove or change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndpointRef {
+    /// By id.
+    Id(u8),
+    /// By address.
+    Addr(IpAddr),
+}
+
+/// A handle of the MPTCP path manager of one network namespace (`ip-mptcp(8)`,
+/// Documentation/networking/mptcp.rst). Reading needs no privilege; changes need
+/// `CAP_NET_ADMIN`.
+#[derive(Debug)]
+pub struct PathManager {
+    sock: Mutex<Socket>,
+    family: Family,
+    netns: Option<NetNs>,
+}
+
+fn interface_index(name: &str) -> Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(|_| {
+        let existing: Vec<String> = nix::net::if_::if_nameindex()
+            .map(|l| {
+                l.iter()
+                    .map(|i| i.name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Error::InvalidValue {
+            op: "add endpoint",
+            reason: format!(
+                "no interface {name:?} in this namespace; interfaces: {}",
+                existing.join(", ")
+            ),
+        }
+    })
+}
+
+impl PathManager {
+    /// Opens the path manager of the calling thread's namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the kernel lacks MPTCP or `net.mptcp.enabled` is 0,
+    /// saying which and how to enable it.
+    pub fn open() -> Result<Self> {
+        Self::open_here(None)
+    }
+
+    /// Opens the path manager of namespace `ns`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::open`].
+    pub fn open_in(ns: &NetNs) -> Result<Self> {
+        let owned = ns.clone();
+        ns.run(move || Self::open_here(Some(owned)))?
+    }
+
+    fn open_here(netns: Option<NetNs>) -> Result<Self> {
+        const OP: &str = "open";
+        let mut sock = Socket::open(NlFamily::Generic).map_err(|e| Error::from_netlink(OP, e))?;
+        let family = genl::resolve(&mut sock, "mptcp_pm").map_err(|e| match e.errno() {
+            Some(libc::ENOENT) => Error::Unsupported {
+                op: OP,
+                reason: "the kernel has no mptcp_pm netlink family (built without CONFIG_MPTCP)"
+                    .into(),
+            },
+            _ => Error::from_netlink(OP, e),
+        })?;
+        if let Ok(false) = Sysctl::new().get::<knobs::MptcpEnabled>() {
+            return Err(Error::Unsupported {
+                op: OP,
+                reason: "net.mptcp.enabled is 0 in this namespace; set it to 1".into(),
+            });
+        }
+        Ok(Self {
+            sock: Mutex::new(sock),
+            family,
+            netns,
+        })
+    }
+
+    /// The namespace the handle works in, when not the caller's.
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.netns.as_ref()
+    }
+
+    fn socket(&self) -> MutexGuard<'_, Socket> {
+        self.sock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn message(&self, sock: &mut Socket, command: u8, flags: u16) -> MsgBuilder {
+        let seq = sock.next_seq();
+        let mut m = MsgBuilder::new(self.family.id, flags, seq);
+        m.bytes(&genl::genl_header(command, 1));
+        m
+    }
+
+    /// Sends a command built by `build` and waits for the ACK.
+    fn command(
+        &self,
+        op: &'static str,
+        command: u8,
+        build: impl FnOnce(&mut MsgBuilder),
+    ) -> Result<()> {
+        let mut sock = self.socket();
+        let mut m = self.message(&mut sock, command, proto::flags::ACK);
+        build(&mut m);
+        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
+            .map_err(|e| remap(op, e))
+    }
+
+    /// Runs `f` in the handle's namespace (interface names resolve there).
+    fn in_ns<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        match &self.netns {
+            None => f(),
+            Some(ns) => ns.run(f)?,
+        }
+    }
+
+    /// Every endpoint (`ip mptcp endpoint show`).
+    ///
+    /// # Errors
+    ///
+    /// A netlink failure.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        const OP: &str = "list endpoints";
+        let mut sock = self.socket();
+        let mut m = self.message(&mut sock, cmd::GET_ADDR, proto::flags::DUMP);
+        let mut out = Vec::new();
+        sock.transact::<Error>(OP, &m.finish(), |reply| {
+            out.push(
+                decode_endpoint_reply(reply.payload).map_err(|e| Error::InvalidValue {
+                    op: OP,
+                    reason: e.to_string(),
+                })?,
+            );
+            Ok(())
+        })
+        .map_err(|e| remap(OP, e))?;
+        Ok(out)
+    }
+
+    /// The endpoint with id `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`].
+    pub fn endpoint(&self, id: u8) -> Result<Endpoint> {
+        const OP: &str = "get endpoint";
+        let mut sock = self.socket();
+        let mut m = self.message(&mut sock, cmd::GET_ADDR, proto::flags::ACK);
+        encode_addr(
+            &mut m,
+            pm_attr::ADDR,
+            &AddrNest {
+                id: Some(id),
+                ..AddrNest::default()
+            },
+        );
+        let mut out = None;
+        sock.transact::<Error>(OP, &m.finish(), |reply| {
+            out = Some(
+                decode_endpoint_reply(reply.payload).map_err(|e| Error::InvalidValue {
+                    op: OP,
+                    reason: e.to_string(),
+                })?,
+            );
+            Ok(())
+        })
+        .map_err(|e| remap(OP, e))?;
+        out.ok_or(Error::NotFound {
+            op: OP,
+            detail: None,
+        })
+    }
+
+    /// Adds an endpoint (after the checks `ip mptcp` makes) and returns its id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] before sending (bad flags, unknown interface) or with the
+    /// kernel's text; [`Error::PermissionDenied`].
+    pub fn add_endpoint(&self, spec: &EndpointSpec) -> Result<u8> {
+        const OP: &str = "add endpoint";
+        spec.validate()?;
+        let ifindex = match &spec.interface {
+            None => None,
+            Some(Interface::Index(i)) => Some(*i),
+            Some(Interface::Name(n)) => {
+                let n = n.clone();
+                Some(self.in_ns(move || interface_index(&n))?)
+            }
+        };
+        let nest = AddrNest {
+            id: spec.id,
+            addr: Some(spec.addr),
+            port: spec.port,
+            flags: Some(spec.flags),
+            ifindex,
+        };
+        self.command(OP, cmd::ADD_ADDR, |m| encode_addr(m, pm_attr::ADDR, &nest))?;
+        if let Some(id) = spec.id {
+            return Ok(id);
+        }
+        self.endpoints()?
+            .into_iter()
+            .find(|e| e.addr == spec.addr && e.port == spec.port)
+            .map(|e| e.id)
+            .ok_or(Error::NotFound {
+                op: OP,
+                detail: Some("the endpoint vanished after adding it".into()),
+            })
+    }
+
+    /// Removes an endpoint by id or address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none.
+    pub fn remove_endpoint(&self, which: EndpointRef) -> Result<()> {
+        const OP: &str = "remove endpoint";
+        let nest = match which {
+            EndpointRef::Id(0) => {
+                return Err(Error::InvalidValue {
+                    op: OP,
+                    reason: "removing id 0 needs the address".into(),
+                });
+            }
+            EndpointRef::Id(id) => AddrNest {
+                id: Some(id),
+                ..AddrNest::default()
+            },
+            EndpointRef::Addr(addr) => {
+                let id = self
+                    .endpoints()?
+                    .into_iter()
+                    .find(|e| e.addr == addr)
+                    .map(|e| e.id);
+                match id {
+                    Some(id) => AddrNest {
+                        id: Some(id),
+                        addr: Some(addr),
+                        ..AddrNest::default()
+                    },
+                    None => {
+                        return Err(Error::NotFound {
+                            op: OP,
+                            detail: Some(format!("no endpoint for {addr}")),
+                        });
+                    }
+                }
+            }
+        };
+        self.command(OP, cmd::DEL_ADDR, |m| encode_addr(m, pm_attr::ADDR, &nest))
+    }
+
+    /// Removes every endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::PermissionDenied`].
+    pub fn flush(&self) -> Result<()> {
+        self.command("flush endpoints", cmd::FLUSH_ADDRS, |_| {})
+    }
+
+    /// Sets the backup and fullmesh flags of an endpoint (the only ones that change);
+    /// `backup`/`fullmesh` `None` keep the current value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::InvalidValue`] with the kernel's text (fullmesh on a
+    /// signal endpoint).
+    pub fn set_flags(
+        &self,
+        which: EndpointRef,
+        backup: Option<bool>,
+        fullmesh: Option<bool>,
+    ) -> Result<()> {
+        const OP: &str = "set endpoint flags";
+        let current = match which {
+            EndpointRef::Id(id) => self.endpoint(id)?,
+            EndpointRef::Addr(a) => {
+                self.endpoints()?
+                    .into_iter()
+                    .find(|e| e.addr == a)
+                    .ok_or(Error::NotFound {
+                        op: OP,
+                        detail: Some(format!("no endpoint for {a}")),
+                    })?
+            }
+        };
+        let mut flags = current.flags;
+        if let Some(b) = backup {
+            flags.set(EndpointFlags::BACKUP, b);
+        }
+        if let Some(f) = fullmesh {
+            if f && flags.contains(EndpointFlags::SIGNAL) {
+                return Err(Error::InvalidValue {
+                    op: OP,
+                    reason: "flags signal and fullmesh cannot be used together".into(),
+                });
+            }
+            flags.set(EndpointFlags::FULLMESH, f);
+        }
+        let nest = AddrNest {
+            id: Some(current.id),
+            addr: Some(current.addr),
+            flags: Some(flags),
+            ..AddrNest::default()
+        };
+        self.command(OP, cmd::SET_FLAGS, |m| encode_addr(m, pm_attr::ADDR, &nest))
+    }
+
+    /// The limits (`ip mptcp limits show`).
+    ///
+    /// # Errors
+    ///
+    /// A netlink failure.
+    pub fn limits(&self) -> Result<Limits> {
+        const OP: &str = "get limits";
+        let mut sock = self.socket();
+        let mut m = self.message(&mut sock, cmd::GET_LIMITS, proto::flags::ACK);
+        let mut out = None;
+        sock.transact::<Error>(OP, &m.finish(), |reply| {
+            out = Some(
+                decode_limits(reply.payload).map_err(|e| Error::InvalidValue {
+                    op: OP,
+                    reason: e.to_string(),
+                })?,
+            );
+            Ok(())
+        })
+        .map_err(|e| remap(OP, e))?;
+        let (subflows, add_addr_accepted) = out.ok_or(Error::NotFound {
+            op: OP,
+            detail: None,
+        })?;
+        Ok(Limits {
+            subflows,
+            add_addr_accepted,
+        })
+    }
+
+    /// Sets the limits. The kernel refuses values above its maximum (8) with a message
+    /// this error carries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] with the kernel's text.
+    pub fn set_limits(&self, subflows: u32, add_addr_accepted: u32) -> Result<()> {
+        self.command("set limits", cmd::SET_LIMITS, |m| {
+            m.u32(pm_attr::RCV_ADD_ADDRS, add_addr_accepted)
+                .u32(pm_attr::SUBFLOWS, subflows);
+        })
+    }
+
+    /// Whether the namespace uses the userspace path manager.
+    fn require_userspace(&self, op: &'static str) -> Result<()> {
+        let pm = self.in_ns(|| Ok(Sysctl::new().get::<knobs::MptcpPmType>()?))?;
+        if pm == sysctl_core::PmType::Userspace {
+            Ok(())
+        } else {
+            Err(Error::InvalidValue {
+                op,
+                reason: "this namespace uses the in-kernel path manager; set net.mptcp.path_manager to userspace (or pm_type to 1)".into(),
+            })
+        }
+    }
+
+    /// Userspace PM: announces a local address on connection `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] when the namespace uses the in-kernel path manager, or with
+    /// the kernel's text.
+    pub fn announce(&self, token: u32, id: u8, addr: IpAddr, port: Option<u16>) -> Result<()> {
+        const OP: &str = "announce";
+        self.require_userspace(OP)?;
+        let nest = AddrNest {
+            id: Some(id),
+            addr: Some(addr),
+            port,
+            flags: Some(EndpointFlags::SIGNAL),
+            ..AddrNest::default()
+        };
+        self.command(OP, cmd::ANNOUNCE, |m| {
+            m.u32(pm_attr::TOKEN, token);
+            encode_addr(m, pm_attr::ADDR, &nest);
+        })
+    }
+
+    /// Userspace PM: withdraws the address with local id `id` from connection `token`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::announce`].
+    pub fn remove(&self, token: u32, id: u8) -> Result<()> {
+        const OP: &str = "remove";
+        self.require_userspace(OP)?;
+        self.command(OP, cmd::REMOVE, |m| {
+            m.u32(pm_attr::TOKEN, token).u8(pm_attr::LOC_ID, id);
+        })
+    }
+
+    /// Userspace PM: opens a subflow of connection `token` from `local` (with id
+    /// `local_id`) to `remote:port`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::announce`].
+    pub fn subflow_create(
+        &self,
+        token: u32,
+        local_id: u8,
+        local: IpAddr,
+        remote: IpAddr,
+        port: u16,
+    ) -> Result<()> {
+        const OP: &str = "create subflow";
+        self.require_userspace(OP)?;
+        self.command(OP, cmd::SUBFLOW_CREATE, |m| {
+            m.u32(pm_attr::TOKEN, token);
+            encode_addr(
+                m,
+                pm_attr::ADDR,
+                &AddrNest {
+                    id: Some(local_id),
+                    addr: Some(local),
+                    ..AddrNest::default()
+                },
+            );
+            encode_addr(
+                m,
+                pm_attr::ADDR_REMOTE,
+                &AddrNest {
+                    addr: Some(remote),
+                    port: Some(port),
+                    ..AddrNest::default()
+                },
+            );
+        })
+    }
+
+    /// Userspace PM: closes the subflow of connection `token` between `local:lport` and
+    /// `remote:rport`.
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::announce`].
+    pub fn subflow_destroy(
+        &self,
+        token: u32,
+        local: IpAddr,
+        lport: u16,
+        remote: IpAddr,
+        rport: u16,
+    ) -> Result<()> {
+        const OP: &str = "destroy subflow";
+        self.require_userspace(OP)?;
+        self.command(OP, cmd::SUBFLOW_DESTROY, |m| {
+            m.u32(pm_attr::TOKEN, token);
+            encode_addr(
+                m,
+                pm_attr::ADDR,
+                &AddrNest {
+                    addr: Some(local),
+                    port: Some(lport),
+                    ..AddrNest::default()
+                },
+            );
+            encode_addr(
+                m,
+                pm_attr::ADDR_REMOTE,
+                &AddrNest {
+                    addr: Some(remote),
+                    port: Some(rport),
+                    ..AddrNest::default()
+                },
+            );
+        })
+    }
+
+    /// Subscribes to `mptcp_pm_events` in the handle's namespace.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the kernel has no event group.
+    pub fn events(&self) -> Result<Events> {
+        const OP: &str = "events";
+        let group = self
+            .family
+            .group("mptcp_pm_events")
+            .ok_or(Error::Unsupported {
+                op: OP,
+                reason: "the kernel has no mptcp_pm_events group".into(),
+            })?;
+        self.in_ns(move || {
+            let sock = Socket::open(NlFamily::Generic).map_err(|e| Error::from_netlink(OP, e))?;
+            sock.subscribe(&[group])
+                .map_err(|e| Error::from_netlink(OP, e))?;
+            Ok(Events {
+                sock,
+                queue: std::collections::VecDeque::new(),
+            })
+        })
+    }
+}
+
+fn remap(op: &'static str, e: Error) -> Error {
+    match e {
+        Error::Netlink { source, .. } => Error::from_netlink(op, source),
+        other => other,
+    }
+}
+
+/// Path-manager events, as an iterator that blocks for the next one.
+#[derive(Debug)]
+pub struct Events {
+    sock: Socket,
+    queue: std::collections::VecDeque<Event>,
+}
+
+impl Events {
+    /// How long [`Events::next_event`] waits (`None`, the default: forever); on expiry
+    /// it returns [`Error::Netlink`] whose source is a would-block error.
+    ///
+    /// # Errors
+    ///
+    /// A socket failure.
+    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
+        self.sock
+            .set_recv_timeout(timeout)
+            .map_err(|e| Error::from_netlink("events", e))
+    }
+
+    /// The next event.
+    ///
+    /// # Errors
+    ///
+    /// A netlink failure (with `ENOBUFS` when events were lost).
+    pub fn next_event(&mut self) -> Result<Event> {
+        const OP: &str = "events";
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Ok(e);
+            }
+            let bytes = self
+                .sock
+                .recv_datagram()
+                .map_err(|e| Error::from_netlink(OP, e))?;
+            for m in proto::messages(bytes) {
+                let m = m.map_err(|e| Error::InvalidValue {
+                    op: OP,
+                    reason: e.to_string(),
+                })?;
+                if m.ty == proto::NLMSG_ERROR || m.ty == proto::NLMSG_DONE {
+                    continue;
+                }
+                self.queue
+                    .push_back(decode_event(m.payload).map_err(|e| Error::InvalidValue {
+                        op: OP,
+                        reason: e.to_string(),
+                    })?);
+            }
+        }
+    }
+}
+
+impl Iterator for Events {
+    type Item = Result<Event>;
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_event())
+    }
+}
