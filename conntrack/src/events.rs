@@ -71,6 +71,18 @@ pub struct Events {
 }
 
 impl Events {
+    /// How long [`Events::next_event`] waits for the next datagram (`None`, the default:
+    /// forever); on expiry it returns an error.
+    ///
+    /// # Errors
+    ///
+    /// A socket failure.
+    pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
+        self.sock
+            .set_recv_timeout(timeout)
+            .map_err(|e| Error::from_netlink("events", e))
+    }
+
     /// The receive buffer the kernel set, in bytes.
     pub fn recv_buffer(&self) -> usize {
         self.recv_buffer

@@ -341,10 +341,14 @@ fn get_update_delete_and_filtered_flush_touch_exactly_their_targets() {
     );
 }
 
-/// Waits for an event that satisfies `want`, within a bounded number of events.
+/// Waits for an event that satisfies `want`, within a bounded number of events and 10 s
+/// without one.
 fn wait_for(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event {
+    events
+        .set_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     for _ in 0..10_000 {
-        let e = events.next_event().expect("event");
+        let e = events.next_event().expect("an event within 10 s");
         if want(&e) {
             return e;
         }
@@ -418,6 +422,9 @@ fn a_burst_larger_than_the_buffer_yields_an_overrun() {
             recv_buffer: Some(16 * 1024),
         })
         .expect("events");
+    events
+        .set_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     create_all(&ct, &udp_entries(3000));
     let mut seen = 0;
     let mut overrun = false;
@@ -457,6 +464,9 @@ fn a_large_buffer_receives_a_50000_event_burst_complete() {
         "SO_RCVBUFFORCE as root: {}",
         events.recv_buffer()
     );
+    events
+        .set_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let entries = udp_entries(50_000);
     create_all(&ct, &entries);
     let mut seen = BTreeSet::new();
