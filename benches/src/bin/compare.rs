@@ -593,10 +593,47 @@ fn conntrack_bench(plan: Plan) {
     }
 }
 
+/// An MPTCP endpoint dump (8 endpoints) against running `ip mptcp endpoint show`.
+fn mptcp_bench(plan: Plan) {
+    use sysctl_core::netns::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("mptcp: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("namespace");
+    let pm = mptcp::PathManager::open_in(&ns).expect("path manager");
+    for i in 1..=8u8 {
+        let spec = mptcp::EndpointSpec::new(std::net::IpAddr::from([10, 40, 0, i]))
+            .flags(mptcp::EndpointFlags::SUBFLOW);
+        pm.add_endpoint(&spec).expect("endpoint");
+    }
+    let result = ns.run(|| {
+        compare(
+            "mptcp_endpoint_dump_8/ip-mptcp-endpoint-show",
+            plan,
+            &mut || {
+                assert_eq!(pm.endpoints().expect("dump").len(), 8);
+            },
+            &mut || run_quiet("ip", &["mptcp", "endpoint", "show"]),
+        );
+    });
+    if let Err(e) = result {
+        eprintln!("mptcp: {e}");
+    }
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "mptcp",
+            mptcp_bench,
+            Plan {
+                rounds: 21,
+                batch: 20,
+            },
+        ),
         (
             "conntrack",
             conntrack_bench,
