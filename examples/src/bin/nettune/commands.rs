@@ -1,0 +1,1141 @@
+//! The subcommands.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use sysctl_core::plan::PlanOptions;
+use sysctl_core::{Applied, Bdp, Key, Profile};
+
+use crate::profile_file::{self, CliProfile, LimitsSettings, NicSettings};
+use crate::{Cmd, Ctx, Fail, Res, run, usage};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SysctlCmd {
+    /// Print keys' values.
+    Get {
+        /// Keys, dotted or slashed.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Set KEY=VALUE pairs, all or nothing.
+    Set {
+        /// KEY=VALUE pairs.
+        #[arg(required = true)]
+        assignments: Vec<String>,
+    },
+    /// List every key under a prefix with its value.
+    List {
+        /// The prefix (default: everything under net).
+        #[arg(default_value = "net")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NicCmd {
+    /// Driver, offloads, coalescing, rings, channels and RSS of interfaces (all when none named).
+    Show {
+        /// Interfaces.
+        ifaces: Vec<String>,
+    },
+    /// Change offloads (NAME=on|off), --coalesce FIELD=N, --rings FIELD=N, --channels FIELD=N.
+    Set {
+        /// The interface.
+        iface: String,
+        /// Offloads: gro=on lro=off tx-checksum-ip-generic=off ...
+        offloads: Vec<String>,
+        /// Coalescing fields (rx_usecs, rx_frames, ...).
+        #[arg(long, value_name = "FIELD=N")]
+        coalesce: Vec<String>,
+        /// Ring fields (rx, tx, ...).
+        #[arg(long, value_name = "FIELD=N")]
+        rings: Vec<String>,
+        /// Channel fields (rx, tx, combined, other).
+        #[arg(long, value_name = "FIELD=N")]
+        channels: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CtFilterArgs {
+    /// Only entries with this mark (VALUE or VALUE/MASK, decimal or 0x hex).
+    #[arg(long)]
+    mark: Option<String>,
+    /// Only this family: ipv4 or ipv6.
+    #[arg(long)]
+    family: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CtCmd {
+    /// List entries (streamed).
+    List {
+        #[command(flatten)]
+        filter: CtFilterArgs,
+    },
+    /// Entries in the table and the maximum.
+    Count,
+    /// Per-CPU statistics.
+    Stats,
+    /// Delete the entries that match (done by the kernel).
+    Flush {
+        #[command(flatten)]
+        filter: CtFilterArgs,
+    },
+    /// Print events as they happen.
+    Watch {
+        /// Stop after this many events (0: forever).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MptcpCmd {
+    /// The endpoints.
+    Endpoints,
+    /// The limits, or set them with --set SUBFLOWS,ADD_ADDR_ACCEPTED.
+    Limits {
+        /// New limits.
+        #[arg(long, value_name = "SUBFLOWS,ADD_ADDR_ACCEPTED")]
+        set: Option<String>,
+    },
+    /// Print path-manager events.
+    Monitor {
+        /// Stop after this many events (0: forever).
+        #[arg(long, default_value_t = 0)]
+        count: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProfileCmd {
+    /// Print a profile: its entries and reasons, or as a sysctl.d or TOML file.
+    Show {
+        /// A built-in name or a TOML file.
+        name: String,
+        /// Print as a file: sysctl.d or toml.
+        #[arg(long, value_name = "FORMAT")]
+        emit: Option<String>,
+    },
+    /// The built-in profiles.
+    List,
+}
+
+pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
+    match cmd {
+        Cmd::Audit { profile } => {
+            let p = usage(profile_file::load(&profile))?;
+            crate::audit::audit(ctx, &p)
+        }
+        Cmd::Apply {
+            profile,
+            dry_run,
+            undo,
+            strict,
+        } => {
+            let p = usage(profile_file::load(&profile))?;
+            apply(ctx, &p, dry_run, undo.as_deref(), strict)
+        }
+        Cmd::Rollback { file } => rollback(ctx, &file),
+        Cmd::Sysctl { cmd } => sysctl(ctx, cmd),
+        Cmd::Nic { cmd } => nic(ctx, cmd),
+        Cmd::Conntrack { cmd } => conntrack(ctx, cmd),
+        Cmd::Mptcp { cmd } => mptcp(ctx, cmd),
+        Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
+        Cmd::Profile { cmd } => profile(ctx, cmd),
+    }
+}
+
+// ---- sysctl ------------------------------------------------------------------------------
+
+fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
+    let sys = ctx.sysctl();
+    match cmd {
+        SysctlCmd::Get { keys } => {
+            let keys = keys
+                .iter()
+                .map(|k| usage(Key::new(k)))
+                .collect::<Res<Vec<_>>>()?;
+            let mut obj = serde_json::Map::new();
+            for k in &keys {
+                let v = run(sys.read_raw(k))?;
+                if ctx.json {
+                    obj.insert(k.to_string(), Value::String(v));
+                } else {
+                    writeln!(ctx.out, "{k} = {}", flat(&v))?;
+                }
+            }
+            if ctx.json {
+                ctx.json(&Value::Object(obj))?;
+            }
+            Ok(())
+        }
+        SysctlCmd::Set { assignments } => {
+            let mut p = Profile::new("command line");
+            for a in &assignments {
+                let (k, v) = a
+                    .split_once('=')
+                    .ok_or_else(|| Fail::Usage(format!("{a:?}: expected KEY=VALUE")))?;
+                usage(p.set(k.trim(), v.trim(), "nettune sysctl set"))?;
+            }
+            let plan = run(p.plan(&sys))?;
+            let applied = run(plan.apply(&sys))?;
+            for e in applied.entries() {
+                writeln!(
+                    ctx.out,
+                    "{} = {} (was {})",
+                    e.key,
+                    flat(&e.after),
+                    flat(&e.before)
+                )?;
+            }
+            for k in plan.unchanged() {
+                writeln!(ctx.out, "{k}: already set")?;
+            }
+            Ok(())
+        }
+        SysctlCmd::List { prefix } => {
+            let prefix = usage(Key::new(&prefix))?;
+            let tree = run(sys.read_tree(&prefix))?;
+            if ctx.json {
+                let obj: serde_json::Map<String, Value> = tree
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((k.to_string(), Value::String(v.ok()?))))
+                    .collect();
+                return ctx.json(&Value::Object(obj));
+            }
+            for (k, v) in tree {
+                if let Ok(v) = v {
+                    writeln!(ctx.out, "{k} = {}", flat(&v))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whitespace runs folded, for display.
+pub(crate) fn flat(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---- nic ---------------------------------------------------------------------------------
+
+pub(crate) fn open_nic(ctx: &Ctx, name: &str) -> Res<nic_offload::Nic> {
+    let r = match &ctx.netns {
+        Some(ns) => nic_offload::Nic::open_in(ns, name),
+        None => nic_offload::Nic::open(name),
+    };
+    r.map_err(|e| match e {
+        nic_offload::Error::InvalidName { .. } | nic_offload::Error::NoSuchInterface { .. } => {
+            Fail::Usage(e.to_string())
+        }
+        other => Fail::Run(other.to_string()),
+    })
+}
+
+pub(crate) fn list_nics(ctx: &Ctx) -> Res<Vec<String>> {
+    let list = match &ctx.netns {
+        Some(ns) => nic_offload::Nic::list_in(ns),
+        None => nic_offload::Nic::list(),
+    };
+    Ok(run(list)?.into_iter().map(|n| n.to_string()).collect())
+}
+
+fn opt_json<T: serde::Serialize>(r: nic_offload::Result<T>) -> Value {
+    match r {
+        Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
+        Err(e) if e.is_unsupported() => Value::Null,
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+fn fields_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<&'static str, u32> {
+    fields.into_iter().collect()
+}
+
+fn nic_json(nic: &nic_offload::Nic) -> Value {
+    let features = nic.features().map(|f| {
+        f.iter()
+            .map(|x| {
+                (
+                    x.name.to_owned(),
+                    json!({ "active": x.active, "requested": x.requested, "fixed": x.fixed }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+    });
+    json!({
+        "name": nic.name().as_str(),
+        "driver": opt_json(nic.driver_info().map(|d| json!({ "driver": d.driver, "version": d.version, "firmware": d.firmware, "bus_info": d.bus_info }))),
+        "link_up": opt_json(nic.link_up()),
+        "features": opt_json(features),
+        "coalesce": opt_json(nic.coalesce().map(|c| fields_map(c.fields()))),
+        "rings": opt_json(nic.rings().map(|r| fields_map(r.fields()))),
+        "channels": opt_json(nic.channels().map(|c| fields_map(c.fields()))),
+        "rss": opt_json(nic.rss().map(|r| json!({ "indirection": r.indirection, "key_len": r.key.len(), "hfunc": r.hfunc }))),
+    })
+}
+
+fn show_part<T>(
+    out: &mut impl Write,
+    label: &str,
+    r: nic_offload::Result<T>,
+    f: impl FnOnce(T) -> String,
+) -> Res {
+    let text = match r {
+        Ok(v) => f(v),
+        Err(e) if e.is_unsupported() => "not supported by the driver".into(),
+        Err(e) => format!("error: {e}"),
+    };
+    writeln!(out, "  {label:<10} {text}")?;
+    Ok(())
+}
+
+fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
+    match cmd {
+        NicCmd::Show { ifaces } => {
+            let names = if ifaces.is_empty() {
+                list_nics(ctx)?
+            } else {
+                ifaces
+            };
+            let nics = names
+                .iter()
+                .map(|n| open_nic(ctx, n))
+                .collect::<Res<Vec<_>>>()?;
+            if ctx.json {
+                let v: Vec<Value> = nics.iter().map(nic_json).collect();
+                return ctx.json(&Value::Array(v));
+            }
+            for nic in &nics {
+                writeln!(ctx.out, "{}:", nic.name())?;
+                show_part(&mut ctx.out, "driver", nic.driver_info(), |d| {
+                    format!("{} {} {}", d.driver, d.version, d.bus_info)
+                })?;
+                show_part(&mut ctx.out, "features", nic.features(), |f| {
+                    let on: Vec<&str> = f.iter().filter(|x| x.active).map(|x| x.name).collect();
+                    format!("on: {}", on.join(" "))
+                })?;
+                show_part(&mut ctx.out, "coalesce", nic.coalesce(), |c| {
+                    c.fields()
+                        .iter()
+                        .filter(|(_, v)| *v != 0)
+                        .map(|(n, v)| format!("{n}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })?;
+                show_part(&mut ctx.out, "rings", nic.rings(), |r| {
+                    format!("rx {}/{} tx {}/{}", r.rx, r.rx_max, r.tx, r.tx_max)
+                })?;
+                show_part(&mut ctx.out, "channels", nic.channels(), |c| {
+                    format!(
+                        "rx {}/{} tx {}/{} combined {}/{}",
+                        c.rx, c.max_rx, c.tx, c.max_tx, c.combined, c.max_combined
+                    )
+                })?;
+                show_part(&mut ctx.out, "rss", nic.rss(), |r| {
+                    format!("{} buckets, {}-byte key", r.indirection.len(), r.key.len())
+                })?;
+            }
+            Ok(())
+        }
+        NicCmd::Set {
+            iface,
+            offloads,
+            coalesce,
+            rings,
+            channels,
+        } => {
+            let mut settings = NicSettings::default();
+            for o in &offloads {
+                let (n, v) = o
+                    .split_once('=')
+                    .ok_or_else(|| Fail::Usage(format!("{o:?}: expected NAME=on|off")))?;
+                let on = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(Fail::Usage(format!("{o:?}: {v:?} is not on or off"))),
+                };
+                settings.offloads.insert(n.to_owned(), on);
+            }
+            for (list, map) in [
+                (&coalesce, &mut settings.coalesce),
+                (&rings, &mut settings.rings),
+                (&channels, &mut settings.channels),
+            ] {
+                for a in list {
+                    let (f, v) = a
+                        .split_once('=')
+                        .ok_or_else(|| Fail::Usage(format!("{a:?}: expected FIELD=N")))?;
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| Fail::Usage(format!("{a:?}: {v:?} is not a number")))?;
+                    map.insert(f.to_owned(), n);
+                }
+            }
+            let nic = open_nic(ctx, &iface)?;
+            let (lines, _) = apply_nic(&nic, &settings)?;
+            for l in lines {
+                writeln!(ctx.out, "{l}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What a NIC looked like before an apply, for the undo file.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NicUndo {
+    iface: String,
+    features: Vec<(String, bool)>,
+    coalesce: Option<BTreeMap<String, u32>>,
+    rings: Option<BTreeMap<String, u32>>,
+    channels: Option<BTreeMap<String, u32>>,
+}
+
+fn to_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<String, u32> {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Applies NIC settings; returns printable outcomes and the undo record. Everything is
+/// validated (names, fields, maxima) before the first change.
+pub(crate) fn apply_nic(nic: &nic_offload::Nic, s: &NicSettings) -> Res<(Vec<String>, NicUndo)> {
+    let name = nic.name().to_string();
+    let offloads: Vec<(nic_offload::Offload, bool)> = s
+        .offloads
+        .iter()
+        .map(|(n, on)| Ok((usage(n.parse())?, *on)))
+        .collect::<Res<_>>()?;
+    let mut c = nic_offload::CoalesceUpdate::new();
+    for (f, v) in &s.coalesce {
+        usage(c.set(f, *v))?;
+    }
+    let mut r = nic_offload::RingsUpdate::new();
+    for (f, v) in &s.rings {
+        usage(r.set(f, *v))?;
+    }
+    let mut ch = nic_offload::ChannelsUpdate::new();
+    for (f, v) in &s.channels {
+        usage(ch.set(f, *v))?;
+    }
+    let before = run(nic.features())?;
+    for (o, _) in &offloads {
+        if before.expand(o).is_empty() {
+            return Err(Fail::Usage(format!(
+                "{name}: no feature {:?} on this device",
+                o.as_str()
+            )));
+        }
+    }
+    let mut undo = NicUndo {
+        iface: name.clone(),
+        ..NicUndo::default()
+    };
+    let mut lines = Vec::new();
+    if !s.channels.is_empty() {
+        let cur = run(nic.channels())?;
+        undo.channels = Some(to_map(cur.fields()));
+        let ignored = run(nic.set_channels(&ch))?;
+        lines.push(format!("{name}: channels set{}", ignored_text(&ignored)));
+    }
+    if !offloads.is_empty() {
+        undo.features = before
+            .iter()
+            .filter(|f| !f.fixed)
+            .map(|f| (f.name.to_owned(), f.requested))
+            .collect();
+        let change = run(nic.set_offloads(&offloads))?;
+        for o in &change.requested {
+            for (f, outcome) in &o.features {
+                let what = match outcome {
+                    nic_offload::FeatureOutcome::Applied => "applied",
+                    nic_offload::FeatureOutcome::Fixed => "fixed (cannot change)",
+                    nic_offload::FeatureOutcome::Wish => "requested, the driver kept it",
+                };
+                lines.push(format!(
+                    "{name}: {}={} {f}: {what}",
+                    o.offload,
+                    if o.on { "on" } else { "off" }
+                ));
+            }
+        }
+        for (f, on) in &change.side_effects {
+            lines.push(format!(
+                "{name}: side effect: {f} now {}",
+                if *on { "on" } else { "off" }
+            ));
+        }
+    }
+    if !s.coalesce.is_empty() {
+        undo.coalesce = Some(to_map(run(nic.coalesce())?.fields()));
+        let ignored = run(nic.set_coalesce(&c))?;
+        lines.push(format!("{name}: coalescing set{}", ignored_text(&ignored)));
+    }
+    if !s.rings.is_empty() {
+        undo.rings = Some(to_map(run(nic.rings())?.fields()));
+        let ignored = run(nic.set_rings(&r))?;
+        lines.push(format!("{name}: rings set{}", ignored_text(&ignored)));
+    }
+    Ok((lines, undo))
+}
+
+fn ignored_text(i: &nic_offload::Ignored) -> String {
+    if i.is_empty() {
+        String::new()
+    } else {
+        let f: Vec<String> = i
+            .fields
+            .iter()
+            .map(|(n, want, got)| format!("{n} asked {want}, kept {got}"))
+            .collect();
+        format!("; ignored by the driver: {}", f.join(", "))
+    }
+}
+
+fn restore_nic(nic: &nic_offload::Nic, u: &NicUndo) -> Res {
+    let update = |m: &BTreeMap<String, u32>, set: &mut dyn FnMut(&str, u32) -> Res| -> Res {
+        for (k, v) in m {
+            set(k, *v)?;
+        }
+        Ok(())
+    };
+    if let Some(m) = &u.channels {
+        let mut ch = nic_offload::ChannelsUpdate::new();
+        update(m, &mut |k, v| usage(ch.set(k, v)).map(drop))?;
+        ch.max_rx = None;
+        ch.max_tx = None;
+        ch.max_other = None;
+        ch.max_combined = None;
+        run(nic.set_channels(&ch))?;
+    }
+    if !u.features.is_empty() {
+        let now = run(nic.features())?;
+        let differ: Vec<(nic_offload::Offload, bool)> = u
+            .features
+            .iter()
+            .filter(|(n, on)| now.get(n).is_some_and(|f| f.requested != *on))
+            .map(|(n, on)| (nic_offload::Offload::Named(n.clone()), *on))
+            .collect();
+        if !differ.is_empty() {
+            run(nic.set_offloads(&differ))?;
+        }
+    }
+    if let Some(m) = &u.coalesce {
+        let mut c = nic_offload::CoalesceUpdate::new();
+        update(m, &mut |k, v| usage(c.set(k, v)).map(drop))?;
+        run(nic.set_coalesce(&c))?;
+    }
+    if let Some(m) = &u.rings {
+        let mut r = nic_offload::RingsUpdate::new();
+        update(m, &mut |k, v| usage(r.set(k, v)).map(drop))?;
+        r.rx_max = None;
+        r.rx_mini_max = None;
+        r.rx_jumbo_max = None;
+        r.tx_max = None;
+        run(nic.set_rings(&r))?;
+    }
+    Ok(())
+}
+
+// ---- apply / rollback ----------------------------------------------------------------------
+
+/// The undo file: JSON with the sysctl undo log (sysctl-core's text form), NIC and MPTCP
+/// state before the apply, and the namespace.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct UndoFile {
+    version: u32,
+    netns: Option<String>,
+    sysctl: String,
+    nic: Vec<NicUndo>,
+    mptcp_limits: Option<LimitsSettings>,
+}
+
+fn open_pm(ctx: &Ctx) -> Res<mptcp::PathManager> {
+    run(match &ctx.netns {
+        Some(ns) => mptcp::PathManager::open_in(ns),
+        None => mptcp::PathManager::open(),
+    })
+}
+
+fn apply(ctx: &mut Ctx, p: &CliProfile, dry_run: bool, undo: Option<&Path>, strict: bool) -> Res {
+    let sys = ctx.sysctl();
+    let plan = run(p.sysctl.plan_with(&sys, PlanOptions::skip_unsettable()))?;
+    write!(ctx.out, "{plan}")?;
+    for (iface, s) in &p.nic {
+        writeln!(
+            ctx.out,
+            "  nic {iface}: offloads {:?} coalesce {:?} rings {:?} channels {:?}",
+            s.offloads, s.coalesce, s.rings, s.channels
+        )?;
+    }
+    if let Some(l) = p.mptcp_limits {
+        writeln!(
+            ctx.out,
+            "  mptcp limits: subflows {} add_addr_accepted {}",
+            l.subflows, l.add_addr_accepted
+        )?;
+    }
+    if strict && !plan.skipped().is_empty() {
+        let keys: Vec<String> = plan
+            .skipped()
+            .iter()
+            .map(|s| format!("{} ({})", s.key, s.reason))
+            .collect();
+        return Err(Fail::Run(format!(
+            "--strict: these keys cannot be set here, nothing was written: {}",
+            keys.join("; ")
+        )));
+    }
+    // Open every NIC first: a bad interface name stops the apply before anything is written.
+    let nics = p
+        .nic
+        .keys()
+        .map(|n| open_nic(ctx, n))
+        .collect::<Res<Vec<_>>>()?;
+    if dry_run {
+        writeln!(ctx.out, "dry run: nothing was written")?;
+        return Ok(());
+    }
+    let applied = run(plan.apply(&sys))?;
+    let mut file = UndoFile {
+        version: 1,
+        netns: ctx.netns_name.clone(),
+        sysctl: applied.to_text(),
+        ..UndoFile::default()
+    };
+    let undo_all = |file: &UndoFile, ctx: &Ctx| {
+        for u in file.nic.iter().rev() {
+            if let Ok(nic) = open_nic(ctx, &u.iface) {
+                let _ = restore_nic(&nic, u);
+            }
+        }
+        let _ = applied.rollback(&ctx.sysctl());
+    };
+    for (nic, (iface, s)) in nics.iter().zip(&p.nic) {
+        match apply_nic(nic, s) {
+            Ok((lines, u)) => {
+                for l in lines {
+                    writeln!(ctx.out, "{l}")?;
+                }
+                file.nic.push(u);
+            }
+            Err(e) => {
+                undo_all(&file, ctx);
+                let text = match e {
+                    Fail::Run(t) | Fail::Usage(t) => t,
+                };
+                return Err(Fail::Run(format!(
+                    "nic {iface}: {text}; everything applied so far was put back"
+                )));
+            }
+        }
+    }
+    if let Some(l) = p.mptcp_limits {
+        let result = open_pm(ctx).and_then(|pm| {
+            let before = run(pm.limits())?;
+            run(pm.set_limits(l.subflows, l.add_addr_accepted))?;
+            Ok(before)
+        });
+        match result {
+            Ok(before) => {
+                file.mptcp_limits = Some(LimitsSettings {
+                    subflows: before.subflows,
+                    add_addr_accepted: before.add_addr_accepted,
+                })
+            }
+            Err(e) => {
+                undo_all(&file, ctx);
+                let text = match e {
+                    Fail::Run(t) | Fail::Usage(t) => t,
+                };
+                return Err(Fail::Run(format!(
+                    "mptcp limits: {text}; everything applied so far was put back"
+                )));
+            }
+        }
+    }
+    writeln!(
+        ctx.out,
+        "applied {} sysctl change(s), {} skipped",
+        applied.entries().len(),
+        applied.skipped().len()
+    )?;
+    if let Some(path) = undo {
+        let text = run(serde_json::to_string_pretty(&file))?;
+        run(std::fs::write(path, text))?;
+        writeln!(ctx.out, "undo file: {}", path.display())?;
+    }
+    Ok(())
+}
+
+fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
+    let text =
+        usage(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())))?;
+    let file: UndoFile = usage(
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a nettune undo file: {e}", path.display())),
+    )?;
+    let applied = usage(Applied::from_text(
+        &path.display().to_string(),
+        &file.sysctl,
+    ))?;
+    // The undo file names its namespace; --netns may not contradict it.
+    if let Some(name) = &file.netns {
+        if ctx.netns_name.as_deref().is_some_and(|n| n != name) {
+            return Err(Fail::Usage(format!(
+                "the undo file is for namespace {name}, not {}",
+                ctx.netns_name.as_deref().unwrap_or("")
+            )));
+        }
+        ctx.netns = Some(usage(sysctl_core::netns::NetNs::open(name))?);
+        ctx.netns_name = Some(name.clone());
+    }
+    if let Some(l) = file.mptcp_limits {
+        run(open_pm(ctx)?.set_limits(l.subflows, l.add_addr_accepted))?;
+    }
+    for u in file.nic.iter().rev() {
+        let nic = open_nic(ctx, &u.iface)?;
+        restore_nic(&nic, u)?;
+        writeln!(ctx.out, "nic {}: restored", u.iface)?;
+    }
+    let report = run(applied.rollback(&ctx.sysctl()))?;
+    for k in &report.restored {
+        writeln!(ctx.out, "restored {k}")?;
+    }
+    for d in &report.drift {
+        writeln!(ctx.out, "left alone (changed since the apply): {d}")?;
+    }
+    Ok(())
+}
+
+// ---- conntrack ---------------------------------------------------------------------------
+
+fn open_ct(ctx: &Ctx) -> Res<conntrack::Conntrack> {
+    run(match &ctx.netns {
+        Some(ns) => conntrack::Conntrack::open_in(ns),
+        None => conntrack::Conntrack::open(),
+    })
+}
+
+fn parse_u32(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+fn ct_filter(a: &CtFilterArgs) -> Res<conntrack::Filter> {
+    let mut f = conntrack::Filter::new();
+    if let Some(m) = &a.mark {
+        let (v, mask) = match m.split_once('/') {
+            Some((v, mask)) => (parse_u32(v), parse_u32(mask)),
+            None => (parse_u32(m), Some(u32::MAX)),
+        };
+        let (Some(v), Some(mask)) = (v, mask) else {
+            return Err(Fail::Usage(format!(
+                "--mark {m}: expected VALUE or VALUE/MASK"
+            )));
+        };
+        f = f.mark(v, mask);
+    }
+    if let Some(fam) = &a.family {
+        f = f.family(match fam.as_str() {
+            "ipv4" | "4" => conntrack::Family::Ipv4,
+            "ipv6" | "6" => conntrack::Family::Ipv6,
+            other => {
+                return Err(Fail::Usage(format!(
+                    "--family {other}: expected ipv4 or ipv6"
+                )));
+            }
+        });
+    }
+    Ok(f)
+}
+
+/// Writes one entry as `conntrack -L` prints it, straight into `out` (no allocation).
+fn write_entry(out: &mut impl Write, e: &conntrack::Entry) -> std::io::Result<()> {
+    write!(
+        out,
+        "{:<8} {:<2} ",
+        e.original.protocol_name(),
+        e.original.protocol
+    )?;
+    if let Some(t) = e.timeout {
+        write!(out, "{} ", t.as_secs())?;
+    }
+    if let Some(tcp) = e.tcp {
+        write!(out, "{} ", tcp.state.as_str())?;
+    }
+    write!(out, "{}", e.original)?;
+    if !e.status.contains(conntrack::Status::SEEN_REPLY) {
+        write!(out, " [UNREPLIED]")?;
+    }
+    if let Some(r) = &e.reply {
+        write!(out, " {r}")?;
+    }
+    if e.status.contains(conntrack::Status::ASSURED) {
+        write!(out, " [ASSURED]")?;
+    }
+    write!(out, " mark={}", e.mark.unwrap_or(0))?;
+    if let Some(z) = e.zone {
+        write!(out, " zone={z}")?;
+    }
+    writeln!(out, " use={}", e.use_count.unwrap_or(0))
+}
+
+fn entry_json(e: &conntrack::Entry) -> Value {
+    let tuple = |t: &conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port });
+    json!({
+        "id": e.id,
+        "family": if e.family == conntrack::Family::Ipv4 { "ipv4" } else { "ipv6" },
+        "original": tuple(&e.original),
+        "reply": e.reply.as_ref().map(tuple),
+        "status": e.status.bits(),
+        "timeout": e.timeout.map(|t| t.as_secs()),
+        "mark": e.mark,
+        "zone": e.zone,
+        "tcp_state": e.tcp.map(|t| t.state.as_str()),
+    })
+}
+
+fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
+    let ct = open_ct(ctx)?;
+    match cmd {
+        CtCmd::List { filter } => {
+            let f = ct_filter(&filter)?;
+            let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
+            let mut n = 0u64;
+            if ctx.json {
+                writeln!(ctx.out, "[")?;
+            }
+            for e in run(ct.dump(&f))? {
+                let e = run(e)?;
+                if ctx.json {
+                    if n > 0 {
+                        writeln!(ctx.out, ",")?;
+                    }
+                    run(serde_json::to_writer(&mut ctx.out, &entry_json(&e)))?;
+                } else {
+                    write_entry(&mut ctx.out, &e)?;
+                }
+                n += 1;
+                if progress && n % 10_000 == 0 {
+                    eprint!("\rlisted {n} entries");
+                }
+            }
+            if ctx.json {
+                writeln!(ctx.out, "\n]")?;
+            }
+            if progress {
+                eprintln!("\rlisted {n} entries");
+            }
+            Ok(())
+        }
+        CtCmd::Count => {
+            let c = run(ct.count())?;
+            if ctx.json {
+                return ctx.json(&json!({ "entries": c.entries, "max": c.max }));
+            }
+            writeln!(
+                ctx.out,
+                "{} of {} ({:.1}%)",
+                c.entries,
+                c.max,
+                c.fill() * 100.0
+            )?;
+            Ok(())
+        }
+        CtCmd::Stats => {
+            let stats = run(ct.stats())?;
+            if ctx.json {
+                let v: Vec<Value> = stats
+                    .iter()
+                    .map(|s| json!({ "cpu": s.cpu, "found": s.found, "invalid": s.invalid, "insert": s.insert, "insert_failed": s.insert_failed, "drop": s.drop, "early_drop": s.early_drop, "error": s.error, "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong }))
+                    .collect();
+                return ctx.json(&Value::Array(v));
+            }
+            for s in stats {
+                writeln!(
+                    ctx.out,
+                    "cpu={} found={} invalid={} insert={} insert_failed={} drop={} early_drop={} error={} search_restart={} clash_resolve={} chaintoolong={}",
+                    s.cpu,
+                    s.found,
+                    s.invalid,
+                    s.insert,
+                    s.insert_failed,
+                    s.drop,
+                    s.early_drop,
+                    s.error,
+                    s.search_restart,
+                    s.clash_resolve,
+                    s.chaintoolong
+                )?;
+            }
+            Ok(())
+        }
+        CtCmd::Flush { filter } => {
+            let f = ct_filter(&filter)?;
+            let before = run(ct.count())?.entries;
+            if std::io::stderr().is_terminal() {
+                eprint!("flushing...");
+            }
+            run(ct.flush(&f))?;
+            let after = run(ct.count())?.entries;
+            if std::io::stderr().is_terminal() {
+                eprintln!(" done");
+            }
+            writeln!(
+                ctx.out,
+                "flushed {} entries ({} left)",
+                before.saturating_sub(after),
+                after
+            )?;
+            Ok(())
+        }
+        CtCmd::Watch { count } => {
+            let events = run(ct.events(conntrack::EventConfig {
+                recv_buffer: Some(8 << 20),
+                ..conntrack::EventConfig::default()
+            }))?;
+            let mut n = 0;
+            for ev in events {
+                let line = match run(ev)? {
+                    conntrack::Event::New(e) => {
+                        format!("[NEW] {} {}", e.original.protocol_name(), e.original)
+                    }
+                    conntrack::Event::Update(e) => {
+                        format!("[UPDATE] {} {}", e.original.protocol_name(), e.original)
+                    }
+                    conntrack::Event::Destroy(e) => {
+                        format!("[DESTROY] {} {}", e.original.protocol_name(), e.original)
+                    }
+                    conntrack::Event::Overrun => "[OVERRUN] events were lost".to_owned(),
+                    _ => "[?]".to_owned(),
+                };
+                writeln!(ctx.out, "{line}")?;
+                ctx.out.flush()?;
+                n += 1;
+                if count != 0 && n >= count {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---- mptcp -------------------------------------------------------------------------------
+
+fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
+    let pm = open_pm(ctx)?;
+    match cmd {
+        MptcpCmd::Endpoints => {
+            let eps = run(pm.endpoints())?;
+            if ctx.json {
+                let v: Vec<Value> = eps
+                    .iter()
+                    .map(|e| json!({ "id": e.id, "addr": e.addr.to_string(), "port": e.port, "flags": e.flags.names(), "ifindex": e.ifindex }))
+                    .collect();
+                return ctx.json(&Value::Array(v));
+            }
+            for e in eps {
+                let port = e.port.map(|p| format!(" port {p}")).unwrap_or_default();
+                writeln!(
+                    ctx.out,
+                    "{}{port} id {} {}",
+                    e.addr,
+                    e.id,
+                    e.flags.names().join(" ")
+                )?;
+            }
+            Ok(())
+        }
+        MptcpCmd::Limits { set } => {
+            if let Some(s) = set {
+                let (a, b) = s.split_once(',').ok_or_else(|| {
+                    Fail::Usage(format!("--set {s}: expected SUBFLOWS,ADD_ADDR_ACCEPTED"))
+                })?;
+                let n = |v: &str| {
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| Fail::Usage(format!("--set {s}: {v:?} is not a number")))
+                };
+                let (sf, acc) = (n(a)?, n(b)?);
+                run(pm.set_limits(sf, acc))?;
+            }
+            let l = run(pm.limits())?;
+            if ctx.json {
+                return ctx.json(
+                    &json!({ "subflows": l.subflows, "add_addr_accepted": l.add_addr_accepted }),
+                );
+            }
+            writeln!(
+                ctx.out,
+                "subflows {} add_addr_accepted {}",
+                l.subflows, l.add_addr_accepted
+            )?;
+            Ok(())
+        }
+        MptcpCmd::Monitor { count } => {
+            let events = run(pm.events())?;
+            let mut n = 0;
+            for ev in events {
+                let e = run(ev)?;
+                writeln!(
+                    ctx.out,
+                    "{:?} token={:?} {:?}:{:?} -> {:?}:{:?}",
+                    e.kind, e.token, e.saddr, e.sport, e.daddr, e.dport
+                )?;
+                ctx.out.flush()?;
+                n += 1;
+                if count != 0 && n >= count {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+// ---- bdp, profile ------------------------------------------------------------------------
+
+/// Parses `10gbit`, `100mbit`, `1.5gbit`, `25g`, `1000000` (bits per second).
+pub(crate) fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t
+        .strip_suffix("bit")
+        .or_else(|| t.strip_suffix("bps"))
+        .unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1e3),
+        Some('m') => (&t[..t.len() - 1], 1e6),
+        Some('g') => (&t[..t.len() - 1], 1e9),
+        Some('t') => (&t[..t.len() - 1], 1e12),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| {
+        format!("--bandwidth {text}: expected a number with kbit, mbit, gbit or tbit")
+    })?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("--bandwidth {text}: must be above zero"));
+    }
+    Ok((v * mult) as u64)
+}
+
+/// Parses `10ms`, `150us`, `0.2s`.
+pub(crate) fn parse_rtt(text: &str) -> Result<Duration, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        return Err(format!("--rtt {text}: give a unit: ms, us or s"));
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("--rtt {text}: not a number"))?;
+    if !(v.is_finite() && v > 0.0 && v < 1e6) {
+        return Err(format!("--rtt {text}: must be above zero"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {
+    let bps = usage(parse_bandwidth(bandwidth))?;
+    let rtt = usage(parse_rtt(rtt))?;
+    let b = usage(Bdp::new(bps, rtt))?;
+    let buf = b.buffer_bytes();
+    if ctx.json {
+        return ctx.json(&json!({ "bits_per_second": bps, "rtt_us": rtt.as_micros() as u64, "bdp_bytes": b.bytes(), "buffer_bytes": buf }));
+    }
+    writeln!(
+        ctx.out,
+        "bandwidth-delay product: {} bytes ({:.2} MB)",
+        b.bytes(),
+        b.bytes() as f64 / 1e6
+    )?;
+    writeln!(
+        ctx.out,
+        "buffer cap (2 x BDP, within the kernel's limits): {buf} bytes"
+    )?;
+    writeln!(ctx.out, "net.ipv4.tcp_rmem = 4096 131072 {buf}")?;
+    writeln!(ctx.out, "net.ipv4.tcp_wmem = 4096 16384 {buf}")?;
+    writeln!(
+        ctx.out,
+        "net.core.rmem_max = {buf}   # for applications that set SO_RCVBUF"
+    )?;
+    writeln!(
+        ctx.out,
+        "net.core.wmem_max = {buf}   # for applications that set SO_SNDBUF"
+    )?;
+    Ok(())
+}
+
+fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
+    match cmd {
+        ProfileCmd::List => {
+            for n in profile_file::BUILTIN {
+                writeln!(ctx.out, "{n}")?;
+            }
+            Ok(())
+        }
+        ProfileCmd::Show { name, emit } => {
+            let p = usage(profile_file::load(&name))?;
+            match emit.as_deref() {
+                Some("sysctl.d") => write!(ctx.out, "{}", p.sysctl.to_sysctl_d())?,
+                Some("toml") => write!(ctx.out, "{}", profile_file::to_toml(&p))?,
+                Some(other) => {
+                    return Err(Fail::Usage(format!(
+                        "--emit {other}: expected sysctl.d or toml"
+                    )));
+                }
+                None if ctx.json => {
+                    let v: Vec<Value> = p
+                        .sysctl
+                        .entries()
+                        .iter()
+                        .map(|e| json!({ "key": e.key().to_string(), "value": e.value(), "why": e.why() }))
+                        .collect();
+                    return ctx.json(&json!({ "name": p.sysctl.name(), "sysctl": v, "nic": p.nic, "mptcp_limits": p.mptcp_limits }));
+                }
+                None => {
+                    writeln!(ctx.out, "profile {}", p.sysctl.name())?;
+                    for e in p.sysctl.entries() {
+                        writeln!(ctx.out, "  {} = {}\n      {}", e.key(), e.value(), e.why())?;
+                    }
+                    for (iface, s) in &p.nic {
+                        writeln!(ctx.out, "  nic {iface}: {s:?}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_bandwidth("10gbit"), Ok(10_000_000_000));
+        assert_eq!(parse_bandwidth("100mbit"), Ok(100_000_000));
+        assert_eq!(parse_bandwidth("1.5g"), Ok(1_500_000_000));
+        assert!(parse_bandwidth("fast").is_err());
+        assert!(parse_bandwidth("0gbit").is_err());
+        assert_eq!(parse_rtt("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_rtt("150us"), Ok(Duration::from_micros(150)));
+        assert!(parse_rtt("10").is_err());
+        assert!(parse_rtt("-1ms").is_err());
+    }
+}
