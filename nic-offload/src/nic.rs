@@ -186,7 +186,7 @@ impl Nic {
                 let mut b = proto::command(cmd::GDRVINFO, proto::DRVINFO_LEN);
                 match sys::ethtool(self.sock.as_fd(), self.name.as_str().as_bytes(), &mut b) {
                     Ok(_) => proto::cstr(&b[4..36]),
-                    Err(_) => "its".into(),
+                    Err(_) => "device's".into(),
                 }
             })
             .clone()

@@ -380,7 +380,7 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
                 }
             }
             let nic = open_nic(ctx, &iface)?;
-            let (lines, _) = apply_nic(&nic, &settings)?;
+            let (lines, _) = prepare_nic(&nic, &settings)?.apply()?;
             for l in lines {
                 writeln!(ctx.out, "{l}")?;
             }
@@ -403,86 +403,141 @@ fn to_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<String, u32> {
     fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
-/// Applies NIC settings; returns printable outcomes and the undo record. Everything is
-/// validated (names, fields, maxima) before the first change.
-pub(crate) fn apply_nic(nic: &nic_offload::Nic, s: &NicSettings) -> Res<(Vec<String>, NicUndo)> {
+/// NIC settings checked against the device, with the state an undo needs.
+pub(crate) struct NicStep<'a> {
+    nic: &'a nic_offload::Nic,
+    offloads: Vec<(nic_offload::Offload, bool)>,
+    coalesce: Option<nic_offload::CoalesceUpdate>,
+    rings: Option<nic_offload::RingsUpdate>,
+    channels: Option<nic_offload::ChannelsUpdate>,
+    undo: NicUndo,
+}
+
+/// Validates NIC settings (names, fields, whether the driver has each operation) and reads
+/// the state an undo needs. Writes nothing.
+pub(crate) fn prepare_nic<'a>(nic: &'a nic_offload::Nic, s: &NicSettings) -> Res<NicStep<'a>> {
     let name = nic.name().to_string();
     let offloads: Vec<(nic_offload::Offload, bool)> = s
         .offloads
         .iter()
         .map(|(n, on)| Ok((usage(n.parse())?, *on)))
         .collect::<Res<_>>()?;
-    let mut c = nic_offload::CoalesceUpdate::new();
-    for (f, v) in &s.coalesce {
-        usage(c.set(f, *v))?;
-    }
-    let mut r = nic_offload::RingsUpdate::new();
-    for (f, v) in &s.rings {
-        usage(r.set(f, *v))?;
-    }
-    let mut ch = nic_offload::ChannelsUpdate::new();
-    for (f, v) in &s.channels {
-        usage(ch.set(f, *v))?;
-    }
-    let before = run(nic.features())?;
-    for (o, _) in &offloads {
-        if before.expand(o).is_empty() {
-            return Err(Fail::Usage(format!(
-                "{name}: no feature {:?} on this device",
-                o.as_str()
-            )));
-        }
-    }
     let mut undo = NicUndo {
         iface: name.clone(),
         ..NicUndo::default()
     };
-    let mut lines = Vec::new();
-    if !s.channels.is_empty() {
-        let cur = run(nic.channels())?;
-        undo.channels = Some(to_map(cur.fields()));
-        let ignored = run(nic.set_channels(&ch))?;
-        lines.push(format!("{name}: channels set{}", ignored_text(&ignored)));
-    }
     if !offloads.is_empty() {
+        let before = run(nic.features())?;
+        for (o, _) in &offloads {
+            if before.expand(o).is_empty() {
+                return Err(Fail::Usage(format!(
+                    "{name}: no feature {:?} on this device",
+                    o.as_str()
+                )));
+            }
+        }
         undo.features = before
             .iter()
             .filter(|f| !f.fixed)
             .map(|f| (f.name.to_owned(), f.requested))
             .collect();
-        let change = run(nic.set_offloads(&offloads))?;
-        for o in &change.requested {
-            for (f, outcome) in &o.features {
-                let what = match outcome {
-                    nic_offload::FeatureOutcome::Applied => "applied",
-                    nic_offload::FeatureOutcome::Fixed => "fixed (cannot change)",
-                    nic_offload::FeatureOutcome::Wish => "requested, the driver kept it",
+    }
+    let coalesce = if s.coalesce.is_empty() {
+        None
+    } else {
+        let mut c = nic_offload::CoalesceUpdate::new();
+        for (f, v) in &s.coalesce {
+            usage(c.set(f, *v))?;
+        }
+        undo.coalesce = Some(to_map(run(nic.coalesce())?.fields()));
+        Some(c)
+    };
+    let rings = if s.rings.is_empty() {
+        None
+    } else {
+        let mut r = nic_offload::RingsUpdate::new();
+        for (f, v) in &s.rings {
+            usage(r.set(f, *v))?;
+        }
+        undo.rings = Some(to_map(run(nic.rings())?.fields()));
+        Some(r)
+    };
+    let channels = if s.channels.is_empty() {
+        None
+    } else {
+        let mut ch = nic_offload::ChannelsUpdate::new();
+        for (f, v) in &s.channels {
+            usage(ch.set(f, *v))?;
+        }
+        undo.channels = Some(to_map(run(nic.channels())?.fields()));
+        Some(ch)
+    };
+    Ok(NicStep {
+        nic,
+        offloads,
+        coalesce,
+        rings,
+        channels,
+        undo,
+    })
+}
+
+impl NicStep<'_> {
+    /// Applies the settings; returns printable outcomes and the undo record. When a step
+    /// fails, the steps before it are put back.
+    pub(crate) fn apply(self) -> Res<(Vec<String>, NicUndo)> {
+        let mut lines = Vec::new();
+        match self.apply_steps(&mut lines) {
+            Ok(()) => Ok((lines, self.undo)),
+            Err(e) => {
+                let restored = match restore_nic(self.nic, &self.undo) {
+                    Ok(()) => "the device was put back as it was".to_owned(),
+                    Err(r) => format!("putting the device back failed too: {}", r.message()),
                 };
+                Err(Fail::Run(format!("{}; {restored}", e.message())))
+            }
+        }
+    }
+
+    fn apply_steps(&self, lines: &mut Vec<String>) -> Res {
+        let name = self.nic.name();
+        if let Some(ch) = &self.channels {
+            let ignored = run(self.nic.set_channels(ch))?;
+            lines.push(format!("{name}: channels set{}", ignored_text(&ignored)));
+        }
+        if !self.offloads.is_empty() {
+            let change = run(self.nic.set_offloads(&self.offloads))?;
+            for o in &change.requested {
+                for (f, outcome) in &o.features {
+                    let what = match outcome {
+                        nic_offload::FeatureOutcome::Applied => "applied",
+                        nic_offload::FeatureOutcome::Fixed => "fixed (cannot change)",
+                        nic_offload::FeatureOutcome::Wish => "requested, the driver kept it",
+                    };
+                    lines.push(format!(
+                        "{name}: {}={} {f}: {what}",
+                        o.offload,
+                        if o.on { "on" } else { "off" }
+                    ));
+                }
+            }
+            for (f, on) in &change.side_effects {
                 lines.push(format!(
-                    "{name}: {}={} {f}: {what}",
-                    o.offload,
-                    if o.on { "on" } else { "off" }
+                    "{name}: side effect: {f} now {}",
+                    if *on { "on" } else { "off" }
                 ));
             }
         }
-        for (f, on) in &change.side_effects {
-            lines.push(format!(
-                "{name}: side effect: {f} now {}",
-                if *on { "on" } else { "off" }
-            ));
+        if let Some(c) = &self.coalesce {
+            let ignored = run(self.nic.set_coalesce(c))?;
+            lines.push(format!("{name}: coalescing set{}", ignored_text(&ignored)));
         }
+        if let Some(r) = &self.rings {
+            let ignored = run(self.nic.set_rings(r))?;
+            lines.push(format!("{name}: rings set{}", ignored_text(&ignored)));
+        }
+        Ok(())
     }
-    if !s.coalesce.is_empty() {
-        undo.coalesce = Some(to_map(run(nic.coalesce())?.fields()));
-        let ignored = run(nic.set_coalesce(&c))?;
-        lines.push(format!("{name}: coalescing set{}", ignored_text(&ignored)));
-    }
-    if !s.rings.is_empty() {
-        undo.rings = Some(to_map(run(nic.rings())?.fields()));
-        let ignored = run(nic.set_rings(&r))?;
-        lines.push(format!("{name}: rings set{}", ignored_text(&ignored)));
-    }
-    Ok((lines, undo))
 }
 
 fn ignored_text(i: &nic_offload::Ignored) -> String {
@@ -592,24 +647,78 @@ fn apply(ctx: &mut Ctx, p: &CliProfile, dry_run: bool, undo: Option<&Path>, stri
             keys.join("; ")
         )));
     }
-    // Open every NIC first: a bad interface name stops the apply before anything is written.
+    // Open and check every NIC, and read the MPTCP limits, first: a bad interface, a
+    // missing driver operation or an unreadable path manager stops the apply before
+    // anything is written.
     let nics = p
         .nic
         .keys()
         .map(|n| open_nic(ctx, n))
         .collect::<Res<Vec<_>>>()?;
+    let steps = nics
+        .iter()
+        .zip(p.nic.values())
+        .map(|(nic, s)| prepare_nic(nic, s))
+        .collect::<Res<Vec<_>>>()?;
+    let mptcp = match p.mptcp_limits {
+        None => None,
+        Some(l) => {
+            let pm = open_pm(ctx)?;
+            let before = run(pm.limits())?;
+            Some((pm, l, before))
+        }
+    };
     if dry_run {
         writeln!(ctx.out, "dry run: nothing was written")?;
         return Ok(());
     }
-    let applied = run(plan.apply(&sys))?;
+    // Create the undo file before the first write, so an unwritable path changes nothing.
+    let mut undo_out = match undo {
+        Some(path) => Some((
+            path,
+            run(std::fs::File::create(path).map_err(|e| format!("--undo {}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let result = apply_all(ctx, &plan, steps, mptcp);
+    let (file, lines) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some((path, _)) = &undo_out {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
+    // The undo file first: printing may fail (a closed pipe), the record must not.
+    if let Some((path, f)) = undo_out.as_mut() {
+        run(serde_json::to_writer_pretty(&mut *f, &file))?;
+        run(f.sync_all())?;
+        writeln!(ctx.out, "undo file: {}", path.display())?;
+    }
+    for l in lines {
+        writeln!(ctx.out, "{l}")?;
+    }
+    Ok(())
+}
+
+/// The writing half of `apply`: sysctls, then NICs, then MPTCP limits. When a step fails
+/// everything before it is put back. Returns the undo record and the lines to print.
+fn apply_all(
+    ctx: &Ctx,
+    plan: &sysctl_core::Plan,
+    steps: Vec<NicStep<'_>>,
+    mptcp: Option<(mptcp::PathManager, LimitsSettings, mptcp::Limits)>,
+) -> Res<(UndoFile, Vec<String>)> {
+    let applied = run(plan.apply(&ctx.sysctl()))?;
     let mut file = UndoFile {
         version: 1,
         netns: ctx.netns_name.clone(),
         sysctl: applied.to_text(),
         ..UndoFile::default()
     };
-    let undo_all = |file: &UndoFile, ctx: &Ctx| {
+    let mut lines = Vec::new();
+    let undo_all = |file: &UndoFile| {
         for u in file.nic.iter().rev() {
             if let Ok(nic) = open_nic(ctx, &u.iface) {
                 let _ = restore_nic(&nic, u);
@@ -617,61 +726,44 @@ fn apply(ctx: &mut Ctx, p: &CliProfile, dry_run: bool, undo: Option<&Path>, stri
         }
         let _ = applied.rollback(&ctx.sysctl());
     };
-    for (nic, (iface, s)) in nics.iter().zip(&p.nic) {
-        match apply_nic(nic, s) {
-            Ok((lines, u)) => {
-                for l in lines {
-                    writeln!(ctx.out, "{l}")?;
-                }
+    for step in steps {
+        let iface = step.nic.name().to_string();
+        match step.apply() {
+            Ok((l, u)) => {
+                lines.extend(l);
                 file.nic.push(u);
             }
             Err(e) => {
-                undo_all(&file, ctx);
-                let text = match e {
-                    Fail::Run(t) | Fail::Usage(t) => t,
-                };
+                undo_all(&file);
                 return Err(Fail::Run(format!(
-                    "nic {iface}: {text}; everything applied so far was put back"
+                    "nic {iface}: {}; everything applied before was put back",
+                    e.message()
                 )));
             }
         }
     }
-    if let Some(l) = p.mptcp_limits {
-        let result = open_pm(ctx).and_then(|pm| {
-            let before = run(pm.limits())?;
-            run(pm.set_limits(l.subflows, l.add_addr_accepted))?;
-            Ok(before)
+    if let Some((pm, l, before)) = mptcp {
+        if let Err(e) = pm.set_limits(l.subflows, l.add_addr_accepted) {
+            undo_all(&file);
+            return Err(Fail::Run(format!(
+                "mptcp limits: {e}; everything applied before was put back"
+            )));
+        }
+        lines.push(format!(
+            "mptcp limits: subflows {} add_addr_accepted {}",
+            l.subflows, l.add_addr_accepted
+        ));
+        file.mptcp_limits = Some(LimitsSettings {
+            subflows: before.subflows,
+            add_addr_accepted: before.add_addr_accepted,
         });
-        match result {
-            Ok(before) => {
-                file.mptcp_limits = Some(LimitsSettings {
-                    subflows: before.subflows,
-                    add_addr_accepted: before.add_addr_accepted,
-                })
-            }
-            Err(e) => {
-                undo_all(&file, ctx);
-                let text = match e {
-                    Fail::Run(t) | Fail::Usage(t) => t,
-                };
-                return Err(Fail::Run(format!(
-                    "mptcp limits: {text}; everything applied so far was put back"
-                )));
-            }
-        }
     }
-    writeln!(
-        ctx.out,
+    lines.push(format!(
         "applied {} sysctl change(s), {} skipped",
         applied.entries().len(),
         applied.skipped().len()
-    )?;
-    if let Some(path) = undo {
-        let text = run(serde_json::to_string_pretty(&file))?;
-        run(std::fs::write(path, text))?;
-        writeln!(ctx.out, "undo file: {}", path.display())?;
-    }
-    Ok(())
+    ));
+    Ok((file, lines))
 }
 
 fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
@@ -1083,6 +1175,9 @@ fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {
 fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
     match cmd {
         ProfileCmd::List => {
+            if ctx.json {
+                return ctx.json(&json!(profile_file::BUILTIN));
+            }
             for n in profile_file::BUILTIN {
                 writeln!(ctx.out, "{n}")?;
             }

@@ -1,0 +1,453 @@
+//! `nettune` end to end in private namespaces: apply, audit, rollback, `--netns`, `--json`
+//! against the library, and usage errors (exit 2, nothing written).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sysctl_core::{Key, Snapshot, Sysctl};
+use testkit::{TestNs, require_root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nettune");
+
+/// The keys of the low-latency profile that a child namespace may set.
+const NS_KEYS: [&str; 6] = [
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_notsent_lowat",
+    "net.ipv4.tcp_slow_start_after_idle",
+    "net.ipv4.tcp_fastopen",
+];
+
+fn nettune(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("running nettune")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = nettune(args);
+    assert!(
+        out.status.success(),
+        "nettune {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(args: &[&str]) -> Value {
+    let text = ok(args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("nettune {args:?}: {e}\n{text}"))
+}
+
+/// The namespace's whole `net.` tree, minus the counters the kernel moves by itself.
+fn snapshot(ns: &TestNs) -> Snapshot {
+    Snapshot::take_prefix(&ns.sysctl(), &Key::new("net").expect("key")).expect("snapshot")
+}
+
+fn assert_same(before: &Snapshot, after: &Snapshot) {
+    let diff: Vec<String> = before
+        .diff(after)
+        .iter()
+        .map(ToString::to_string)
+        .filter(|d| !d.contains("nf_conntrack_count"))
+        .collect();
+    assert!(diff.is_empty(), "the namespace changed: {diff:#?}");
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("nettune-cli-{}-{name}", std::process::id()))
+}
+
+fn host_values() -> Vec<String> {
+    let sys = Sysctl::new();
+    NS_KEYS
+        .iter()
+        .map(|k| sys.read_raw(&Key::new(k).expect("key")).expect("host read"))
+        .collect()
+}
+
+#[test]
+fn apply_audit_rollback_in_a_namespace() {
+    if !require_root("apply_audit_rollback_in_a_namespace") {
+        return;
+    }
+    let ns = TestNs::new();
+    let bystander = TestNs::new();
+    let host_before = host_values();
+    let bystander_before = snapshot(&bystander);
+    let before = snapshot(&ns);
+    let undo = tmp("undo.json");
+    let undo_s = undo.to_str().expect("path");
+
+    let out = ok(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        "low-latency",
+        "--undo",
+        undo_s,
+    ]);
+    // The child namespace cannot set the global keys: listed as skipped, with the reason.
+    assert!(
+        out.contains("skip net.core.rmem_max = 16777216: the key is read-only in a child"),
+        "{out}"
+    );
+    assert!(out.contains("undo file:"), "{out}");
+    let sys = ns.sysctl();
+    for k in NS_KEYS {
+        let live = sys.read_raw(&Key::new(k).expect("key")).expect("read");
+        let want = sysctl_core::Profile::low_latency()
+            .entries()
+            .iter()
+            .find(|e| e.key().to_string() == k)
+            .map(|e| e.value().to_owned())
+            .expect(k);
+        assert_eq!(live.trim(), want, "{k}");
+    }
+    // Only that namespace changed.
+    assert_eq!(host_values(), host_before, "the host's values moved");
+    assert_same(&bystander_before, &snapshot(&bystander));
+
+    // The undo file records the namespace.
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&undo).expect("undo file")).expect("json");
+    assert_eq!(file["netns"], ns.name());
+
+    // The audit reports no drift for what was applied.
+    let audit = json(&["--netns", ns.name(), "--json", "audit"]);
+    let rows = audit["sysctl"].as_array().expect("sysctl rows");
+    for k in NS_KEYS {
+        let row = rows.iter().find(|r| r["item"] == k).expect(k);
+        assert_eq!(row["status"], "ok", "{k}: {row}");
+    }
+    assert_eq!(audit["written"], false);
+
+    // Rollback finds the namespace from the file and restores the snapshot exactly.
+    let out = ok(&["rollback", undo_s]);
+    assert!(
+        out.contains("restored net.ipv4.tcp_keepalive_time"),
+        "{out}"
+    );
+    assert_same(&before, &snapshot(&ns));
+    assert_eq!(host_values(), host_before);
+    let _ = std::fs::remove_file(&undo);
+}
+
+#[test]
+fn strict_refuses_before_writing() {
+    if !require_root("strict_refuses_before_writing") {
+        return;
+    }
+    let ns = TestNs::new();
+    let before = snapshot(&ns);
+    let out = nettune(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        "low-latency",
+        "--strict",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--strict") && err.contains("net.core.rmem_max"),
+        "{err}"
+    );
+    assert_same(&before, &snapshot(&ns));
+}
+
+#[test]
+fn nic_and_mptcp_sections_apply_and_roll_back() {
+    if !require_root("nic_and_mptcp_sections_apply_and_roll_back") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4 && ip link set v0 up && ip link set v1 up");
+    // Everything but the carrier, which a channel change bounces.
+    let show = |ns: &TestNs| {
+        let mut v = json(&["--netns", ns.name(), "--json", "nic", "show", "v0"]);
+        if let Some(o) = v[0].as_object_mut() {
+            o.remove("link_up");
+        }
+        v
+    };
+    let limits = |ns: &TestNs| json(&["--netns", ns.name(), "--json", "mptcp", "limits"]);
+    let nic_before = show(&ns);
+    let limits_before = limits(&ns);
+    let profile = tmp("nic.toml");
+    std::fs::write(
+        &profile,
+        "name = \"nic test\"\nbase = \"low-latency\"\n\
+         [nic.v0]\noffloads = { tso = false, gro = true }\nchannels = { rx = 2 }\n\
+         [mptcp]\nlimits = { subflows = 4, add_addr_accepted = 3 }\n",
+    )
+    .expect("write profile");
+    let undo = tmp("nic-undo.json");
+    ok(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        profile.to_str().expect("path"),
+        "--undo",
+        undo.to_str().expect("path"),
+    ]);
+    // Read back through the library, not the command.
+    let nic = nic_offload::Nic::open_in(ns.netns(), "v0").expect("open v0");
+    let f = nic.features().expect("features");
+    assert!(!f.get("tx-tcp-segmentation").expect("tso").active);
+    assert!(f.get("rx-gro").expect("gro").active);
+    assert_eq!(nic.channels().expect("channels").rx, 2);
+    let pm = mptcp::PathManager::open_in(ns.netns()).expect("pm");
+    let l = pm.limits().expect("limits");
+    assert_eq!((l.subflows, l.add_addr_accepted), (4, 3));
+    // The command's JSON agrees with the library.
+    let shown = show(&ns);
+    assert_eq!(shown[0]["features"]["tx-tcp-segmentation"]["active"], false);
+    assert_eq!(shown[0]["channels"]["rx"], 2);
+    assert_eq!(limits(&ns)["subflows"], 4);
+
+    ok(&["rollback", undo.to_str().expect("path")]);
+    assert_eq!(show(&ns), nic_before);
+    assert_eq!(limits(&ns), limits_before);
+    let _ = std::fs::remove_file(&undo);
+    let _ = std::fs::remove_file(&profile);
+}
+
+#[test]
+fn json_output_matches_the_library() {
+    if !require_root("json_output_matches_the_library") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    ns.sh("ping -c 2 -i 0.2 127.0.0.1 >/dev/null");
+    let sys = ns.sysctl();
+    let read = |k: &str| sys.read_raw(&Key::new(k).expect("key")).expect("read");
+
+    let got = json(&[
+        "--netns",
+        ns.name(),
+        "--json",
+        "sysctl",
+        "get",
+        "net.ipv4.tcp_rmem",
+        "net.core.somaxconn",
+    ]);
+    assert_eq!(got["net.ipv4.tcp_rmem"], read("net.ipv4.tcp_rmem"));
+    assert_eq!(got["net.core.somaxconn"], read("net.core.somaxconn"));
+
+    let list = json(&["--netns", ns.name(), "--json", "sysctl", "list", "net.ipv4"]);
+    let tree = sys
+        .read_tree(&Key::new("net.ipv4").expect("key"))
+        .expect("tree");
+    let readable: Vec<_> = tree.iter().filter(|(_, v)| v.is_ok()).collect();
+    assert_eq!(
+        list.as_object().expect("object").len(),
+        readable.len(),
+        "one entry per readable key"
+    );
+    assert_eq!(
+        list["net.ipv4.tcp_congestion_control"],
+        read("net.ipv4.tcp_congestion_control")
+    );
+
+    let ct = conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
+    let count = json(&["--netns", ns.name(), "--json", "conntrack", "count"]);
+    let lib = ct.count().expect("count");
+    assert!(lib.entries >= 1, "ping was tracked");
+    assert_eq!(count["entries"], lib.entries);
+    assert_eq!(count["max"], lib.max);
+    let listed = json(&["--netns", ns.name(), "--json", "conntrack", "list"]);
+    assert_eq!(
+        listed.as_array().expect("array").len(),
+        lib.entries as usize
+    );
+    let stats = json(&["--netns", ns.name(), "--json", "conntrack", "stats"]);
+    assert_eq!(
+        stats.as_array().expect("array").len(),
+        ct.stats().expect("stats").len()
+    );
+
+    let pm = mptcp::PathManager::open_in(ns.netns()).expect("pm");
+    pm.set_limits(3, 1).expect("set limits");
+    let limits = json(&["--netns", ns.name(), "--json", "mptcp", "limits"]);
+    assert_eq!(limits["subflows"], 3);
+    assert_eq!(limits["add_addr_accepted"], 1);
+
+    let nic = nic_offload::Nic::open_in(ns.netns(), "lo").expect("lo");
+    let shown = json(&["--netns", ns.name(), "--json", "nic", "show", "lo"]);
+    for f in nic.features().expect("features").iter() {
+        assert_eq!(
+            shown[0]["features"][f.name]["active"], f.active,
+            "{}",
+            f.name
+        );
+    }
+
+    let bdp = json(&["--json", "bdp", "--bandwidth", "10gbit", "--rtt", "10ms"]);
+    assert_eq!(bdp["bdp_bytes"], 12_500_000);
+    let p = json(&["--json", "profile", "show", "low-latency"]);
+    assert_eq!(
+        p["sysctl"].as_array().expect("array").len(),
+        sysctl_core::Profile::low_latency().entries().len()
+    );
+}
+
+#[test]
+fn emitted_profiles_load_again() {
+    let file = tmp("emitted.toml");
+    for name in ["low-latency", "throughput", "conntrack-heavy"] {
+        let toml = ok(&["profile", "show", name, "--emit", "toml"]);
+        std::fs::write(&file, &toml).expect("write");
+        let sorted = |v: Value| {
+            let mut rows = v["sysctl"].as_array().cloned().unwrap_or_default();
+            rows.sort_by_key(|r| r["key"].to_string());
+            rows
+        };
+        let a = sorted(json(&["--json", "profile", "show", name]));
+        let b = sorted(json(&[
+            "--json",
+            "profile",
+            "show",
+            file.to_str().expect("path"),
+        ]));
+        assert!(!a.is_empty(), "{name}");
+        assert_eq!(a, b, "{name}");
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn bad_input_exits_2_and_writes_nothing() {
+    if !require_root("bad_input_exits_2_and_writes_nothing") {
+        return;
+    }
+    let ns = TestNs::new();
+    let before = snapshot(&ns);
+    let cases: [(&str, &str); 6] = [
+        ("not toml", "this is = = not toml"),
+        ("unknown section", "[sysctls]\n\"net.core.somaxconn\" = 1\n"),
+        (
+            "bad value",
+            "[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = \"soon\"\n\"net.ipv4.tcp_keepalive_probes\" = 4\n",
+        ),
+        ("unknown base", "base = \"fastest\"\n"),
+        ("bad offload", "[nic.lo]\noffloads = { warp = true }\n"),
+        (
+            "missing interface",
+            "[sysctl]\n\"net.ipv4.tcp_keepalive_probes\" = 4\n[nic.nope0]\noffloads = { gro = false }\n",
+        ),
+    ];
+    let file = tmp("bad.toml");
+    for (what, text) in cases {
+        std::fs::write(&file, text).expect("write");
+        let out = nettune(&[
+            "--netns",
+            ns.name(),
+            "apply",
+            "--profile",
+            file.to_str().expect("path"),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.starts_with("nettune: "), "{what}: {err}");
+        assert_same(&before, &snapshot(&ns));
+    }
+    let _ = std::fs::remove_file(&file);
+    for args in [
+        &["--netns", ns.name(), "frobnicate"][..],
+        &[
+            "--netns",
+            ns.name(),
+            "sysctl",
+            "set",
+            "net.ipv4.tcp_keepalive_time",
+        ],
+        &["--netns", ns.name(), "sysctl", "get", "net..bad"],
+        &[
+            "--netns",
+            "no-such-ns-here",
+            "sysctl",
+            "get",
+            "net.core.somaxconn",
+        ],
+        &["--netns", ns.name(), "nic", "set", "lo", "gro=maybe"],
+        &[
+            "--netns",
+            ns.name(),
+            "bdp",
+            "--bandwidth",
+            "fast",
+            "--rtt",
+            "1ms",
+        ],
+        &["--netns", ns.name(), "mptcp", "limits", "--set", "3"],
+        &["--netns", ns.name(), "conntrack", "list", "--mark", "x"],
+        &[
+            "--netns",
+            ns.name(),
+            "apply",
+            "--profile",
+            "no-such-profile",
+        ],
+    ] {
+        let out = nettune(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.stderr.is_empty(), "{args:?} said nothing");
+    }
+    assert_same(&before, &snapshot(&ns));
+}
+
+#[test]
+fn audit_flags_counters_that_show_a_problem() {
+    if !require_root("audit_flags_counters_that_show_a_problem") {
+        return;
+    }
+    let ns = TestNs::new();
+    // Overflow a UDP receive buffer that nobody reads.
+    let sent = ns.run(|| {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let to = rx.local_addr().expect("addr");
+        let payload = [7u8; 1400];
+        (0..4000).filter(|_| tx.send_to(&payload, to).is_ok()).count()
+    });
+    assert!(sent > 0);
+    let audit = json(&["--netns", ns.name(), "--json", "audit"]);
+    let counters = audit["counters"].as_array().expect("counters");
+    let row = |item: &str| {
+        counters
+            .iter()
+            .find(|r| r["item"] == item)
+            .cloned()
+            .expect(item)
+    };
+    // The kernel's own count, through iproute2's nstat (absolute, history untouched).
+    let nstat = |name: &str| -> String {
+        let out = ns.sh(&format!("nstat -asz {name}"));
+        out.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let errors = row("Udp.RcvbufErrors");
+    assert_eq!(errors["status"], "problem", "{errors}");
+    assert_eq!(errors["current"], nstat("UdpRcvbufErrors"));
+    assert_ne!(errors["current"], "0");
+    let overflows = row("TcpExt.ListenOverflows");
+    assert_eq!(overflows["status"], "ok");
+    assert_eq!(overflows["current"], nstat("TcpExtListenOverflows"));
+}
