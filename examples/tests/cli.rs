@@ -422,7 +422,9 @@ fn audit_flags_counters_that_show_a_problem() {
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         let to = rx.local_addr().expect("addr");
         let payload = [7u8; 1400];
-        (0..4000).filter(|_| tx.send_to(&payload, to).is_ok()).count()
+        (0..4000)
+            .filter(|_| tx.send_to(&payload, to).is_ok())
+            .count()
     });
     assert!(sent > 0);
     let audit = json(&["--netns", ns.name(), "--json", "audit"]);

@@ -622,10 +622,67 @@ fn mptcp_bench(plan: Plan) {
     }
 }
 
+/// The `nettune` binary next to this one (`cargo build --release --bins`).
+fn nettune_bin() -> Option<PathBuf> {
+    let bin = std::env::current_exe().ok()?.parent()?.join("nettune");
+    bin.exists().then_some(bin)
+}
+
+/// The `nettune` command against the tools: `conntrack list` on a 200 000-entry table
+/// against `conntrack -L`, and `sysctl list net` against `sysctl -a -r '^net\.'`.
+fn cli_bench(plan: Plan) {
+    use conntrack::Conntrack;
+    use sysctl_core::netns::NetNs;
+    let Some(bin) = nettune_bin() else {
+        eprintln!(
+            "cli: build the command first: cargo build --release -p nettune-examples --bin nettune"
+        );
+        return;
+    };
+    let bin = bin.to_string_lossy().into_owned();
+    compare(
+        "cli_sysctl_list_net/sysctl-a-r-net",
+        plan,
+        &mut || run_quiet(&bin, &["sysctl", "list", "net"]),
+        &mut || run_quiet("sysctl", &["-a", "-r", "^net\\."]),
+    );
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("cli conntrack: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("namespace");
+    let ct = Conntrack::open_in(&ns).expect("conntrack");
+    for e in &ct_entries(200_000) {
+        ct.create(e).expect("create");
+    }
+    let result = ns.run(|| {
+        compare(
+            "cli_conntrack_list_200k/conntrack-L",
+            Plan {
+                rounds: plan.rounds.min(11),
+                batch: 1,
+            },
+            &mut || run_quiet(&bin, &["conntrack", "list"]),
+            &mut || run_quiet("conntrack", &["-L"]),
+        );
+    });
+    if let Err(e) = result {
+        eprintln!("cli: {e}");
+    }
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "cli",
+            cli_bench,
+            Plan {
+                rounds: 11,
+                batch: 1,
+            },
+        ),
         (
             "mptcp",
             mptcp_bench,
