@@ -16,7 +16,7 @@ struct Args {
     /// Limits as SUBFLOWS,ADD_ADDR_ACCEPTED.
     #[arg(long)]
     limits: Option<String>,
-    /// An endpoint as ADDRESS[,INTERFACE][,FLAG...] (flags: signal subflow backup fullmesh).
+    /// An endpoint as `ADDRESS[,INTERFACE][,FLAG...]` (flags: signal subflow backup fullmesh).
     #[arg(long = "endpoint")]
     endpoints: Vec<String>,
     /// Remove every endpoint first.
