@@ -23,6 +23,17 @@ struct Row {
 }
 
 impl Row {
+    /// A row for something that could not be read.
+    fn failed(item: impl Into<String>, recommended: &str, status: String, why: &str) -> Self {
+        Self {
+            item: item.into(),
+            current: "-".into(),
+            recommended: recommended.into(),
+            status,
+            why: why.into(),
+        }
+    }
+
     fn json(&self) -> Value {
         json!({
             "item": self.item,
@@ -129,13 +140,12 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
     let names = match list_nics(ctx) {
         Ok(n) => n,
         Err(e) => {
-            rows.push(Row {
-                item: "interfaces".into(),
-                current: "-".into(),
-                recommended: "-".into(),
-                status: format!("unreadable: {}", e.message()),
-                why: "the interface list comes from /sys/class/net".into(),
-            });
+            rows.push(Row::failed(
+                "interfaces",
+                "-",
+                format!("unreadable: {}", e.message()),
+                "the interface list comes from /sys/class/net",
+            ));
             return rows;
         }
     };
@@ -144,13 +154,12 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
         let nic = match open_nic(ctx, &name) {
             Ok(n) => n,
             Err(e) => {
-                rows.push(Row {
-                    item: name.clone(),
-                    current: "-".into(),
-                    recommended: "-".into(),
-                    status: format!("unreadable: {}", e.message()),
-                    why: "SIOCETHTOOL on the interface".into(),
-                });
+                rows.push(Row::failed(
+                    name,
+                    "-",
+                    format!("unreadable: {}", e.message()),
+                    "SIOCETHTOOL on the interface",
+                ));
                 continue;
             }
         };
@@ -179,17 +188,16 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
                     });
                 }
             }
-            Err(e) => rows.push(Row {
-                item: format!("{name} offloads"),
-                current: "-".into(),
-                recommended: "-".into(),
-                status: if e.is_unsupported() {
+            Err(e) => rows.push(Row::failed(
+                format!("{name} offloads"),
+                "-",
+                if e.is_unsupported() {
                     "absent: the driver has no features".into()
                 } else {
                     format!("unreadable: {e}")
                 },
-                why: "ETHTOOL_GFEATURES".into(),
-            }),
+                "ETHTOOL_GFEATURES",
+            )),
         }
         match nic.coalesce() {
             Ok(c) => {
@@ -211,17 +219,16 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
                     });
                 }
             }
-            Err(e) => rows.push(Row {
-                item: format!("{name} coalesce"),
-                current: "-".into(),
-                recommended: "-".into(),
-                status: if e.is_unsupported() {
+            Err(e) => rows.push(Row::failed(
+                format!("{name} coalesce"),
+                "-",
+                if e.is_unsupported() {
                     "absent: the driver has no coalescing".into()
                 } else {
                     format!("unreadable: {e}")
                 },
-                why: "ETHTOOL_GCOALESCE".into(),
-            }),
+                "ETHTOOL_GCOALESCE",
+            )),
         }
     }
     rows
@@ -267,13 +274,12 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
                 why: "a full table drops new connections (raise nf_conntrack_max or shorten timeouts)".into(),
             });
         }
-        Err(e) => rows.push(Row {
-            item: "conntrack fill".into(),
-            current: "-".into(),
-            recommended: "below 80%".into(),
-            status: format!("unreadable: {e}"),
-            why: "a full table drops new connections".into(),
-        }),
+        Err(e) => rows.push(Row::failed(
+            "conntrack fill",
+            "below 80%",
+            format!("unreadable: {e}"),
+            "a full table drops new connections",
+        )),
     }
     let stats = match &opened {
         Ok(ct) => ct.stats().map_err(|e| e.to_string()),
@@ -320,13 +326,12 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
                 });
             }
         }
-        Err(e) => rows.push(Row {
-            item: "conntrack stats".into(),
-            current: "-".into(),
-            recommended: "0 drops".into(),
-            status: format!("unreadable: {e}"),
-            why: "per-CPU drop and insert-failure counters (ctnetlink needs CAP_NET_ADMIN)".into(),
-        }),
+        Err(e) => rows.push(Row::failed(
+            "conntrack stats",
+            "0 drops",
+            format!("unreadable: {e}"),
+            "per-CPU drop and insert-failure counters (ctnetlink needs CAP_NET_ADMIN)",
+        )),
     }
     rows
 }
@@ -340,13 +345,12 @@ fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
     let pm = match pm {
         Ok(pm) => pm,
         Err(e) => {
-            rows.push(Row {
-                item: "mptcp".into(),
-                current: "-".into(),
-                recommended: "-".into(),
-                status: format!("unreadable: {e}"),
-                why: "the MPTCP path manager (genetlink family mptcp_pm)".into(),
-            });
+            rows.push(Row::failed(
+                "mptcp",
+                "-",
+                format!("unreadable: {e}"),
+                "the MPTCP path manager (genetlink family mptcp_pm)",
+            ));
             return rows;
         }
     };
@@ -371,13 +375,12 @@ fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
                 why: "extra subflows per connection; 0 means MPTCP runs over one path only".into(),
             });
         }
-        Err(e) => rows.push(Row {
-            item: "mptcp limits".into(),
-            current: "-".into(),
-            recommended: "-".into(),
-            status: format!("unreadable: {e}"),
-            why: "MPTCP_PM_CMD_GET_LIMITS".into(),
-        }),
+        Err(e) => rows.push(Row::failed(
+            "mptcp limits",
+            "-",
+            format!("unreadable: {e}"),
+            "MPTCP_PM_CMD_GET_LIMITS",
+        )),
     }
     match pm.endpoints() {
         Ok(eps) => rows.push(Row {
@@ -394,13 +397,12 @@ fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
             status: "info".into(),
             why: "addresses the in-kernel path manager may use for extra subflows".into(),
         }),
-        Err(e) => rows.push(Row {
-            item: "mptcp endpoints".into(),
-            current: "-".into(),
-            recommended: "-".into(),
-            status: format!("unreadable: {e}"),
-            why: "MPTCP_PM_CMD_GET_ADDR".into(),
-        }),
+        Err(e) => rows.push(Row::failed(
+            "mptcp endpoints",
+            "-",
+            format!("unreadable: {e}"),
+            "MPTCP_PM_CMD_GET_ADDR",
+        )),
     }
     rows
 }
