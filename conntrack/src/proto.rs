@@ -3,7 +3,7 @@
 //! attributes are kept; hostile bytes give errors, never panics.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use nettune_netlink::proto::{self, DecodeError, MsgBuilder, attrs};
@@ -447,21 +447,6 @@ fn err(what: &'static str) -> DecodeError {
     DecodeError { what, offset: 0 }
 }
 
-fn ip4(p: &[u8]) -> Result<IpAddr, DecodeError> {
-    match p {
-        [a, b, c, d, ..] => Ok(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d))),
-        _ => Err(err("short IPv4 address")),
-    }
-}
-
-fn ip6(p: &[u8]) -> Result<IpAddr, DecodeError> {
-    let b: [u8; 16] = p
-        .get(..16)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(err("short IPv6 address"))?;
-    Ok(IpAddr::V6(Ipv6Addr::from(b)))
-}
-
 /// Decodes a `CTA_TUPLE_*` nest.
 pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
     let (mut src, mut dst, mut protocol) = (None, None, None);
@@ -471,10 +456,10 @@ pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
         match ty {
             TUPLE_IP => proto::walk(p, |ty, ip| {
                 match ty {
-                    IP_V4_SRC => src = Some(ip4(ip)?),
-                    IP_V4_DST => dst = Some(ip4(ip)?),
-                    IP_V6_SRC => src = Some(ip6(ip)?),
-                    IP_V6_DST => dst = Some(ip6(ip)?),
+                    IP_V4_SRC => src = Some(proto::ipv4(ip)?),
+                    IP_V4_DST => dst = Some(proto::ipv4(ip)?),
+                    IP_V6_SRC => src = Some(proto::ipv6(ip)?),
+                    IP_V6_DST => dst = Some(proto::ipv6(ip)?),
                     _ => {}
                 }
                 Ok(())

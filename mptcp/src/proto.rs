@@ -2,7 +2,7 @@
 //! endpoint and event addresses are network order, endpoint ports host order, event
 //! ports network order.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use nettune_netlink::proto::{self, DecodeError, MsgBuilder};
 
@@ -96,21 +96,6 @@ fn err(what: &'static str) -> DecodeError {
     DecodeError { what, offset: 0 }
 }
 
-fn ip4(p: &[u8]) -> Result<IpAddr, DecodeError> {
-    match p {
-        [a, b, c, d, ..] => Ok(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d))),
-        _ => Err(err("short IPv4 address")),
-    }
-}
-
-fn ip6(p: &[u8]) -> Result<IpAddr, DecodeError> {
-    let b: [u8; 16] = p
-        .get(..16)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(err("short IPv6 address"))?;
-    Ok(IpAddr::V6(Ipv6Addr::from(b)))
-}
-
 fn host_u16(p: &[u8]) -> Result<u16, DecodeError> {
     match p {
         [a, b, ..] => Ok(u16::from_ne_bytes([*a, *b])),
@@ -132,8 +117,8 @@ pub(crate) fn decode_endpoint(nest: &[u8]) -> Result<Endpoint, DecodeError> {
     proto::walk(nest, |ty, p| {
         match ty {
             ADDR_ID => id = proto::u8(p)?,
-            ADDR_ADDR4 => addr = Some(ip4(p)?),
-            ADDR_ADDR6 => addr = Some(ip6(p)?),
+            ADDR_ADDR4 => addr = Some(proto::ipv4(p)?),
+            ADDR_ADDR6 => addr = Some(proto::ipv6(p)?),
             ADDR_PORT => port = Some(host_u16(p)?).filter(|p| *p != 0),
             ADDR_FLAGS => flags = EndpointFlags::from_bits_retain(host_u32(p)?),
             ADDR_IF_IDX => ifindex = Some(host_u32(p)?).filter(|i| *i != 0),
@@ -320,10 +305,10 @@ pub(crate) fn decode_event(payload: &[u8]) -> Result<Event, DecodeError> {
             1 => e.token = Some(host_u32(p)?),
             3 => e.loc_id = Some(proto::u8(p)?),
             4 => e.rem_id = Some(proto::u8(p)?),
-            5 => e.saddr = Some(ip4(p)?),
-            6 => e.saddr = Some(ip6(p)?),
-            7 => e.daddr = Some(ip4(p)?),
-            8 => e.daddr = Some(ip6(p)?),
+            5 => e.saddr = Some(proto::ipv4(p)?),
+            6 => e.saddr = Some(proto::ipv6(p)?),
+            7 => e.daddr = Some(proto::ipv4(p)?),
+            8 => e.daddr = Some(proto::ipv6(p)?),
             9 => e.sport = Some(proto::be16(p)?),
             10 => e.dport = Some(proto::be16(p)?),
             11 => e.backup = Some(proto::u8(p)? != 0),

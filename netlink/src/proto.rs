@@ -355,6 +355,33 @@ pub fn walk<'a>(
     Ok(())
 }
 
+/// An IPv4 address payload (network order, as every netlink family sends it).
+///
+/// # Errors
+///
+/// When the payload is shorter than 4 bytes.
+#[inline]
+pub fn ipv4(p: &[u8]) -> Result<std::net::IpAddr, DecodeError> {
+    match p {
+        [a, b, c, d, ..] => Ok(std::net::Ipv4Addr::new(*a, *b, *c, *d).into()),
+        _ => Err(DecodeError {
+            what: "short IPv4 address",
+            offset: 0,
+        }),
+    }
+}
+
+/// An IPv6 address payload.
+///
+/// # Errors
+///
+/// When the payload is shorter than 16 bytes.
+#[inline]
+pub fn ipv6(p: &[u8]) -> Result<std::net::IpAddr, DecodeError> {
+    let b: [u8; 16] = fixed(p, "short IPv6 address")?;
+    Ok(std::net::Ipv6Addr::from(b).into())
+}
+
 /// A big-endian `u16` payload.
 ///
 /// # Errors
