@@ -453,3 +453,49 @@ fn audit_flags_counters_that_show_a_problem() {
     assert_eq!(overflows["status"], "ok");
     assert_eq!(overflows["current"], nstat("TcpExtListenOverflows"));
 }
+
+#[test]
+fn rollback_refuses_another_namespace() {
+    if !require_root("rollback_refuses_another_namespace") {
+        return;
+    }
+    let ns = TestNs::new();
+    let undo = tmp("elsewhere.json");
+    let undo_s = undo.to_str().expect("path");
+    // Applied from inside the namespace, without --netns: the file names no namespace,
+    // but the undo log knows which one it was.
+    let out = ns.exec(
+        BIN,
+        &["apply", "--profile", "low-latency", "--undo", undo_s],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied = snapshot(&ns);
+    let host_before = host_values();
+    // Rolled back from the host's namespace: refused, nothing touched anywhere.
+    let out = nettune(&["rollback", undo_s]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("namespace"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(host_values(), host_before);
+    assert_same(&applied, &snapshot(&ns));
+    // From inside, it works.
+    let out = ns.exec(BIN, &["rollback", undo_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_file(&undo);
+}

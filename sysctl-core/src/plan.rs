@@ -342,6 +342,23 @@ impl Applied {
         self.netns_name.as_deref()
     }
 
+    /// Checks that `sys` works on the namespace or tree this apply happened in, as
+    /// [`Applied::rollback`] does first; for callers that undo other state before it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongTarget`] when it does not.
+    pub fn check_target(&self, sys: &Sysctl) -> Result<()> {
+        let (found, inode) = sys.target()?;
+        if inode != self.inode || (inode.is_none() && found != self.target) {
+            return Err(Error::WrongTarget {
+                expected: self.target.clone(),
+                found,
+            });
+        }
+        Ok(())
+    }
+
     /// Puts back the earlier value of every key this apply wrote, last first, reading each
     /// back. A key whose live value is no longer the one the apply set was changed by
     /// someone else: it is reported as [`Drift`] and left alone.
@@ -352,13 +369,7 @@ impl Applied {
     /// did (nothing is written); [`Error::RollbackFailed`] naming the keys that could not
     /// be restored (the others were).
     pub fn rollback(&self, sys: &Sysctl) -> Result<Rollback> {
-        let (found, inode) = sys.target()?;
-        if inode != self.inode || (inode.is_none() && found != self.target) {
-            return Err(Error::WrongTarget {
-                expected: self.target.clone(),
-                found,
-            });
-        }
+        self.check_target(sys)?;
         let mut report = Rollback::default();
         let mut failed = Vec::new();
         for entry in self.entries.iter().rev() {

@@ -787,9 +787,20 @@ fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
         }
         ctx.netns = Some(usage(sysctl_core::netns::NetNs::open(name))?);
         ctx.netns_name = Some(name.clone());
+    } else if let Some(n) = &ctx.netns_name {
+        return Err(Fail::Usage(format!(
+            "the undo file is for the namespace nettune ran in, not {n}: drop --netns"
+        )));
     }
+    // Nothing is undone unless this is the namespace the apply ran in.
+    usage(applied.check_target(&ctx.sysctl()))?;
     if let Some(l) = file.mptcp_limits {
         run(open_pm(ctx)?.set_limits(l.subflows, l.add_addr_accepted))?;
+        writeln!(
+            ctx.out,
+            "mptcp limits: restored subflows {} add_addr_accepted {}",
+            l.subflows, l.add_addr_accepted
+        )?;
     }
     for u in file.nic.iter().rev() {
         let nic = open_nic(ctx, &u.iface)?;
