@@ -265,9 +265,28 @@ fn json_output_matches_the_library() {
     assert_eq!(count["entries"], lib.entries);
     assert_eq!(count["max"], lib.max);
     let listed = json(&["--netns", ns.name(), "--json", "conntrack", "list"]);
-    assert_eq!(
-        listed.as_array().expect("array").len(),
-        lib.entries as usize
+    let listed = listed.as_array().expect("array");
+    assert_eq!(listed.len(), lib.entries as usize);
+    let dumped: Vec<conntrack::Entry> = ct
+        .dump(&conntrack::Filter::new())
+        .expect("dump")
+        .map(|e| e.expect("entry"))
+        .collect();
+    for e in &dumped {
+        let row = listed
+            .iter()
+            .find(|r| r["id"] == e.id.expect("id"))
+            .expect("every entry listed");
+        assert_eq!(row["original"]["src"], e.original.src.to_string());
+        assert_eq!(row["mark"], e.mark.unwrap_or_default());
+        if let Some(icmp) = e.original.icmp {
+            assert_eq!(row["original"]["icmp"]["type"], icmp.ty);
+            assert_eq!(row["original"]["icmp"]["id"], icmp.id);
+        }
+    }
+    assert!(
+        listed.iter().any(|r| r["original"]["icmp"]["type"] == 8),
+        "the echo request: {listed:?}"
     );
     let stats = json(&["--netns", ns.name(), "--json", "conntrack", "stats"]);
     assert_eq!(

@@ -893,7 +893,7 @@ fn write_entry(out: &mut impl Write, e: &conntrack::Entry) -> std::io::Result<()
 }
 
 fn entry_json(e: &conntrack::Entry) -> Value {
-    let tuple = |t: &conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port });
+    let tuple = |t: &conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port, "icmp": t.icmp.map(|i| json!({ "type": i.ty, "code": i.code, "id": i.id })) });
     json!({
         "id": e.id,
         "family": if e.family == conntrack::Family::Ipv4 { "ipv4" } else { "ipv6" },
