@@ -288,6 +288,23 @@ fn json_output_matches_the_library() {
         listed.iter().any(|r| r["original"]["icmp"]["type"] == 8),
         "the echo request: {listed:?}"
     );
+    // The table as text, line for line what `conntrack -L` prints (from `src=` on: the
+    // timeout column ticks between the two reads).
+    let tail = |text: &str| {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                l.find("src=")
+                    .map(|i| l[i..].split_whitespace().collect::<Vec<_>>().join(" "))
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ours = ok(&["--netns", ns.name(), "conntrack", "list"]);
+    let theirs = ns.sh("conntrack -L 2>/dev/null");
+    assert_eq!(tail(&ours), tail(&theirs));
+    assert!(!tail(&ours).is_empty());
     let stats = json(&["--netns", ns.name(), "--json", "conntrack", "stats"]);
     assert_eq!(
         stats.as_array().expect("array").len(),
