@@ -535,3 +535,47 @@ fn rollback_refuses_another_namespace() {
     );
     let _ = std::fs::remove_file(&undo);
 }
+
+#[test]
+fn conntrack_watch_prints_json_lines() {
+    if !require_root("conntrack_watch_prints_json_lines") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    let mut child = Command::new(BIN)
+        .args([
+            "--netns",
+            ns.name(),
+            "--json",
+            "conntrack",
+            "watch",
+            "--count",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Ping until the watcher has seen an event (it may subscribe after the first one).
+    let mut status = None;
+    for _ in 0..50 {
+        ns.sh("ping -c 1 -W 1 127.0.0.1 >/dev/null");
+        status = child.try_wait().expect("wait");
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        panic!("no event within 50 pings");
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().expect("one line");
+    let v: Value = serde_json::from_str(line).expect("a JSON object per line");
+    assert_eq!(v["event"], "new", "{line}");
+    assert_eq!(v["entry"]["original"]["icmp"]["type"], 8, "{line}");
+    assert_eq!(v["entry"]["original"]["dst"], "127.0.0.1", "{line}");
+}

@@ -1008,20 +1008,32 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
             }))?;
             let mut n = 0;
             for ev in events {
-                let line = match run(ev)? {
-                    conntrack::Event::New(e) => {
-                        format!("[NEW] {} {}", e.original.protocol_name(), e.original)
-                    }
-                    conntrack::Event::Update(e) => {
-                        format!("[UPDATE] {} {}", e.original.protocol_name(), e.original)
-                    }
-                    conntrack::Event::Destroy(e) => {
-                        format!("[DESTROY] {} {}", e.original.protocol_name(), e.original)
-                    }
-                    conntrack::Event::Overrun => "[OVERRUN] events were lost".to_owned(),
-                    _ => "[?]".to_owned(),
+                let (kind, entry) = match run(ev)? {
+                    conntrack::Event::New(e) => ("NEW", Some(e)),
+                    conntrack::Event::Update(e) => ("UPDATE", Some(e)),
+                    conntrack::Event::Destroy(e) => ("DESTROY", Some(e)),
+                    conntrack::Event::Overrun => ("OVERRUN", None),
+                    _ => ("UNKNOWN", None),
                 };
-                writeln!(ctx.out, "{line}")?;
+                if ctx.json {
+                    // One JSON object per line, as events arrive.
+                    let v = json!({ "event": kind.to_ascii_lowercase(), "entry": entry.as_ref().map(entry_json) });
+                    run(serde_json::to_writer(&mut ctx.out, &v))?;
+                    writeln!(ctx.out)?;
+                } else {
+                    match &entry {
+                        Some(e) => writeln!(
+                            ctx.out,
+                            "[{kind}] {} {}",
+                            e.original.protocol_name(),
+                            e.original
+                        )?,
+                        None => writeln!(
+                            ctx.out,
+                            "[{kind}] events were lost: resync with conntrack list"
+                        )?,
+                    }
+                }
                 ctx.out.flush()?;
                 n += 1;
                 if count != 0 && n >= count {
@@ -1090,11 +1102,35 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
             let mut n = 0;
             for ev in events {
                 let e = run(ev)?;
-                writeln!(
-                    ctx.out,
-                    "{:?} token={:?} {:?}:{:?} -> {:?}:{:?}",
-                    e.kind, e.token, e.saddr, e.sport, e.daddr, e.dport
-                )?;
+                if ctx.json {
+                    // One JSON object per line, as events arrive.
+                    let v = json!({
+                        "kind": format!("{:?}", e.kind).to_ascii_lowercase(),
+                        "token": e.token,
+                        "saddr": e.saddr.map(|a| a.to_string()),
+                        "sport": e.sport,
+                        "daddr": e.daddr.map(|a| a.to_string()),
+                        "dport": e.dport,
+                        "loc_id": e.loc_id,
+                        "rem_id": e.rem_id,
+                        "backup": e.backup,
+                        "error": e.error,
+                    });
+                    run(serde_json::to_writer(&mut ctx.out, &v))?;
+                    writeln!(ctx.out)?;
+                } else {
+                    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+                    writeln!(
+                        ctx.out,
+                        "{:?} token={} {}:{} -> {}:{}",
+                        e.kind,
+                        opt(e.token.map(|t| t.to_string())),
+                        opt(e.saddr.map(|a| a.to_string())),
+                        opt(e.sport.map(|p| p.to_string())),
+                        opt(e.daddr.map(|a| a.to_string())),
+                        opt(e.dport.map(|p| p.to_string())),
+                    )?;
+                }
                 ctx.out.flush()?;
                 n += 1;
                 if count != 0 && n >= count {
