@@ -423,13 +423,22 @@ impl Entry {
     /// a timeout.
     pub fn new(original: Tuple, timeout: Duration) -> Self {
         Self {
-            id: None,
-            family: original.family(),
-            original,
             reply: Some(original.reversed()),
+            timeout: Some(timeout),
+            ..Self::bare(original.family(), original)
+        }
+    }
+
+    /// An entry with only its family and original tuple set.
+    fn bare(family: Family, original: Tuple) -> Self {
+        Self {
+            id: None,
+            family,
+            original,
+            reply: None,
             zone: None,
             status: Status::empty(),
-            timeout: Some(timeout),
+            timeout: None,
             mark: None,
             use_count: None,
             tcp: None,
@@ -558,10 +567,9 @@ pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
         .ok_or(err("unknown address family"))?;
     let body = payload.get(4..).ok_or(err("short nfgenmsg"))?;
     let mut original = None;
-    let mut e = Entry {
-        id: None,
+    let mut e = Entry::bare(
         family,
-        original: Tuple {
+        Tuple {
             src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             protocol: 0,
@@ -570,20 +578,7 @@ pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
             icmp: None,
             zone: None,
         },
-        reply: None,
-        zone: None,
-        status: Status::empty(),
-        timeout: None,
-        mark: None,
-        use_count: None,
-        tcp: None,
-        counters_original: None,
-        counters_reply: None,
-        timestamps: None,
-        helper: None,
-        labels: None,
-        other: Vec::new(),
-    };
+    );
     proto::walk(body, |ty, p| {
         match ty {
             cta::TUPLE_ORIG => original = Some(decode_tuple(p)?),

@@ -205,16 +205,17 @@ fn sysctl_apply(plan: Plan) {
             all.len(),
             changed.len()
         );
+        let mut ours = || {
+            let applied = profile
+                .plan(&sys)
+                .and_then(|p| p.apply(&sys))
+                .expect("apply");
+            black_box(applied.rollback(&sys).expect("rollback"));
+        };
         compare(
             "sysctl_plan_apply_rollback/floor",
             plan,
-            &mut || {
-                let applied = profile
-                    .plan(&sys)
-                    .and_then(|p| p.apply(&sys))
-                    .expect("apply");
-                black_box(applied.rollback(&sys).expect("rollback"));
-            },
+            &mut ours,
             &mut || {
                 for path in &all {
                     floor_read(path, &mut buf);
@@ -249,28 +250,14 @@ fn sysctl_apply(plan: Plan) {
             })
             .collect();
         std::fs::write(&old_file, old).expect("write");
-        let sysctl_p = |file: &Path| {
-            let ok = std::process::Command::new("sysctl")
-                .arg("-q")
-                .arg("-p")
-                .arg(file)
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "sysctl -p {}", file.display());
-        };
+        let sysctl_p = |file: &Path| run_quiet("sysctl", &["-q", "-p", &file.to_string_lossy()]);
         compare(
             "sysctl_plan_apply_rollback/sysctl-p",
             Plan {
                 rounds: plan.rounds,
                 batch: plan.batch.min(10),
             },
-            &mut || {
-                let applied = profile
-                    .plan(&sys)
-                    .and_then(|p| p.apply(&sys))
-                    .expect("apply");
-                black_box(applied.rollback(&sys).expect("rollback"));
-            },
+            &mut ours,
             &mut || {
                 sysctl_p(&new_file);
                 sysctl_p(&old_file);

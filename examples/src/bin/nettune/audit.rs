@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sysctl_core::knobs::canonical_lenient;
 use sysctl_core::{Error, Key, advice};
 
-use crate::commands::{flat, list_nics, open_nic};
+use crate::commands::{flat, list_nics, open_ct, open_nic, open_pm};
 use crate::profile_file::{CliProfile, NicSettings};
 use crate::{Ctx, Res};
 
@@ -237,13 +237,10 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
 /// Conntrack fill and the per-CPU counters that mean lost or refused connections.
 fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
     let mut rows = Vec::new();
-    let opened = match &ctx.netns {
-        Some(ns) => conntrack::Conntrack::open_in(ns),
-        None => conntrack::Conntrack::open(),
-    };
+    let opened = open_ct(ctx).map_err(|e| e.message().to_owned());
     let count = match &opened {
         Ok(ct) => ct.count().map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.clone()),
     };
     // Without CAP_NET_ADMIN ctnetlink refuses; the sysctls are world-readable.
     let count = count.or_else(|netlink| {
@@ -283,7 +280,7 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
     }
     let stats = match &opened {
         Ok(ct) => ct.stats().map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.clone()),
     };
     match stats {
         Ok(per_cpu) => {
@@ -338,17 +335,13 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
 
 fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
     let mut rows = Vec::new();
-    let pm = match &ctx.netns {
-        Some(ns) => mptcp::PathManager::open_in(ns),
-        None => mptcp::PathManager::open(),
-    };
-    let pm = match pm {
+    let pm = match open_pm(ctx) {
         Ok(pm) => pm,
         Err(e) => {
             rows.push(Row::failed(
                 "mptcp",
                 "-",
-                format!("unreadable: {e}"),
+                format!("unreadable: {}", e.message()),
                 "the MPTCP path manager (genetlink family mptcp_pm)",
             ));
             return rows;

@@ -611,7 +611,7 @@ struct UndoFile {
     mptcp_limits: Option<LimitsSettings>,
 }
 
-fn open_pm(ctx: &Ctx) -> Res<mptcp::PathManager> {
+pub(crate) fn open_pm(ctx: &Ctx) -> Res<mptcp::PathManager> {
     run(match &ctx.netns {
         Some(ns) => mptcp::PathManager::open_in(ns),
         None => mptcp::PathManager::open(),
@@ -819,7 +819,7 @@ fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
 
 // ---- conntrack ---------------------------------------------------------------------------
 
-fn open_ct(ctx: &Ctx) -> Res<conntrack::Conntrack> {
+pub(crate) fn open_ct(ctx: &Ctx) -> Res<conntrack::Conntrack> {
     run(match &ctx.netns {
         Some(ns) => conntrack::Conntrack::open_in(ns),
         None => conntrack::Conntrack::open(),
