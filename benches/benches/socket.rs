@@ -6,17 +6,17 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn tcp_info(c: &mut Criterion) {
-    let bytes = [0x5au8; socket_opts::TCP_INFO_MAX_LEN];
+    let bytes = [0x5au8; nettune_sockopt::TCP_INFO_MAX_LEN];
     c.bench_function("socket/tcp_info_decode", |b| {
-        b.iter(|| black_box(socket_opts::TcpInfo::decode(black_box(&bytes)).ok()));
+        b.iter(|| black_box(nettune_sockopt::TcpInfo::decode(black_box(&bytes)).ok()));
     });
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let s = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
     c.bench_function("socket/tcp_info_read", |b| {
-        b.iter(|| black_box(socket_opts::tcp_info(&s).ok()));
+        b.iter(|| black_box(nettune_sockopt::tcp_info(&s).ok()));
     });
     c.bench_function("socket/set_nodelay", |b| {
-        b.iter(|| black_box(socket_opts::set_nodelay(&s, true).is_ok()));
+        b.iter(|| black_box(nettune_sockopt::set_nodelay(&s, true).is_ok()));
     });
 }
 

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sysctl_core::{Key, Sysctl, knobs};
+use nettune_sysctl::{Key, Sysctl, knobs};
 
 fn read_one(c: &mut Criterion) {
     let sys = Sysctl::new();

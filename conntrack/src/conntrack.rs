@@ -1,11 +1,10 @@
 //! The `Conntrack` handle.
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use nettune_netlink::proto::MsgBuilder;
-use nettune_netlink::{NlFamily, Socket};
-use sysctl_core::netns::NetNs;
+use nettune_core::NetNs;
+use nettune_netlink::proto::{Message, MsgBuilder};
+use nettune_netlink::{Handle, NlFamily};
 
 use crate::error::{Error, Result};
 use crate::filter::{Filter, TupleFilter};
@@ -44,11 +43,11 @@ pub struct Update {
 /// Documentation/networking/nf_conntrack-sysctl.rst).
 ///
 /// Reading needs `CAP_NET_ADMIN` in the namespace's user namespace, as does changing.
-/// Calls serialise on one netlink socket; open several handles for parallel work.
+/// The handle may be shared between threads; a dump runs on a socket of its own, so the
+/// handle stays usable while one is read (delete stale flows from inside the dump loop).
 #[derive(Debug)]
 pub struct Conntrack {
-    sock: Mutex<Socket>,
-    netns: Option<NetNs>,
+    nl: Handle,
 }
 
 /// The kernel version, for filters newer kernels apply (`kernel.osrelease`).
@@ -108,7 +107,7 @@ impl Conntrack {
     ///
     /// [`Error::Unsupported`] when the kernel has no `NETLINK_NETFILTER`.
     pub fn open() -> Result<Self> {
-        Self::open_here(None)
+        Self::wrap(Handle::open(NlFamily::Netfilter))
     }
 
     /// Opens the table of namespace `ns` (the handle stays bound to it).
@@ -117,48 +116,51 @@ impl Conntrack {
     ///
     /// As [`Conntrack::open`], and [`Error::Netns`].
     pub fn open_in(ns: &NetNs) -> Result<Self> {
-        let owned = ns.clone();
-        ns.run(move || Self::open_here(Some(owned)))?
+        Self::wrap(Handle::open_in(ns, NlFamily::Netfilter))
     }
 
-    fn open_here(netns: Option<NetNs>) -> Result<Self> {
-        let sock = Socket::open(NlFamily::Netfilter).map_err(|e| match e.errno() {
+    fn wrap(nl: std::result::Result<Handle, nettune_netlink::Error>) -> Result<Self> {
+        let nl = nl.map_err(|e| match e.errno() {
             Some(libc::EPROTONOSUPPORT) => Error::Unsupported {
                 op: "open",
                 reason: "this kernel has no nfnetlink (CONFIG_NETFILTER_NETLINK)".into(),
+                source: Some(e),
             },
             _ => Error::from_netlink("open", e),
         })?;
-        Ok(Self {
-            sock: Mutex::new(sock),
-            netns,
-        })
+        Ok(Self { nl })
     }
 
     /// The namespace the handle was opened in, when not the caller's.
     pub fn netns(&self) -> Option<&NetNs> {
-        self.netns.as_ref()
+        self.nl.netns()
     }
 
-    pub(crate) fn socket(&self) -> MutexGuard<'_, Socket> {
-        // A panic while decoding cannot leave the socket in a bad state: take it back.
-        self.sock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The netlink handle.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.nl
     }
 
-    fn request(
+    /// Sends a ctnetlink request (`nfgenmsg` of `family`/`version`, then what `build`
+    /// writes) and calls `each` for every reply.
+    fn transact(
         &self,
-        ty: u16,
-        extra: u16,
-        family: u8,
-        version: u8,
-    ) -> (MutexGuard<'_, Socket>, MsgBuilder) {
-        let mut sock = self.socket();
-        let seq = sock.next_seq();
-        let mut m = MsgBuilder::new(ty, extra, seq);
-        m.bytes(&proto::nfgenmsg(family, version));
-        (sock, m)
+        op: &'static str,
+        (ty, flags, family, version): (u16, u16, u8, u8),
+        build: impl FnOnce(&mut MsgBuilder) -> Result<()>,
+        each: impl FnMut(Message<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.nl
+            .transact(
+                ty,
+                flags,
+                |m| {
+                    m.header(&proto::nfgenmsg(family, version));
+                    build(m)
+                },
+                each,
+            )
+            .map_err(|f| f.into_caller(|e| Error::from_netlink(op, e)))
     }
 
     /// Why the running kernel cannot apply `f` as asked, if it cannot.
@@ -190,7 +192,7 @@ impl Conntrack {
     }
 
     /// Writes the kernel filter attributes (the caller checked [`Conntrack::kernel_gap`]).
-    fn encode_filter(&self, m: &mut MsgBuilder, f: &Filter, op: &'static str) -> Result<()> {
+    fn encode_filter(m: &mut MsgBuilder, f: &Filter, op: &'static str) -> Result<()> {
         if let Some((v, mask)) = f.mark {
             m.be32(cta::MARK, v).be32(cta::MARK_MASK, mask);
         }
@@ -204,19 +206,14 @@ impl Conntrack {
         if f.has_tuple() {
             for t in [f.original, f.reply].into_iter().flatten() {
                 if (t.src_port.is_some() || t.dst_port.is_some()) && t.protocol.is_none() {
-                    return Err(Error::InvalidValue {
-                        op,
-                        reason: "a port filter needs the protocol".into(),
-                    });
+                    return Err(Error::invalid(op, "a port filter needs the protocol"));
                 }
             }
             if f.effective_family().is_none() {
-                return Err(Error::InvalidValue {
+                return Err(Error::invalid(
                     op,
-                    reason:
-                        "a tuple filter needs the address family: give an address or Filter::family"
-                            .into(),
-                });
+                    "a tuple filter needs the address family: give an address or Filter::family",
+                ));
             }
             let orig = f
                 .original
@@ -242,24 +239,22 @@ impl Conntrack {
     /// asks for the user-space fallback); errors while streaming come as items.
     ///
     /// ```no_run
-    /// use conntrack::{Conntrack, Filter};
+    /// use nettune_conntrack::{Conntrack, Filter};
     /// let ct = Conntrack::open()?;
     /// for entry in ct.dump(&Filter::new().mark(0x10, 0xff))? {
     ///     let e = entry?;
     ///     println!("{} {}", e.original.protocol_name(), e.original);
     /// }
-    /// # Ok::<(), conntrack::Error>(())
+    /// # Ok::<(), nettune_conntrack::Error>(())
     /// ```
     pub fn dump(&self, filter: &Filter) -> Result<Dump<'_>> {
         let op = "dump";
         let gap = Self::kernel_gap(filter);
         if let (Some(reason), false) = (&gap, filter.userspace_fallback) {
-            return Err(Error::Unsupported {
+            return Err(Error::unsupported(
                 op,
-                reason: format!(
-                    "{reason}; use Filter::userspace_fallback(true) to filter in user space"
-                ),
-            });
+                format!("{reason}; use Filter::userspace_fallback(true) to filter in user space"),
+            ));
         }
         let fallback = gap.is_some();
         // In user space, the kernel still narrows by family and mark, which it always can.
@@ -273,16 +268,16 @@ impl Conntrack {
         let family = kernel_filter
             .effective_family()
             .map_or(0, proto::Family::to_raw);
-        let (mut sock, mut m) = self.request(msg::GET, flags::DUMP, family, 0);
-        self.encode_filter(&mut m, &kernel_filter, op)?;
-        let seq = sock
-            .dump_start(&m.finish())
-            .map_err(|e| Error::from_netlink(op, e))?;
+        let inner = self
+            .nl
+            .dump(msg::GET, flags::DUMP, |m| {
+                m.header(&proto::nfgenmsg(family, 0));
+                Self::encode_filter(m, &kernel_filter, op)
+            })
+            .map_err(|f| f.into_caller(|e| Error::from_netlink(op, e)))?;
         Ok(Dump {
-            sock,
-            seq,
+            inner,
             userspace: fallback.then(|| filter.clone()),
-            done: false,
         })
     }
 
@@ -293,30 +288,23 @@ impl Conntrack {
     /// [`Error::NotFound`] when there is none.
     pub fn get(&self, tuple: &Tuple) -> Result<Entry> {
         let op = "get";
-        let (mut sock, mut m) = self.request(msg::GET, flags::ACK, tuple.family().to_raw(), 0);
-        proto::encode_tuple(&mut m, cta::TUPLE_ORIG, tuple);
-        if let Some(z) = tuple.zone {
-            m.be16(cta::ZONE, z);
-        }
         let mut found = None;
-        sock.transact::<Error>(op, &m.finish(), |reply| {
-            found = Some(
-                proto::decode_entry(reply.payload).map_err(|e| Error::InvalidValue {
-                    op,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| Self::netlink_in(op, e))?;
-        found.ok_or(Error::NotFound { op })
-    }
-
-    fn netlink_in(op: &'static str, e: Error) -> Error {
-        match e {
-            Error::Netlink { source, .. } => Error::from_netlink(op, source),
-            other => other,
-        }
+        self.transact(
+            op,
+            (msg::GET, flags::ACK, tuple.family().to_raw(), 0),
+            |m| {
+                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
+                if let Some(z) = tuple.zone {
+                    m.be16(cta::ZONE, z);
+                }
+                Ok(())
+            },
+            |reply| {
+                found = Some(proto::decode_entry(&reply).map_err(|e| Error::decode(op, e))?);
+                Ok(())
+            },
+        )?;
+        found.ok_or(Error::NotFound { op, source: None })
     }
 
     /// Entries in the table and the most allowed (`CT_GET_STATS`, `conntrack -C`).
@@ -326,23 +314,18 @@ impl Conntrack {
     /// [`Error::Unsupported`] without conntrack.
     pub fn count(&self) -> Result<Count> {
         let op = "count";
-        let (mut sock, m) = self.request(msg::GET_STATS, flags::ACK, 0, 0);
         let mut out = None;
-        let mut m = m;
-        sock.transact::<Error>(op, &m.finish(), |reply| {
-            out = Some(
-                proto::decode_count(reply.payload).map_err(|e| Error::InvalidValue {
-                    op,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| Self::netlink_in(op, e))?;
-        let (entries, max) = out.ok_or(Error::Unsupported {
+        self.transact(
             op,
-            reason: "no statistics in the reply".into(),
-        })?;
+            (msg::GET_STATS, flags::ACK, 0, 0),
+            |_| Ok(()),
+            |reply| {
+                out = Some(proto::decode_count(&reply).map_err(|e| Error::decode(op, e))?);
+                Ok(())
+            },
+        )?;
+        let (entries, max) =
+            out.ok_or_else(|| Error::unsupported(op, "no statistics in the reply"))?;
         Ok(Count { entries, max })
     }
 
@@ -353,18 +336,16 @@ impl Conntrack {
     /// [`Error::Unsupported`] without conntrack.
     pub fn stats(&self) -> Result<Vec<CpuStats>> {
         let op = "stats";
-        let (mut sock, mut m) = self.request(msg::GET_STATS_CPU, flags::DUMP, 0, 0);
         let mut out = Vec::new();
-        sock.transact::<Error>(op, &m.finish(), |reply| {
-            out.push(
-                proto::decode_cpu_stats(reply.payload).map_err(|e| Error::InvalidValue {
-                    op,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| Self::netlink_in(op, e))?;
+        self.transact(
+            op,
+            (msg::GET_STATS_CPU, flags::DUMP, 0, 0),
+            |_| Ok(()),
+            |reply| {
+                out.push(proto::decode_cpu_stats(&reply).map_err(|e| Error::decode(op, e))?);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -378,20 +359,22 @@ impl Conntrack {
     pub fn create(&self, entry: &Entry) -> Result<()> {
         let op = "create";
         if entry.timeout.is_none() {
-            return Err(Error::InvalidValue {
-                op,
-                reason: "a new entry needs a timeout".into(),
-            });
+            return Err(Error::invalid(op, "a new entry needs a timeout"));
         }
-        let (mut sock, mut m) = self.request(
-            msg::NEW,
-            flags::ACK | flags::CREATE | flags::EXCL,
-            entry.family.to_raw(),
-            0,
-        );
-        proto::encode_entry(&mut m, entry);
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| Self::netlink_in(op, e))
+        self.transact(
+            op,
+            (
+                msg::NEW,
+                flags::ACK | flags::CREATE | flags::EXCL,
+                entry.family.to_raw(),
+                0,
+            ),
+            |m| {
+                proto::encode_entry(m, entry);
+                Ok(())
+            },
+            |_| Ok(()),
+        )
     }
 
     /// Changes the mark or timeout of the entry with original tuple `tuple`.
@@ -401,16 +384,21 @@ impl Conntrack {
     /// [`Error::NotFound`] when there is none.
     pub fn update(&self, tuple: &Tuple, update: &Update) -> Result<()> {
         let op = "update";
-        let (mut sock, mut m) = self.request(msg::NEW, flags::ACK, tuple.family().to_raw(), 0);
-        proto::encode_tuple(&mut m, cta::TUPLE_ORIG, tuple);
-        if let Some(mark) = update.mark {
-            m.be32(cta::MARK, mark);
-        }
-        if let Some(t) = update.timeout {
-            m.be32(cta::TIMEOUT, u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
-        }
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| Self::netlink_in(op, e))
+        self.transact(
+            op,
+            (msg::NEW, flags::ACK, tuple.family().to_raw(), 0),
+            |m| {
+                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
+                if let Some(mark) = update.mark {
+                    m.be32(cta::MARK, mark);
+                }
+                if let Some(t) = update.timeout {
+                    m.be32(cta::TIMEOUT, u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
+                }
+                Ok(())
+            },
+            |_| Ok(()),
+        )
     }
 
     /// Deletes the entry with original tuple `tuple`; with `id`, only if its id is that
@@ -421,16 +409,21 @@ impl Conntrack {
     /// [`Error::NotFound`] when there is none (or the id differs).
     pub fn delete(&self, tuple: &Tuple, id: Option<u32>) -> Result<()> {
         let op = "delete";
-        let (mut sock, mut m) = self.request(msg::DELETE, flags::ACK, tuple.family().to_raw(), 0);
-        proto::encode_tuple(&mut m, cta::TUPLE_ORIG, tuple);
-        if let Some(z) = tuple.zone {
-            m.be16(cta::ZONE, z);
-        }
-        if let Some(id) = id {
-            m.be32(cta::ID, id);
-        }
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| Self::netlink_in(op, e))
+        self.transact(
+            op,
+            (msg::DELETE, flags::ACK, tuple.family().to_raw(), 0),
+            |m| {
+                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
+                if let Some(z) = tuple.zone {
+                    m.be16(cta::ZONE, z);
+                }
+                if let Some(id) = id {
+                    m.be32(cta::ID, id);
+                }
+                Ok(())
+            },
+            |_| Ok(()),
+        )
     }
 
     /// Deletes every entry that matches `filter`, in the kernel (one request; the family
@@ -442,19 +435,21 @@ impl Conntrack {
     pub fn flush(&self, filter: &Filter) -> Result<()> {
         let op = "flush";
         let family = filter.effective_family().map_or(0, proto::Family::to_raw);
-        let (mut sock, mut m) = self.request(msg::DELETE, flags::ACK, family, 1);
         if filter.has_tuple() {
-            return Err(Error::Unsupported {
+            return Err(Error::unsupported(
                 op,
-                reason: "the kernel flushes by family, mark, status and zone, not by tuple; dump and delete instead".into(),
-            });
+                "the kernel flushes by family, mark, status and zone, not by tuple; dump and delete instead",
+            ));
         }
         if let Some(reason) = Self::kernel_gap(filter) {
-            return Err(Error::Unsupported { op, reason });
+            return Err(Error::unsupported(op, reason));
         }
-        self.encode_filter(&mut m, filter, op)?;
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| Self::netlink_in(op, e))
+        self.transact(
+            op,
+            (msg::DELETE, flags::ACK, family, 1),
+            |m| Self::encode_filter(m, filter, op),
+            |_| Ok(()),
+        )
     }
 }
 
@@ -467,65 +462,31 @@ impl Filter {
     }
 }
 
-/// A streaming dump: entries are decoded as datagrams arrive. Holds the handle's socket
-/// until dropped.
+/// A streaming dump: entries are decoded as datagrams arrive. It reads on a socket of
+/// its own, so the [`Conntrack`] handle stays usable meanwhile; dropping it early reads
+/// what is left of the kernel's answer.
 #[derive(Debug)]
 pub struct Dump<'a> {
-    sock: MutexGuard<'a, Socket>,
-    seq: u32,
+    inner: nettune_netlink::Dump<'a>,
     userspace: Option<Filter>,
-    done: bool,
 }
 
 impl Iterator for Dump<'_> {
     type Item = Result<Entry>;
     fn next(&mut self) -> Option<Self::Item> {
         const OP: &str = "dump";
-        while !self.done {
-            let item = self.sock.dump_next::<Entry, Error>(OP, self.seq, |m| {
-                proto::decode_entry(m.payload).map_err(|e| Error::InvalidValue {
-                    op: OP,
-                    reason: e.to_string(),
-                })
-            });
+        loop {
+            let item = self.inner.next_with::<Entry, Error>(|m| {
+                proto::decode_entry(&m).map_err(|e| Error::decode(OP, e))
+            })?;
             match item {
-                None => self.done = true,
-                Some(Ok(e)) => {
+                Ok(e) => {
                     if self.userspace.as_ref().is_none_or(|f| f.matches(&e)) {
                         return Some(Ok(e));
                     }
                 }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some(Err(Conntrack::netlink_in(OP, e)));
-                }
+                Err(f) => return Some(Err(f.into_caller(|e| Error::from_netlink(OP, e)))),
             }
-        }
-        None
-    }
-}
-
-impl Drop for Dump<'_> {
-    /// Reads what is left of an abandoned dump, so the socket can start the next request
-    /// (the kernel refuses a new dump while one is in progress on the socket).
-    fn drop(&mut self) {
-        while !self.done {
-            if !matches!(
-                self.sock
-                    .dump_next::<(), Error>("dump", self.seq, |_| Ok(())),
-                Some(Ok(()))
-            ) {
-                self.done = true;
-            }
-        }
-    }
-}
-
-impl From<nettune_netlink::Error> for Error {
-    fn from(e: nettune_netlink::Error) -> Self {
-        Self::Netlink {
-            op: "netlink",
-            source: e,
         }
     }
 }

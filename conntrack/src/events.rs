@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 
+use nettune_netlink::Socket;
 use nettune_netlink::proto::{self, NLMSG_ERROR};
-use nettune_netlink::{NlFamily, Socket};
 
 use crate::conntrack::{Conntrack, Dump};
 use crate::error::{Error, Result};
@@ -103,17 +103,11 @@ impl Events {
         match self.sock.recv_datagram() {
             Ok(bytes) => {
                 for m in proto::messages(bytes) {
-                    let m = m.map_err(|e| Error::InvalidValue {
-                        op: OP,
-                        reason: e.to_string(),
-                    })?;
+                    let m = m.map_err(|e| Error::decode(OP, e))?;
                     if m.ty == NLMSG_ERROR {
                         continue;
                     }
-                    let entry = decode_entry(m.payload).map_err(|e| Error::InvalidValue {
-                        op: OP,
-                        reason: e.to_string(),
-                    })?;
+                    let entry = decode_entry(&m).map_err(|e| Error::decode(OP, e))?;
                     self.queue.push_back(match m.ty {
                         msg::DELETE => Event::Destroy(entry),
                         _ if m.flags & flags::CREATE != 0 => Event::New(entry),
@@ -152,9 +146,12 @@ impl Iterator for Events {
     }
 }
 
-fn open_events(config: EventConfig) -> Result<Events> {
+fn open_events(ct: &Conntrack, config: EventConfig) -> Result<Events> {
     const OP: &str = "events";
-    let sock = Socket::open(NlFamily::Netfilter).map_err(|e| Error::from_netlink(OP, e))?;
+    let sock = ct
+        .handle()
+        .new_socket()
+        .map_err(|e| Error::from_netlink(OP, e))?;
     let groups: Vec<u32> = [
         (EventGroups::NEW, 1),
         (EventGroups::UPDATE, 2),
@@ -194,9 +191,6 @@ impl Conntrack {
     ///
     /// [`Error::PermissionDenied`] without `CAP_NET_ADMIN`; [`Error::Netns`].
     pub fn events(&self, config: EventConfig) -> Result<Events> {
-        match self.netns() {
-            None => open_events(config),
-            Some(ns) => ns.run(move || open_events(config))?,
-        }
+        open_events(self, config)
     }
 }

@@ -48,7 +48,7 @@ impl TupleFilter {
 /// an empty filter matches everything.
 ///
 /// ```
-/// use conntrack::{Filter, Family, Status};
+/// use nettune_conntrack::{Filter, Family, Status};
 /// let f = Filter::new().family(Family::Ipv4).mark(0x10, 0xff).status(Status::ASSURED, Status::ASSURED);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

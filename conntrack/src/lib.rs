@@ -4,7 +4,7 @@
 //! filtered flush, events with explicit overruns, and the NOTRACK bypass.
 //!
 //! ```no_run
-//! use conntrack::{Conntrack, EventConfig, Filter, Family};
+//! use nettune_conntrack::{Conntrack, EventConfig, Filter, Family};
 //! let ct = Conntrack::open()?;
 //! let count = ct.count()?;
 //! println!("{} of {} entries ({:.0}% full)", count.entries, count.max, count.fill() * 100.0);
@@ -16,7 +16,7 @@
 //! for event in ct.events(EventConfig { recv_buffer: Some(8 << 20), ..EventConfig::default() })? {
 //!     println!("{:?}", event?);
 //! }
-//! # Ok::<(), conntrack::Error>(())
+//! # Ok::<(), nettune_conntrack::Error>(())
 //! ```
 //!
 //! A fresh network namespace tracks nothing until a rule uses conntrack (an nftables `ct`
@@ -40,14 +40,15 @@ pub use events::{Event, EventConfig, EventGroups, Events};
 pub use filter::{Filter, TupleFilter};
 pub use notrack::{L4, NoTrack, TABLE as NOTRACK_TABLE};
 pub use proto::{
-    Counters, CpuStats, Entry, Family, Icmp, Status, TcpInfo, TcpState, Timestamps, Tuple,
+    Counters, CpuStats, Entry, Family, FlowTimestamps, Icmp, Status, TcpConntrackState,
+    TcpProtoInfo, Tuple,
 };
 #[cfg(feature = "tokio")]
 pub use stream::AsyncEvents;
 
 /// The conntrack sysctls, from sysctl-core.
 pub mod sysctls {
-    pub use sysctl_core::knobs::{
+    pub use nettune_sysctl::knobs::{
         NfConntrackAcct, NfConntrackBuckets, NfConntrackChecksum, NfConntrackCount,
         NfConntrackEvents, NfConntrackExpectMax, NfConntrackGenericTimeout, NfConntrackIcmpTimeout,
         NfConntrackMax, NfConntrackTcpTimeoutEstablished, NfConntrackTimestamp,

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
-use sysctl_core::netns::NetNs;
+use nettune_core::NetNs;
 
 use crate::error::{Error, Result};
 
@@ -70,10 +70,7 @@ impl NoTrack {
     /// [`Error::InvalidValue`] when nothing was chosen.
     pub fn ruleset(&self) -> Result<String> {
         if self.ports.is_empty() && self.addresses.is_empty() {
-            return Err(Error::InvalidValue {
-                op: "notrack",
-                reason: "no port or address to exempt".into(),
-            });
+            return Err(Error::invalid("notrack", "no port or address to exempt"));
         }
         let mut pre = String::new();
         let mut out = String::new();

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use nettune_netlink::proto::{self, DecodeError, MsgBuilder, attrs};
+use nettune_netlink::proto::{self, Attr, DecodeError, Message, MsgBuilder};
 
 /// `NFNL_SUBSYS_CTNETLINK << 8`.
 const SUBSYS: u16 = 1 << 8;
@@ -142,85 +142,42 @@ bitflags::bitflags! {
     }
 }
 
-/// TCP connection-tracking state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TcpState {
-    /// NONE
-    None,
-    /// SYN_SENT
-    SynSent,
-    /// SYN_RECV
-    SynRecv,
-    /// ESTABLISHED
-    Established,
-    /// FIN_WAIT
-    FinWait,
-    /// CLOSE_WAIT
-    CloseWait,
-    /// LAST_ACK
-    LastAck,
-    /// TIME_WAIT
-    TimeWait,
-    /// CLOSE
-    Close,
-    /// SYN_SENT2
-    SynSent2,
-    /// A state this crate does not know.
-    Other(u8),
+nettune_core::int_enum! {
+    /// The TCP state conntrack tracks (`enum tcp_conntrack`,
+    /// include/uapi/linux/netfilter/nf_conntrack_tcp.h); not the socket's own state.
+    pub enum TcpConntrackState: u8 {
+        /// NONE
+        None = 0 => "NONE",
+        /// SYN_SENT
+        SynSent = 1 => "SYN_SENT",
+        /// SYN_RECV
+        SynRecv = 2 => "SYN_RECV",
+        /// ESTABLISHED
+        Established = 3 => "ESTABLISHED",
+        /// FIN_WAIT
+        FinWait = 4 => "FIN_WAIT",
+        /// CLOSE_WAIT
+        CloseWait = 5 => "CLOSE_WAIT",
+        /// LAST_ACK
+        LastAck = 6 => "LAST_ACK",
+        /// TIME_WAIT
+        TimeWait = 7 => "TIME_WAIT",
+        /// CLOSE
+        Close = 8 => "CLOSE",
+        /// SYN_SENT2
+        SynSent2 = 9 => "SYN_SENT2",
+    }
 }
 
-impl TcpState {
-    /// The kernel's number.
+impl TcpConntrackState {
+    /// The number the kernel uses.
     pub fn to_raw(self) -> u8 {
-        match self {
-            Self::None => 0,
-            Self::SynSent => 1,
-            Self::SynRecv => 2,
-            Self::Established => 3,
-            Self::FinWait => 4,
-            Self::CloseWait => 5,
-            Self::LastAck => 6,
-            Self::TimeWait => 7,
-            Self::Close => 8,
-            Self::SynSent2 => 9,
-            Self::Other(v) => v,
-        }
+        self.get()
     }
 
-    /// The name `conntrack -L` prints.
+    /// The name `conntrack -L` prints (`UNKNOWN` for a state this crate does not know).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "NONE",
-            Self::SynSent => "SYN_SENT",
-            Self::SynRecv => "SYN_RECV",
-            Self::Established => "ESTABLISHED",
-            Self::FinWait => "FIN_WAIT",
-            Self::CloseWait => "CLOSE_WAIT",
-            Self::LastAck => "LAST_ACK",
-            Self::TimeWait => "TIME_WAIT",
-            Self::Close => "CLOSE",
-            Self::SynSent2 => "SYN_SENT2",
-            Self::Other(_) => "UNKNOWN",
-        }
-    }
-}
-
-impl From<u8> for TcpState {
-    fn from(v: u8) -> Self {
-        match v {
-            0 => Self::None,
-            1 => Self::SynSent,
-            2 => Self::SynRecv,
-            3 => Self::Established,
-            4 => Self::FinWait,
-            5 => Self::CloseWait,
-            6 => Self::LastAck,
-            7 => Self::TimeWait,
-            8 => Self::Close,
-            9 => Self::SynSent2,
-            v => Self::Other(v),
-        }
+        self.name().unwrap_or("UNKNOWN")
     }
 }
 
@@ -358,18 +315,18 @@ pub struct Counters {
 
 /// Start and stop times (with `nf_conntrack_timestamp` on), nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Timestamps {
+pub struct FlowTimestamps {
     /// When the connection started.
     pub start: u64,
     /// When it ended (destroy events only).
     pub stop: Option<u64>,
 }
 
-/// TCP state of an entry.
+/// The TCP protocol information of an entry (`CTA_PROTOINFO_TCP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TcpInfo {
+pub struct TcpProtoInfo {
     /// The conntrack TCP state.
-    pub state: TcpState,
+    pub state: TcpConntrackState,
     /// Window scale of the original direction.
     pub wscale_original: Option<u8>,
     /// Window scale of the reply direction.
@@ -403,13 +360,13 @@ pub struct Entry {
     /// Reference count.
     pub use_count: Option<u32>,
     /// TCP state.
-    pub tcp: Option<TcpInfo>,
+    pub tcp: Option<TcpProtoInfo>,
     /// Counters of the original direction.
     pub counters_original: Option<Counters>,
     /// Counters of the reply direction.
     pub counters_reply: Option<Counters>,
     /// Start/stop timestamps.
-    pub timestamps: Option<Timestamps>,
+    pub timestamps: Option<FlowTimestamps>,
     /// The helper's name.
     pub helper: Option<String>,
     /// Connection labels (a bitmap).
@@ -452,40 +409,41 @@ impl Entry {
     }
 }
 
-fn err(what: &'static str) -> DecodeError {
-    DecodeError { what, offset: 0 }
+/// A decode error at `offset`.
+fn err(what: &'static str, offset: usize) -> DecodeError {
+    DecodeError { what, offset }
 }
 
 /// Decodes a `CTA_TUPLE_*` nest.
-pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
+pub(crate) fn decode_tuple(nest: Attr<'_>) -> Result<Tuple, DecodeError> {
     let (mut src, mut dst, mut protocol) = (None, None, None);
     let (mut sport, mut dport, mut zone) = (None, None, None);
     let (mut icmp_id, mut icmp_type, mut icmp_code) = (None, None, None);
-    proto::walk(payload, |ty, p| {
-        match ty {
-            TUPLE_IP => proto::walk(p, |ty, ip| {
-                match ty {
-                    IP_V4_SRC => src = Some(proto::ipv4(ip)?),
-                    IP_V4_DST => dst = Some(proto::ipv4(ip)?),
-                    IP_V6_SRC => src = Some(proto::ipv6(ip)?),
-                    IP_V6_DST => dst = Some(proto::ipv6(ip)?),
+    nest.walk(|a| {
+        match a.ty {
+            TUPLE_IP => a.walk(|ip| {
+                match ip.ty {
+                    IP_V4_SRC => src = Some(ip.ipv4()?),
+                    IP_V4_DST => dst = Some(ip.ipv4()?),
+                    IP_V6_SRC => src = Some(ip.ipv6()?),
+                    IP_V6_DST => dst = Some(ip.ipv6()?),
                     _ => {}
                 }
                 Ok(())
             })?,
-            TUPLE_PROTO => proto::walk(p, |ty, v| {
-                match ty {
-                    PROTO_NUM => protocol = Some(proto::u8(v)?),
-                    PROTO_SRC_PORT => sport = Some(proto::be16(v)?),
-                    PROTO_DST_PORT => dport = Some(proto::be16(v)?),
-                    PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(proto::be16(v)?),
-                    PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(proto::u8(v)?),
-                    PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(proto::u8(v)?),
+            TUPLE_PROTO => a.walk(|v| {
+                match v.ty {
+                    PROTO_NUM => protocol = Some(v.u8()?),
+                    PROTO_SRC_PORT => sport = Some(v.be16()?),
+                    PROTO_DST_PORT => dport = Some(v.be16()?),
+                    PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(v.be16()?),
+                    PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(v.u8()?),
+                    PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(v.u8()?),
                     _ => {}
                 }
                 Ok(())
             })?,
-            TUPLE_ZONE => zone = Some(proto::be16(p)?),
+            TUPLE_ZONE => zone = Some(a.be16()?),
             _ => {}
         }
         Ok(())
@@ -498,10 +456,11 @@ pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
             code: code.unwrap_or(0),
         }),
     };
+    let at = nest.offset;
     Ok(Tuple {
-        src: src.ok_or(err("tuple without a source address"))?,
-        dst: dst.ok_or(err("tuple without a destination address"))?,
-        protocol: protocol.ok_or(err("tuple without a protocol"))?,
+        src: src.ok_or(err("tuple without a source address", at))?,
+        dst: dst.ok_or(err("tuple without a destination address", at))?,
+        protocol: protocol.ok_or(err("tuple without a protocol", at))?,
         src_port: sport,
         dst_port: dport,
         icmp,
@@ -509,12 +468,12 @@ pub(crate) fn decode_tuple(payload: &[u8]) -> Result<Tuple, DecodeError> {
     })
 }
 
-fn decode_counters(payload: &[u8]) -> Result<Counters, DecodeError> {
+fn decode_counters(nest: Attr<'_>) -> Result<Counters, DecodeError> {
     let mut c = Counters::default();
-    proto::walk(payload, |ty, p| {
-        match ty {
-            COUNTERS_PACKETS => c.packets = proto::be64(p)?,
-            COUNTERS_BYTES => c.bytes = proto::be64(p)?,
+    nest.walk(|a| {
+        match a.ty {
+            COUNTERS_PACKETS => c.packets = a.be64()?,
+            COUNTERS_BYTES => c.bytes = a.be64()?,
             _ => {}
         }
         Ok(())
@@ -522,30 +481,30 @@ fn decode_counters(payload: &[u8]) -> Result<Counters, DecodeError> {
     Ok(c)
 }
 
-fn decode_tcp(payload: &[u8]) -> Result<Option<TcpInfo>, DecodeError> {
+fn decode_tcp(nest: Attr<'_>) -> Result<Option<TcpProtoInfo>, DecodeError> {
     let mut out = None;
-    proto::walk(payload, |ty, p| {
-        if ty != PROTOINFO_TCP {
+    nest.walk(|a| {
+        if a.ty != PROTOINFO_TCP {
             return Ok(());
         }
-        let mut t = TcpInfo {
-            state: TcpState::None,
+        let mut t = TcpProtoInfo {
+            state: TcpConntrackState::None,
             wscale_original: None,
             wscale_reply: None,
             flags_original: None,
             flags_reply: None,
         };
-        let pair = |v: &[u8]| -> Result<(u8, u8), DecodeError> {
-            match v {
+        let pair = |v: Attr<'_>| -> Result<(u8, u8), DecodeError> {
+            match v.payload {
                 [f, m, ..] => Ok((*f, *m)),
-                _ => Err(err("short TCP flags")),
+                _ => Err(err("short TCP flags", v.offset)),
             }
         };
-        proto::walk(p, |ty, v| {
-            match ty {
-                TCP_STATE => t.state = proto::u8(v)?.into(),
-                TCP_WSCALE_ORIGINAL => t.wscale_original = Some(proto::u8(v)?),
-                TCP_WSCALE_REPLY => t.wscale_reply = Some(proto::u8(v)?),
+        a.walk(|v| {
+            match v.ty {
+                TCP_STATE => t.state = v.u8()?.into(),
+                TCP_WSCALE_ORIGINAL => t.wscale_original = Some(v.u8()?),
+                TCP_WSCALE_REPLY => t.wscale_reply = Some(v.u8()?),
                 TCP_FLAGS_ORIGINAL => t.flags_original = Some(pair(v)?),
                 TCP_FLAGS_REPLY => t.flags_reply = Some(pair(v)?),
                 _ => {}
@@ -558,14 +517,14 @@ fn decode_tcp(payload: &[u8]) -> Result<Option<TcpInfo>, DecodeError> {
     Ok(out)
 }
 
-/// Decodes a ctnetlink entry message payload (nfgenmsg + attributes).
-pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
-    let family = payload
-        .first()
-        .copied()
-        .and_then(Family::from_raw)
-        .ok_or(err("unknown address family"))?;
-    let body = payload.get(4..).ok_or(err("short nfgenmsg"))?;
+/// The length of `nfgenmsg`.
+const NFGENMSG_LEN: usize = 4;
+
+/// Decodes a ctnetlink entry message (nfgenmsg + attributes).
+pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
+    let header = msg.header(NFGENMSG_LEN)?;
+    let family =
+        Family::from_raw(header[0]).ok_or(err("unknown address family", proto::NLMSG_HDRLEN))?;
     let mut original = None;
     let mut e = Entry::bare(
         family,
@@ -579,43 +538,44 @@ pub(crate) fn decode_entry(payload: &[u8]) -> Result<Entry, DecodeError> {
             zone: None,
         },
     );
-    proto::walk(body, |ty, p| {
-        match ty {
-            cta::TUPLE_ORIG => original = Some(decode_tuple(p)?),
-            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(p)?),
-            cta::STATUS => e.status = Status::from_bits_retain(proto::be32(p)?),
-            cta::PROTOINFO => e.tcp = decode_tcp(p)?,
-            cta::TIMEOUT => e.timeout = Some(Duration::from_secs(proto::be32(p)?.into())),
-            cta::MARK => e.mark = Some(proto::be32(p)?),
-            cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(p)?),
-            cta::COUNTERS_REPLY => e.counters_reply = Some(decode_counters(p)?),
-            cta::USE => e.use_count = Some(proto::be32(p)?),
-            cta::ID => e.id = Some(proto::be32(p)?),
-            cta::ZONE => e.zone = Some(proto::be16(p)?),
+    msg.walk(NFGENMSG_LEN, |a| {
+        match a.ty {
+            cta::TUPLE_ORIG => original = Some(decode_tuple(a)?),
+            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(a)?),
+            cta::STATUS => e.status = Status::from_bits_retain(a.be32()?),
+            cta::PROTOINFO => e.tcp = decode_tcp(a)?,
+            cta::TIMEOUT => e.timeout = Some(Duration::from_secs(a.be32()?.into())),
+            cta::MARK => e.mark = Some(a.be32()?),
+            cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(a)?),
+            cta::COUNTERS_REPLY => e.counters_reply = Some(decode_counters(a)?),
+            cta::USE => e.use_count = Some(a.be32()?),
+            cta::ID => e.id = Some(a.be32()?),
+            cta::ZONE => e.zone = Some(a.be16()?),
             cta::HELP => {
-                e.helper = attrs(p)
+                e.helper = a
+                    .attrs()
                     .flatten()
                     .find(|h| h.ty == HELP_NAME)
                     .map(|h| h.string());
             }
             cta::TIMESTAMP => {
-                let mut t = Timestamps::default();
-                proto::walk(p, |ty, v| {
-                    match ty {
-                        TIMESTAMP_START => t.start = proto::be64(v)?,
-                        TIMESTAMP_STOP => t.stop = Some(proto::be64(v)?),
+                let mut t = FlowTimestamps::default();
+                a.walk(|v| {
+                    match v.ty {
+                        TIMESTAMP_START => t.start = v.be64()?,
+                        TIMESTAMP_STOP => t.stop = Some(v.be64()?),
                         _ => {}
                     }
                     Ok(())
                 })?;
                 e.timestamps = Some(t);
             }
-            cta::LABELS => e.labels = Some(p.to_vec()),
-            other => e.other.push((other, p.to_vec())),
+            cta::LABELS => e.labels = Some(a.payload.to_vec()),
+            other => e.other.push((other, a.payload.to_vec())),
         }
         Ok(())
     })?;
-    e.original = original.ok_or(err("entry without an original tuple"))?;
+    e.original = original.ok_or(err("entry without an original tuple", proto::NLMSG_HDRLEN))?;
     Ok(e)
 }
 
@@ -625,52 +585,43 @@ pub(crate) fn nfgenmsg(family: u8, version: u8) -> [u8; 4] {
 }
 
 fn put_ip(m: &mut MsgBuilder, src: bool, ip: &IpAddr) {
-    match ip {
-        IpAddr::V4(a) => m.attr(if src { IP_V4_SRC } else { IP_V4_DST }, &a.octets()),
-        IpAddr::V6(a) => m.attr(if src { IP_V6_SRC } else { IP_V6_DST }, &a.octets()),
+    let ty = match (ip.is_ipv4(), src) {
+        (true, true) => IP_V4_SRC,
+        (true, false) => IP_V4_DST,
+        (false, true) => IP_V6_SRC,
+        (false, false) => IP_V6_DST,
     };
+    m.ip(ty, ip);
 }
 
 /// Encodes a `CTA_TUPLE_*` nest of type `ty`.
 pub(crate) fn encode_tuple(m: &mut MsgBuilder, ty: u16, t: &Tuple) {
-    let outer = m.begin_nest(ty);
-    let ip = m.begin_nest(TUPLE_IP);
-    put_ip(m, true, &t.src);
-    put_ip(m, false, &t.dst);
-    m.end_nest(ip);
-    let p = m.begin_nest(TUPLE_PROTO);
-    m.u8(PROTO_NUM, t.protocol);
-    if let Some(s) = t.src_port {
-        m.be16(PROTO_SRC_PORT, s);
-    }
-    if let Some(d) = t.dst_port {
-        m.be16(PROTO_DST_PORT, d);
-    }
-    if let Some(i) = t.icmp {
-        let v6 = t.protocol == 58;
-        m.be16(if v6 { PROTO_ICMPV6_ID } else { PROTO_ICMP_ID }, i.id);
-        m.u8(
-            if v6 {
-                PROTO_ICMPV6_TYPE
-            } else {
-                PROTO_ICMP_TYPE
-            },
-            i.ty,
-        );
-        m.u8(
-            if v6 {
-                PROTO_ICMPV6_CODE
-            } else {
-                PROTO_ICMP_CODE
-            },
-            i.code,
-        );
-    }
-    m.end_nest(p);
-    if let Some(z) = t.zone {
-        m.be16(TUPLE_ZONE, z);
-    }
-    m.end_nest(outer);
+    m.nest(ty, |m| {
+        m.nest(TUPLE_IP, |m| {
+            put_ip(m, true, &t.src);
+            put_ip(m, false, &t.dst);
+        });
+        m.nest(TUPLE_PROTO, |m| {
+            m.u8(PROTO_NUM, t.protocol);
+            if let Some(s) = t.src_port {
+                m.be16(PROTO_SRC_PORT, s);
+            }
+            if let Some(d) = t.dst_port {
+                m.be16(PROTO_DST_PORT, d);
+            }
+            if let Some(i) = t.icmp {
+                let (id, ty, code) = if t.protocol == 58 {
+                    (PROTO_ICMPV6_ID, PROTO_ICMPV6_TYPE, PROTO_ICMPV6_CODE)
+                } else {
+                    (PROTO_ICMP_ID, PROTO_ICMP_TYPE, PROTO_ICMP_CODE)
+                };
+                m.be16(id, i.id).u8(ty, i.ty).u8(code, i.code);
+            }
+        });
+        if let Some(z) = t.zone {
+            m.be16(TUPLE_ZONE, z);
+        }
+    });
 }
 
 /// Encodes the attributes of an entry to create or update.
@@ -694,11 +645,11 @@ pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
         m.be16(cta::ZONE, z);
     }
     if let Some(tcp) = &e.tcp {
-        let pi = m.begin_nest(cta::PROTOINFO);
-        let t = m.begin_nest(PROTOINFO_TCP);
-        m.u8(TCP_STATE, tcp.state.to_raw());
-        m.end_nest(t);
-        m.end_nest(pi);
+        m.nest(cta::PROTOINFO, |m| {
+            m.nest(PROTOINFO_TCP, |m| {
+                m.u8(TCP_STATE, tcp.state.to_raw());
+            });
+        });
     }
 }
 
@@ -713,10 +664,10 @@ pub(crate) mod filter_flag {
 
 /// Encodes `CTA_FILTER` with host-order flags for the original and reply directions.
 pub(crate) fn encode_filter_flags(m: &mut MsgBuilder, orig: u32, reply: u32) {
-    let f = m.begin_nest(cta::FILTER);
-    m.u32(FILTER_ORIG_FLAGS, orig);
-    m.u32(FILTER_REPLY_FLAGS, reply);
-    m.end_nest(f);
+    m.nest(cta::FILTER, |m| {
+        m.u32(FILTER_ORIG_FLAGS, orig)
+            .u32(FILTER_REPLY_FLAGS, reply);
+    });
 }
 
 /// Per-CPU statistics (`conntrack -S`).
@@ -748,15 +699,13 @@ pub struct CpuStats {
 }
 
 /// Decodes one `CT_GET_STATS_CPU` reply.
-pub(crate) fn decode_cpu_stats(payload: &[u8]) -> Result<CpuStats, DecodeError> {
-    let res_id = payload
-        .get(2..4)
-        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]));
+pub(crate) fn decode_cpu_stats(msg: &Message<'_>) -> Result<CpuStats, DecodeError> {
+    let header = msg.header(NFGENMSG_LEN)?;
     let mut s = CpuStats {
-        cpu: res_id,
+        cpu: u16::from_be_bytes([header[2], header[3]]),
         ..CpuStats::default()
     };
-    for a in attrs(payload.get(4..).unwrap_or_default()) {
+    for a in msg.attrs(NFGENMSG_LEN) {
         let a = a?;
         let v = a.be32()?;
         match a.ty {
@@ -777,9 +726,10 @@ pub(crate) fn decode_cpu_stats(payload: &[u8]) -> Result<CpuStats, DecodeError> 
 }
 
 /// Decodes a `CT_GET_STATS` reply: (entries, max).
-pub(crate) fn decode_count(payload: &[u8]) -> Result<(u32, u32), DecodeError> {
+pub(crate) fn decode_count(msg: &Message<'_>) -> Result<(u32, u32), DecodeError> {
+    msg.header(NFGENMSG_LEN)?;
     let (mut entries, mut max) = (None, None);
-    for a in attrs(payload.get(4..).unwrap_or_default()) {
+    for a in msg.attrs(NFGENMSG_LEN) {
         let a = a?;
         match a.ty {
             1 => entries = Some(a.be32()?),
@@ -787,7 +737,10 @@ pub(crate) fn decode_count(payload: &[u8]) -> Result<(u32, u32), DecodeError> {
             _ => {}
         }
     }
-    Ok((entries.ok_or(err("no entry count"))?, max.unwrap_or(0)))
+    Ok((
+        entries.ok_or(err("no entry count", proto::NLMSG_HDRLEN))?,
+        max.unwrap_or(0),
+    ))
 }
 
 /// `proto::flags` re-exported for the crate.
@@ -804,18 +757,30 @@ mod tests {
     /// An entry message as the kernel sends it: nfgenmsg, tuples, status, timeout, ...
     fn kernel_bytes(e: &Entry, id: u32) -> Vec<u8> {
         let mut m = MsgBuilder::new(msg::NEW, 0, 1);
-        m.bytes(&nfgenmsg(e.family.to_raw(), 0));
+        m.header(&nfgenmsg(e.family.to_raw(), 0));
         encode_entry(&mut m, e);
         m.be32(cta::ID, id).be32(cta::USE, 1);
-        let c = m.begin_nest(cta::COUNTERS_ORIG);
-        m.be64(COUNTERS_PACKETS, 3).be64(COUNTERS_BYTES, 180);
-        m.end_nest(c);
+        m.nest(cta::COUNTERS_ORIG, |m| {
+            m.be64(COUNTERS_PACKETS, 3).be64(COUNTERS_BYTES, 180);
+        });
         m.attr(99, &[1, 2, 3]);
-        m.finish()
+        m.finish().expect("encode")
     }
 
-    fn payload(bytes: &[u8]) -> &[u8] {
-        &bytes[16..]
+    /// The one message of `bytes`.
+    fn message(bytes: &[u8]) -> Message<'_> {
+        proto::messages(bytes).next().expect("one").expect("ok")
+    }
+
+    /// A message whose payload is `payload`.
+    fn with_payload(payload: &[u8]) -> Message<'_> {
+        Message {
+            ty: msg::NEW,
+            flags: 0,
+            seq: 0,
+            pid: 0,
+            payload,
+        }
     }
 
     #[test]
@@ -830,7 +795,7 @@ mod tests {
         // The addresses are raw bytes, ports and numbers big-endian.
         assert!(bytes.windows(4).any(|w| w == [10, 0, 0, 1]));
         assert!(bytes.windows(2).any(|w| w == 5000u16.to_be_bytes()));
-        let d = decode_entry(payload(&bytes)).expect("decode");
+        let d = decode_entry(&message(&bytes)).expect("decode");
         assert_eq!(d.original, e.original);
         assert_eq!(d.reply, e.reply);
         assert_eq!(
@@ -861,17 +826,17 @@ mod tests {
         let a: IpAddr = "fd00::1".parse().expect("ip");
         let b: IpAddr = "fd00::2".parse().expect("ip");
         let mut e = Entry::new(Tuple::tcp(a, 40000, b, 443), Duration::from_secs(120));
-        e.tcp = Some(TcpInfo {
-            state: TcpState::Established,
+        e.tcp = Some(TcpProtoInfo {
+            state: TcpConntrackState::Established,
             wscale_original: None,
             wscale_reply: None,
             flags_original: None,
             flags_reply: None,
         });
-        let d = decode_entry(payload(&kernel_bytes(&e, 1))).expect("decode");
+        let d = decode_entry(&message(&kernel_bytes(&e, 1))).expect("decode");
         assert_eq!(d.family, Family::Ipv6);
         assert_eq!(d.original, e.original);
-        assert_eq!(d.tcp.map(|t| t.state), Some(TcpState::Established));
+        assert_eq!(d.tcp.map(|t| t.state), Some(TcpConntrackState::Established));
         let icmp = Entry::new(
             Tuple::icmp(
                 v4("10.0.0.1"),
@@ -893,7 +858,7 @@ mod tests {
             })),
             "echo reply"
         );
-        let d = decode_entry(payload(&kernel_bytes(&icmp, 2))).expect("decode");
+        let d = decode_entry(&message(&kernel_bytes(&icmp, 2))).expect("decode");
         assert_eq!(
             d.original.icmp,
             Some(Icmp {
@@ -914,9 +879,9 @@ mod tests {
         );
         let mut m = MsgBuilder::new(0, 0, 0);
         encode_tuple(&mut m, 1, &icmp6);
-        let bytes = m.finish();
-        let outer = attrs(&bytes[16..]).next().expect("one").expect("ok");
-        assert_eq!(decode_tuple(outer.payload).expect("decode"), icmp6);
+        let bytes = m.finish().expect("encode");
+        let outer = message(&bytes).attrs(0).next().expect("one").expect("ok");
+        assert_eq!(decode_tuple(outer).expect("decode"), icmp6);
     }
 
     #[test]
@@ -926,37 +891,48 @@ mod tests {
             Duration::from_secs(1),
         );
         let bytes = kernel_bytes(&e, 1);
-        let p = payload(&bytes);
+        let p = &bytes[16..];
         for cut in 0..p.len() {
-            let _ = decode_entry(&p[..cut]); // never panics
+            let _ = decode_entry(&with_payload(&p[..cut])); // never panics
         }
-        assert!(decode_entry(&p[..3]).is_err());
-        assert!(decode_entry(&[2, 0, 0, 0]).is_err(), "no original tuple");
-        assert!(decode_entry(&[99, 0, 0, 0]).is_err(), "unknown family");
+        assert!(decode_entry(&with_payload(&p[..3])).is_err());
+        assert!(
+            decode_entry(&with_payload(&[2, 0, 0, 0])).is_err(),
+            "no original tuple"
+        );
+        assert!(
+            decode_entry(&with_payload(&[99, 0, 0, 0])).is_err(),
+            "unknown family"
+        );
         let mut flipped = p.to_vec();
         for i in (4..flipped.len()).step_by(7) {
             flipped[i] ^= 0xa5;
-            let _ = decode_entry(&flipped);
+            let _ = decode_entry(&with_payload(&flipped));
         }
-        // A tuple whose address attribute is cut short.
+        // A tuple whose address attribute is cut short: the error names its real offset.
         let mut m = MsgBuilder::new(0, 0, 0);
-        let t = m.begin_nest(TUPLE_IP);
-        m.attr(IP_V4_SRC, &[1, 2]);
-        m.end_nest(t);
-        let b = m.finish();
-        assert!(decode_tuple(&b[16..]).is_err());
+        m.header(&nfgenmsg(2, 0));
+        m.nest(cta::TUPLE_ORIG, |m| {
+            m.nest(TUPLE_IP, |m| {
+                m.attr(IP_V4_SRC, &[1, 2]);
+            });
+        });
+        let b = m.finish().expect("encode");
+        let e = decode_entry(&message(&b)).expect_err("short address");
+        // header 16 + nfgenmsg 4 + tuple nest 4 + ip nest 4 + attribute header 4.
+        assert_eq!(e.offset, 32, "{e}");
     }
 
     #[test]
     fn stats_replies() {
         let mut m = MsgBuilder::new(msg::GET_STATS, 0, 0);
-        m.bytes(&[0, 0, 0, 3])
+        m.header(&[0, 0, 0, 3])
             .be32(2, 11)
             .be32(9, 2)
             .be32(11, 5)
             .be32(15, 1);
-        let b = m.finish();
-        let s = decode_cpu_stats(&b[16..]).expect("decode");
+        let b = m.finish().expect("encode");
+        let s = decode_cpu_stats(&message(&b)).expect("decode");
         assert_eq!(
             (
                 s.cpu,
@@ -968,9 +944,9 @@ mod tests {
             (3, 11, 2, 5, 1)
         );
         let mut m = MsgBuilder::new(msg::GET_STATS, 0, 0);
-        m.bytes(&[0, 0, 0, 0]).be32(1, 1000).be32(2, 262_144);
-        let b = m.finish();
-        assert_eq!(decode_count(&b[16..]), Ok((1000, 262_144)));
-        assert!(decode_count(&[0, 0, 0, 0]).is_err());
+        m.header(&[0, 0, 0, 0]).be32(1, 1000).be32(2, 262_144);
+        let b = m.finish().expect("encode");
+        assert_eq!(decode_count(&message(&b)), Ok((1000, 262_144)));
+        assert!(decode_count(&with_payload(&[0, 0, 0, 0])).is_err());
     }
 }

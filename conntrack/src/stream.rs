@@ -44,28 +44,25 @@ impl AsyncEvents {
                 Error::from_netlink(
                     "events",
                     nettune_netlink::Error::Io {
-                        op: "wait",
+                        op: "poll",
                         source: e,
                     },
                 )
             })?;
-            let filled = guard.try_io(|inner| {
-                inner.get_mut().0.fill().map_err(|e| match e {
-                    Error::Netlink { source, .. } if source.is_would_block() => {
-                        io::Error::from(io::ErrorKind::WouldBlock)
-                    }
-                    other => io::Error::other(other.to_string()),
-                })
-            });
-            match filled {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    return Err(Error::InvalidValue {
-                        op: "events",
-                        reason: e.to_string(),
-                    });
+            let mut failure = None;
+            // Err(_would_block): nothing to read yet; readiness was cleared, wait again.
+            let _ = guard.try_io(|inner| match inner.get_mut().0.fill() {
+                Ok(()) => Ok(()),
+                Err(Error::Netlink { source, .. }) if source.is_would_block() => {
+                    Err(io::Error::from(io::ErrorKind::WouldBlock))
                 }
-                Err(_would_block) => {}
+                Err(other) => {
+                    failure = Some(other);
+                    Ok(())
+                }
+            });
+            if let Some(e) = failure {
+                return Err(e);
             }
         }
     }

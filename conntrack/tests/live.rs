@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::time::Duration;
 
-use conntrack::*;
+use nettune_conntrack::*;
 use testkit::{TestNs, require_root};
 
 fn ip(s: &str) -> IpAddr {

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use conntrack::{Conntrack, Entry, Tuple};
+use nettune::conntrack::{Conntrack, Entry, Tuple};
 use testkit::{TestNs, require_root};
 
 #[test]

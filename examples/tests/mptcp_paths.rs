@@ -57,11 +57,12 @@ fn mptcp_paths_configures_and_prints_events() {
         "{lines:?}"
     );
     assert!(client.sh("ip mptcp endpoint show").contains(&link.addr_b));
-    let listener = server
-        .run(|| socket_opts::mptcp::listen("0.0.0.0:0".parse().expect("addr"), 4).expect("listen"));
+    let listener = server.run(|| {
+        nettune::sockopt::mptcp::listen("0.0.0.0:0".parse().expect("addr"), 4).expect("listen")
+    });
     let port = listener.local_addr().expect("addr").port();
     let mut c = client.run(move || {
-        socket_opts::mptcp::connect(format!("10.31.0.1:{port}").parse().expect("addr"))
+        nettune::sockopt::mptcp::connect(format!("10.31.0.1:{port}").parse().expect("addr"))
             .expect("connect")
     });
     // The connection is fully established once data has flowed.

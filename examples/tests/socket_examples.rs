@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use sysctl_core::{FastOpen, knobs};
+use nettune::sysctl::{FastOpen, knobs};
 use testkit::{TestNs, require_root};
 
 /// Starts an example in `ns` and waits for its "listening" line.

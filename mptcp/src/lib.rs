@@ -4,7 +4,7 @@
 //! multi-homed hosts need so that each subflow leaves by its own interface.
 //!
 //! ```no_run
-//! use mptcp::{EndpointFlags, EndpointSpec, Interface, PathManager};
+//! use nettune_mptcp::{EndpointFlags, EndpointSpec, Interface, PathManager};
 //! let pm = PathManager::open()?;
 //! pm.set_limits(2, 2)?;
 //! let id = pm.add_endpoint(
@@ -28,6 +28,6 @@ mod proto;
 pub mod routing;
 
 pub use error::{Error, Result};
-pub use pm::{EndpointRef, EndpointSpec, Events, Interface, Limits, PathManager};
-pub use proto::{Endpoint, EndpointFlags, Event, EventKind};
-pub use sysctl_core::knobs::{MptcpEnabled, MptcpPathManager, MptcpPmType, MptcpScheduler};
+pub use nettune_sysctl::knobs::{MptcpEnabled, MptcpPathManager, MptcpPmType, MptcpScheduler};
+pub use pm::{EndpointRef, EndpointSpec, Interface, Limits, PathManager, PmEvents};
+pub use proto::{Endpoint, EndpointFlags, EventKind, PmEvent};

@@ -1,17 +1,16 @@
 //! The `PathManager` handle.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 
-use nettune_netlink::genl::{self, Family};
-use nettune_netlink::proto::{self, MsgBuilder};
-use nettune_netlink::{NlFamily, Socket};
-use sysctl_core::netns::NetNs;
-use sysctl_core::{Sysctl, knobs};
+use nettune_core::NetNs;
+use nettune_netlink::genl::{self, GenlFamily};
+use nettune_netlink::proto::{self, Message, MsgBuilder};
+use nettune_netlink::{Handle, NlFamily, Socket};
+use nettune_sysctl::{Sysctl, knobs};
 
 use crate::error::{Error, Result};
 use crate::proto::{
-    AddrNest, Endpoint, EndpointFlags, Event, cmd, decode_endpoint_reply, decode_event,
+    AddrNest, Endpoint, EndpointFlags, PmEvent, cmd, decode_endpoint_reply, decode_event,
     decode_limits, encode_addr, pm_attr,
 };
 
@@ -80,12 +79,7 @@ impl EndpointSpec {
     ///
     /// [`Error::InvalidValue`] naming the rule.
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: &str| {
-            Err(Error::InvalidValue {
-                op: "add endpoint",
-                reason: reason.to_owned(),
-            })
-        };
+        let bad = |reason: &str| Err(Error::invalid("add endpoint", reason));
         if self.flags.contains(EndpointFlags::SIGNAL)
             && self.flags.contains(EndpointFlags::FULLMESH)
         {
@@ -133,9 +127,8 @@ pub enum EndpointRef {
 /// `CAP_NET_ADMIN`.
 #[derive(Debug)]
 pub struct PathManager {
-    sock: Mutex<Socket>,
-    family: Family,
-    netns: Option<NetNs>,
+    nl: Handle,
+    family: GenlFamily,
 }
 
 fn interface_index(name: &str) -> Result<u32> {
@@ -147,13 +140,13 @@ fn interface_index(name: &str) -> Result<u32> {
                     .collect()
             })
             .unwrap_or_default();
-        Error::InvalidValue {
-            op: "add endpoint",
-            reason: format!(
+        Error::invalid(
+            "add endpoint",
+            format!(
                 "no interface {name:?} in this namespace; interfaces: {}",
                 existing.join(", ")
             ),
-        }
+        )
     })
 }
 
@@ -165,7 +158,7 @@ impl PathManager {
     /// [`Error::Unsupported`] when the kernel lacks MPTCP or `net.mptcp.enabled` is 0,
     /// saying which and how to enable it.
     pub fn open() -> Result<Self> {
-        Self::open_here(None)
+        Self::wrap(Handle::open(NlFamily::Generic))
     }
 
     /// Opens the path manager of namespace `ns`.
@@ -174,14 +167,13 @@ impl PathManager {
     ///
     /// As [`PathManager::open`].
     pub fn open_in(ns: &NetNs) -> Result<Self> {
-        let owned = ns.clone();
-        ns.run(move || Self::open_here(Some(owned)))?
+        Self::wrap(Handle::open_in(ns, NlFamily::Generic))
     }
 
-    fn open_here(netns: Option<NetNs>) -> Result<Self> {
+    fn wrap(nl: std::result::Result<Handle, nettune_netlink::Error>) -> Result<Self> {
         const OP: &str = "open";
-        let mut sock = Socket::open(NlFamily::Generic).map_err(|e| Error::from_netlink(OP, e))?;
-        let family = genl::resolve(&mut sock, "mptcp_pm").map_err(|e| match e.errno() {
+        let nl = nl.map_err(|e| Error::from_netlink(OP, e))?;
+        let family = genl::resolve(&nl, "mptcp_pm").map_err(|e| match e.errno() {
             Some(libc::ENOENT) => Error::Unsupported {
                 op: OP,
                 reason: "the kernel has no mptcp_pm netlink family (built without CONFIG_MPTCP)"
@@ -189,57 +181,61 @@ impl PathManager {
             },
             _ => Error::from_netlink(OP, e),
         })?;
-        if let Ok(false) = Sysctl::new().get::<knobs::MptcpEnabled>() {
+        let enabled = nl.run(|| Sysctl::new().get::<knobs::MptcpEnabled>())?;
+        if let Ok(false) = enabled {
             return Err(Error::Unsupported {
                 op: OP,
                 reason: "net.mptcp.enabled is 0 in this namespace; set it to 1".into(),
             });
         }
-        Ok(Self {
-            sock: Mutex::new(sock),
-            family,
-            netns,
-        })
+        Ok(Self { nl, family })
     }
 
     /// The namespace the handle works in, when not the caller's.
     pub fn netns(&self) -> Option<&NetNs> {
-        self.netns.as_ref()
+        self.nl.netns()
     }
 
-    fn socket(&self) -> MutexGuard<'_, Socket> {
-        self.sock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Sends command `command` (what `build` writes after the genl header) and calls
+    /// `each` for every reply.
+    fn request(
+        &self,
+        op: &'static str,
+        command: u8,
+        flags: u16,
+        build: impl FnOnce(&mut MsgBuilder),
+        each: impl FnMut(Message<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.nl
+            .transact(
+                self.family.id,
+                flags,
+                |m| {
+                    m.header(&genl::genl_header(command, 1));
+                    build(m);
+                    Ok(())
+                },
+                each,
+            )
+            .map_err(|f| f.into_caller(|e| Error::from_netlink(op, e)))
     }
 
-    fn message(&self, sock: &mut Socket, command: u8, flags: u16) -> MsgBuilder {
-        let seq = sock.next_seq();
-        let mut m = MsgBuilder::new(self.family.id, flags, seq);
-        m.bytes(&genl::genl_header(command, 1));
-        m
-    }
-
-    /// Sends a command built by `build` and waits for the ACK.
+    /// Sends a command and waits for the ACK.
     fn command(
         &self,
         op: &'static str,
         command: u8,
         build: impl FnOnce(&mut MsgBuilder),
     ) -> Result<()> {
-        let mut sock = self.socket();
-        let mut m = self.message(&mut sock, command, proto::flags::ACK);
-        build(&mut m);
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| remap(op, e))
+        self.request(op, command, proto::flags::ACK, build, |_| Ok(()))
     }
 
     /// Runs `f` in the handle's namespace (interface names resolve there).
-    fn in_ns<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        match &self.netns {
-            None => f(),
-            Some(ns) => ns.run(f)?,
-        }
+    fn in_ns<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.nl.run(f)?
     }
 
     /// Every endpoint (`ip mptcp endpoint show`).
@@ -249,19 +245,17 @@ impl PathManager {
     /// A netlink failure.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         const OP: &str = "list endpoints";
-        let mut sock = self.socket();
-        let mut m = self.message(&mut sock, cmd::GET_ADDR, proto::flags::DUMP);
         let mut out = Vec::new();
-        sock.transact::<Error>(OP, &m.finish(), |reply| {
-            out.push(
-                decode_endpoint_reply(reply.payload).map_err(|e| Error::InvalidValue {
-                    op: OP,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| remap(OP, e))?;
+        self.request(
+            OP,
+            cmd::GET_ADDR,
+            proto::flags::DUMP,
+            |_| {},
+            |reply| {
+                out.push(decode_endpoint_reply(&reply).map_err(|e| Error::decode(OP, e))?);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -272,31 +266,22 @@ impl PathManager {
     /// [`Error::NotFound`].
     pub fn endpoint(&self, id: u8) -> Result<Endpoint> {
         const OP: &str = "get endpoint";
-        let mut sock = self.socket();
-        let mut m = self.message(&mut sock, cmd::GET_ADDR, proto::flags::ACK);
-        encode_addr(
-            &mut m,
-            pm_attr::ADDR,
-            &AddrNest {
-                id: Some(id),
-                ..AddrNest::default()
-            },
-        );
+        let nest = AddrNest {
+            id: Some(id),
+            ..AddrNest::default()
+        };
         let mut out = None;
-        sock.transact::<Error>(OP, &m.finish(), |reply| {
-            out = Some(
-                decode_endpoint_reply(reply.payload).map_err(|e| Error::InvalidValue {
-                    op: OP,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| remap(OP, e))?;
-        out.ok_or(Error::NotFound {
-            op: OP,
-            detail: None,
-        })
+        self.request(
+            OP,
+            cmd::GET_ADDR,
+            proto::flags::ACK,
+            |m| encode_addr(m, pm_attr::ADDR, &nest),
+            |reply| {
+                out = Some(decode_endpoint_reply(&reply).map_err(|e| Error::decode(OP, e))?);
+                Ok(())
+            },
+        )?;
+        out.ok_or_else(|| Error::not_found(OP, format!("no endpoint with id {id}")))
     }
 
     /// Adds an endpoint (after the checks `ip mptcp` makes) and returns its id.
@@ -331,10 +316,7 @@ impl PathManager {
             .into_iter()
             .find(|e| e.addr == spec.addr && e.port == spec.port)
             .map(|e| e.id)
-            .ok_or(Error::NotFound {
-                op: OP,
-                detail: Some("the endpoint vanished after adding it".into()),
-            })
+            .ok_or_else(|| Error::not_found(OP, "the endpoint vanished after adding it"))
     }
 
     /// Removes an endpoint by id or address.
@@ -346,10 +328,7 @@ impl PathManager {
         const OP: &str = "remove endpoint";
         let nest = match which {
             EndpointRef::Id(0) => {
-                return Err(Error::InvalidValue {
-                    op: OP,
-                    reason: "removing id 0 needs the address".into(),
-                });
+                return Err(Error::invalid(OP, "removing id 0 needs the address"));
             }
             EndpointRef::Id(id) => AddrNest {
                 id: Some(id),
@@ -368,10 +347,7 @@ impl PathManager {
                         ..AddrNest::default()
                     },
                     None => {
-                        return Err(Error::NotFound {
-                            op: OP,
-                            detail: Some(format!("no endpoint for {addr}")),
-                        });
+                        return Err(Error::not_found(OP, format!("no endpoint for {addr}")));
                     }
                 }
             }
@@ -404,15 +380,11 @@ impl PathManager {
         const OP: &str = "set endpoint flags";
         let current = match which {
             EndpointRef::Id(id) => self.endpoint(id)?,
-            EndpointRef::Addr(a) => {
-                self.endpoints()?
-                    .into_iter()
-                    .find(|e| e.addr == a)
-                    .ok_or(Error::NotFound {
-                        op: OP,
-                        detail: Some(format!("no endpoint for {a}")),
-                    })?
-            }
+            EndpointRef::Addr(a) => self
+                .endpoints()?
+                .into_iter()
+                .find(|e| e.addr == a)
+                .ok_or_else(|| Error::not_found(OP, format!("no endpoint for {a}")))?,
         };
         let mut flags = current.flags;
         if let Some(b) = backup {
@@ -420,10 +392,10 @@ impl PathManager {
         }
         if let Some(f) = fullmesh {
             if f && flags.contains(EndpointFlags::SIGNAL) {
-                return Err(Error::InvalidValue {
-                    op: OP,
-                    reason: "flags signal and fullmesh cannot be used together".into(),
-                });
+                return Err(Error::invalid(
+                    OP,
+                    "flags signal and fullmesh cannot be used together",
+                ));
             }
             flags.set(EndpointFlags::FULLMESH, f);
         }
@@ -443,23 +415,19 @@ impl PathManager {
     /// A netlink failure.
     pub fn limits(&self) -> Result<Limits> {
         const OP: &str = "get limits";
-        let mut sock = self.socket();
-        let mut m = self.message(&mut sock, cmd::GET_LIMITS, proto::flags::ACK);
         let mut out = None;
-        sock.transact::<Error>(OP, &m.finish(), |reply| {
-            out = Some(
-                decode_limits(reply.payload).map_err(|e| Error::InvalidValue {
-                    op: OP,
-                    reason: e.to_string(),
-                })?,
-            );
-            Ok(())
-        })
-        .map_err(|e| remap(OP, e))?;
-        let (subflows, add_addr_accepted) = out.ok_or(Error::NotFound {
-            op: OP,
-            detail: None,
-        })?;
+        self.request(
+            OP,
+            cmd::GET_LIMITS,
+            proto::flags::ACK,
+            |_| {},
+            |reply| {
+                out = Some(decode_limits(&reply).map_err(|e| Error::decode(OP, e))?);
+                Ok(())
+            },
+        )?;
+        let (subflows, add_addr_accepted) =
+            out.ok_or_else(|| Error::not_found(OP, "no limits in the reply"))?;
         Ok(Limits {
             subflows,
             add_addr_accepted,
@@ -482,13 +450,13 @@ impl PathManager {
     /// Whether the namespace uses the userspace path manager.
     fn require_userspace(&self, op: &'static str) -> Result<()> {
         let pm = self.in_ns(|| Ok(Sysctl::new().get::<knobs::MptcpPmType>()?))?;
-        if pm == sysctl_core::PmType::Userspace {
+        if pm == nettune_sysctl::PmType::Userspace {
             Ok(())
         } else {
-            Err(Error::InvalidValue {
+            Err(Error::invalid(
                 op,
-                reason: "this namespace uses the in-kernel path manager; set net.mptcp.path_manager to userspace (or pm_type to 1)".into(),
-            })
+                "this namespace uses the in-kernel path manager; set net.mptcp.path_manager to userspace (or pm_type to 1)",
+            ))
         }
     }
 
@@ -610,7 +578,7 @@ impl PathManager {
     /// # Errors
     ///
     /// [`Error::Unsupported`] when the kernel has no event group.
-    pub fn events(&self) -> Result<Events> {
+    pub fn events(&self) -> Result<PmEvents> {
         const OP: &str = "events";
         let group = self
             .family
@@ -619,34 +587,28 @@ impl PathManager {
                 op: OP,
                 reason: "the kernel has no mptcp_pm_events group".into(),
             })?;
-        self.in_ns(move || {
-            let sock = Socket::open(NlFamily::Generic).map_err(|e| Error::from_netlink(OP, e))?;
-            sock.subscribe(&[group])
-                .map_err(|e| Error::from_netlink(OP, e))?;
-            Ok(Events {
-                sock,
-                queue: std::collections::VecDeque::new(),
-            })
+        let sock = self
+            .nl
+            .new_socket()
+            .map_err(|e| Error::from_netlink(OP, e))?;
+        sock.subscribe(&[group])
+            .map_err(|e| Error::from_netlink(OP, e))?;
+        Ok(PmEvents {
+            sock,
+            queue: std::collections::VecDeque::new(),
         })
-    }
-}
-
-fn remap(op: &'static str, e: Error) -> Error {
-    match e {
-        Error::Netlink { source, .. } => Error::from_netlink(op, source),
-        other => other,
     }
 }
 
 /// Path-manager events, as an iterator that blocks for the next one.
 #[derive(Debug)]
-pub struct Events {
+pub struct PmEvents {
     sock: Socket,
-    queue: std::collections::VecDeque<Event>,
+    queue: std::collections::VecDeque<PmEvent>,
 }
 
-impl Events {
-    /// How long [`Events::next_event`] waits (`None`, the default: forever); on expiry
+impl PmEvents {
+    /// How long [`PmEvents::next_event`] waits (`None`, the default: forever); on expiry
     /// it returns [`Error::Netlink`] whose source is a would-block error.
     ///
     /// # Errors
@@ -663,7 +625,7 @@ impl Events {
     /// # Errors
     ///
     /// A netlink failure (with `ENOBUFS` when events were lost).
-    pub fn next_event(&mut self) -> Result<Event> {
+    pub fn next_event(&mut self) -> Result<PmEvent> {
         const OP: &str = "events";
         loop {
             if let Some(e) = self.queue.pop_front() {
@@ -674,25 +636,19 @@ impl Events {
                 .recv_datagram()
                 .map_err(|e| Error::from_netlink(OP, e))?;
             for m in proto::messages(bytes) {
-                let m = m.map_err(|e| Error::InvalidValue {
-                    op: OP,
-                    reason: e.to_string(),
-                })?;
+                let m = m.map_err(|e| Error::decode(OP, e))?;
                 if m.ty == proto::NLMSG_ERROR || m.ty == proto::NLMSG_DONE {
                     continue;
                 }
                 self.queue
-                    .push_back(decode_event(m.payload).map_err(|e| Error::InvalidValue {
-                        op: OP,
-                        reason: e.to_string(),
-                    })?);
+                    .push_back(decode_event(&m).map_err(|e| Error::decode(OP, e))?);
             }
         }
     }
 }
 
-impl Iterator for Events {
-    type Item = Result<Event>;
+impl Iterator for PmEvents {
+    type Item = Result<PmEvent>;
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.next_event())
     }

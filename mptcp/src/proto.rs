@@ -4,7 +4,8 @@
 
 use std::net::IpAddr;
 
-use nettune_netlink::proto::{self, DecodeError, MsgBuilder};
+use nettune_netlink::genl::GENL_HDRLEN;
+use nettune_netlink::proto::{Attr, DecodeError, Message, MsgBuilder, NLMSG_HDRLEN};
 
 /// Commands.
 pub(crate) mod cmd {
@@ -92,43 +93,29 @@ pub struct Endpoint {
     pub ifindex: Option<u32>,
 }
 
-fn err(what: &'static str) -> DecodeError {
-    DecodeError { what, offset: 0 }
-}
-
-fn host_u16(p: &[u8]) -> Result<u16, DecodeError> {
-    match p {
-        [a, b, ..] => Ok(u16::from_ne_bytes([*a, *b])),
-        _ => Err(err("short u16")),
-    }
-}
-
-fn host_u32(p: &[u8]) -> Result<u32, DecodeError> {
-    match p {
-        [a, b, c, d, ..] => Ok(u32::from_ne_bytes([*a, *b, *c, *d])),
-        _ => Err(err("short u32")),
-    }
+fn err(what: &'static str, offset: usize) -> DecodeError {
+    DecodeError { what, offset }
 }
 
 /// Decodes an `MPTCP_PM_ATTR_ADDR` nest.
-pub(crate) fn decode_endpoint(nest: &[u8]) -> Result<Endpoint, DecodeError> {
+pub(crate) fn decode_endpoint(nest: Attr<'_>) -> Result<Endpoint, DecodeError> {
     let (mut id, mut addr, mut port, mut flags, mut ifindex) =
         (0, None, None, EndpointFlags::empty(), None);
-    proto::walk(nest, |ty, p| {
-        match ty {
-            ADDR_ID => id = proto::u8(p)?,
-            ADDR_ADDR4 => addr = Some(proto::ipv4(p)?),
-            ADDR_ADDR6 => addr = Some(proto::ipv6(p)?),
-            ADDR_PORT => port = Some(host_u16(p)?).filter(|p| *p != 0),
-            ADDR_FLAGS => flags = EndpointFlags::from_bits_retain(host_u32(p)?),
-            ADDR_IF_IDX => ifindex = Some(host_u32(p)?).filter(|i| *i != 0),
+    nest.walk(|a| {
+        match a.ty {
+            ADDR_ID => id = a.u8()?,
+            ADDR_ADDR4 => addr = Some(a.ipv4()?),
+            ADDR_ADDR6 => addr = Some(a.ipv6()?),
+            ADDR_PORT => port = Some(a.u16()?).filter(|p| *p != 0),
+            ADDR_FLAGS => flags = EndpointFlags::from_bits_retain(a.u32()?),
+            ADDR_IF_IDX => ifindex = Some(a.u32()?).filter(|i| *i != 0),
             _ => {}
         }
         Ok(())
     })?;
     Ok(Endpoint {
         id,
-        addr: addr.ok_or(err("endpoint without an address"))?,
+        addr: addr.ok_or(err("endpoint without an address", nest.offset))?,
         port,
         flags,
         ifindex,
@@ -136,15 +123,15 @@ pub(crate) fn decode_endpoint(nest: &[u8]) -> Result<Endpoint, DecodeError> {
 }
 
 /// Decodes a GET_ADDR reply: genl header, then `MPTCP_PM_ATTR_ADDR`.
-pub(crate) fn decode_endpoint_reply(payload: &[u8]) -> Result<Endpoint, DecodeError> {
+pub(crate) fn decode_endpoint_reply(msg: &Message<'_>) -> Result<Endpoint, DecodeError> {
     let mut out = None;
-    proto::walk(payload.get(4..).unwrap_or_default(), |ty, p| {
-        if ty == pm_attr::ADDR {
-            out = Some(decode_endpoint(p)?);
+    msg.walk(GENL_HDRLEN, |a| {
+        if a.ty == pm_attr::ADDR {
+            out = Some(decode_endpoint(a)?);
         }
         Ok(())
     })?;
-    out.ok_or(err("reply without an endpoint"))
+    out.ok_or(err("reply without an endpoint", NLMSG_HDRLEN))
 }
 
 /// What an address nest carries.
@@ -159,41 +146,37 @@ pub(crate) struct AddrNest {
 
 /// Encodes an address nest of type `ty`.
 pub(crate) fn encode_addr(m: &mut MsgBuilder, ty: u16, a: &AddrNest) {
-    let n = m.begin_nest(ty);
-    if let Some(addr) = a.addr {
-        match addr {
-            IpAddr::V4(v4) => {
-                m.u16(ADDR_FAMILY, libc::AF_INET as u16)
-                    .attr(ADDR_ADDR4, &v4.octets());
-            }
-            IpAddr::V6(v6) => {
-                m.u16(ADDR_FAMILY, libc::AF_INET6 as u16)
-                    .attr(ADDR_ADDR6, &v6.octets());
-            }
+    m.nest(ty, |m| {
+        if let Some(addr) = a.addr {
+            let (family, attr) = match addr {
+                IpAddr::V4(_) => (libc::AF_INET, ADDR_ADDR4),
+                IpAddr::V6(_) => (libc::AF_INET6, ADDR_ADDR6),
+            };
+            m.u16(ADDR_FAMILY, u16::try_from(family).unwrap_or(0))
+                .ip(attr, &addr);
         }
-    }
-    if let Some(id) = a.id {
-        m.u8(ADDR_ID, id);
-    }
-    if let Some(port) = a.port {
-        m.u16(ADDR_PORT, port);
-    }
-    if let Some(f) = a.flags {
-        m.u32(ADDR_FLAGS, f.bits());
-    }
-    if let Some(i) = a.ifindex {
-        m.i32(ADDR_IF_IDX, i32::try_from(i).unwrap_or(0));
-    }
-    m.end_nest(n);
+        if let Some(id) = a.id {
+            m.u8(ADDR_ID, id);
+        }
+        if let Some(port) = a.port {
+            m.u16(ADDR_PORT, port);
+        }
+        if let Some(f) = a.flags {
+            m.u32(ADDR_FLAGS, f.bits());
+        }
+        if let Some(i) = a.ifindex {
+            m.i32(ADDR_IF_IDX, i32::try_from(i).unwrap_or(0));
+        }
+    });
 }
 
 /// Decodes GET_LIMITS: (subflows, add_addr_accepted).
-pub(crate) fn decode_limits(payload: &[u8]) -> Result<(u32, u32), DecodeError> {
+pub(crate) fn decode_limits(msg: &Message<'_>) -> Result<(u32, u32), DecodeError> {
     let (mut subflows, mut accepted) = (None, None);
-    proto::walk(payload.get(4..).unwrap_or_default(), |ty, p| {
-        match ty {
-            pm_attr::SUBFLOWS => subflows = Some(host_u32(p)?),
-            pm_attr::RCV_ADD_ADDRS => accepted = Some(host_u32(p)?),
+    msg.walk(GENL_HDRLEN, |a| {
+        match a.ty {
+            pm_attr::SUBFLOWS => subflows = Some(a.u32()?),
+            pm_attr::RCV_ADD_ADDRS => accepted = Some(a.u32()?),
             _ => {}
         }
         Ok(())
@@ -201,56 +184,36 @@ pub(crate) fn decode_limits(payload: &[u8]) -> Result<(u32, u32), DecodeError> {
     Ok((subflows.unwrap_or(0), accepted.unwrap_or(0)))
 }
 
-/// The kind of a path-manager event (`MPTCP_EVENT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EventKind {
-    /// A connection was created.
-    Created,
-    /// A connection is established.
-    Established,
-    /// A connection closed.
-    Closed,
-    /// The peer announced an address.
-    Announced,
-    /// The peer removed an address.
-    Removed,
-    /// A subflow is established.
-    SubEstablished,
-    /// A subflow closed.
-    SubClosed,
-    /// A subflow's backup priority changed.
-    SubPriority,
-    /// A listener was created.
-    ListenerCreated,
-    /// A listener closed.
-    ListenerClosed,
-    /// An event this crate does not know.
-    Other(u8),
-}
-
-impl From<u8> for EventKind {
-    fn from(v: u8) -> Self {
-        match v {
-            1 => Self::Created,
-            2 => Self::Established,
-            3 => Self::Closed,
-            6 => Self::Announced,
-            7 => Self::Removed,
-            10 => Self::SubEstablished,
-            11 => Self::SubClosed,
-            13 => Self::SubPriority,
-            15 => Self::ListenerCreated,
-            16 => Self::ListenerClosed,
-            v => Self::Other(v),
-        }
+nettune_core::int_enum! {
+    /// The kind of a path-manager event (`MPTCP_EVENT_*`, include/uapi/linux/mptcp_pm.h).
+    pub enum EventKind: u8 {
+        /// A connection was created.
+        Created = 1 => "created",
+        /// A connection is established.
+        Established = 2 => "established",
+        /// A connection closed.
+        Closed = 3 => "closed",
+        /// The peer announced an address.
+        Announced = 6 => "announced",
+        /// The peer removed an address.
+        Removed = 7 => "removed",
+        /// A subflow is established.
+        SubEstablished = 10 => "sub_established",
+        /// A subflow closed.
+        SubClosed = 11 => "sub_closed",
+        /// A subflow's backup priority changed.
+        SubPriority = 13 => "sub_priority",
+        /// A listener was created.
+        ListenerCreated = 15 => "listener_created",
+        /// A listener closed.
+        ListenerClosed = 16 => "listener_closed",
     }
 }
 
 /// A path-manager event; fields the event does not carry are `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Event {
+pub struct PmEvent {
     /// What happened.
     pub kind: EventKind,
     /// The connection token.
@@ -282,9 +245,9 @@ pub struct Event {
 }
 
 /// Decodes an event message payload (genl header + `MPTCP_ATTR_*`).
-pub(crate) fn decode_event(payload: &[u8]) -> Result<Event, DecodeError> {
-    let kind = EventKind::from(*payload.first().ok_or(err("empty event"))?);
-    let mut e = Event {
+pub(crate) fn decode_event(msg: &Message<'_>) -> Result<PmEvent, DecodeError> {
+    let kind = EventKind::from(msg.header(GENL_HDRLEN)?[0]);
+    let mut e = PmEvent {
         kind,
         token: None,
         saddr: None,
@@ -300,23 +263,23 @@ pub(crate) fn decode_event(payload: &[u8]) -> Result<Event, DecodeError> {
         flags: None,
         server_side: None,
     };
-    proto::walk(payload.get(4..).unwrap_or_default(), |ty, p| {
-        match ty {
-            1 => e.token = Some(host_u32(p)?),
-            3 => e.loc_id = Some(proto::u8(p)?),
-            4 => e.rem_id = Some(proto::u8(p)?),
-            5 => e.saddr = Some(proto::ipv4(p)?),
-            6 => e.saddr = Some(proto::ipv6(p)?),
-            7 => e.daddr = Some(proto::ipv4(p)?),
-            8 => e.daddr = Some(proto::ipv6(p)?),
-            9 => e.sport = Some(proto::be16(p)?),
-            10 => e.dport = Some(proto::be16(p)?),
-            11 => e.backup = Some(proto::u8(p)? != 0),
-            12 => e.error = Some(proto::u8(p)?),
-            13 => e.flags = Some(host_u16(p)?),
-            15 => e.ifindex = Some(host_u32(p)? as i32),
-            16 => e.reset_reason = Some(host_u32(p)?),
-            18 => e.server_side = Some(proto::u8(p)? != 0),
+    msg.walk(GENL_HDRLEN, |a| {
+        match a.ty {
+            1 => e.token = Some(a.u32()?),
+            3 => e.loc_id = Some(a.u8()?),
+            4 => e.rem_id = Some(a.u8()?),
+            5 => e.saddr = Some(a.ipv4()?),
+            6 => e.saddr = Some(a.ipv6()?),
+            7 => e.daddr = Some(a.ipv4()?),
+            8 => e.daddr = Some(a.ipv6()?),
+            9 => e.sport = Some(a.be16()?),
+            10 => e.dport = Some(a.be16()?),
+            11 => e.backup = Some(a.u8()? != 0),
+            12 => e.error = Some(a.u8()?),
+            13 => e.flags = Some(a.u16()?),
+            15 => e.ifindex = Some(a.i32()?),
+            16 => e.reset_reason = Some(a.u32()?),
+            18 => e.server_side = Some(a.u8()? != 0),
             _ => {}
         }
         Ok(())
@@ -330,8 +293,25 @@ mod tests {
 
     fn genl(cmd: u8) -> MsgBuilder {
         let mut m = MsgBuilder::new(0x20, 0, 1);
-        m.bytes(&[cmd, 1, 0, 0]);
+        m.header(&[cmd, 1, 0, 0]);
         m
+    }
+
+    fn message(bytes: &[u8]) -> Message<'_> {
+        nettune_netlink::proto::messages(bytes)
+            .next()
+            .expect("one")
+            .expect("ok")
+    }
+
+    fn with_payload(payload: &[u8]) -> Message<'_> {
+        Message {
+            ty: 0x20,
+            flags: 0,
+            seq: 0,
+            pid: 0,
+            payload,
+        }
     }
 
     #[test]
@@ -345,11 +325,11 @@ mod tests {
         };
         let mut m = genl(cmd::GET_ADDR);
         encode_addr(&mut m, pm_attr::ADDR, &a);
-        let b = m.finish();
+        let b = m.finish().expect("encode");
         // The address is network order, the port host order.
         assert!(b.windows(4).any(|w| w == [10, 0, 0, 2]));
         assert!(b.windows(2).any(|w| w == 8080u16.to_ne_bytes()));
-        let e = decode_endpoint_reply(&b[16..]).expect("decode");
+        let e = decode_endpoint_reply(&message(&b)).expect("decode");
         assert_eq!(
             e,
             Endpoint {
@@ -367,7 +347,8 @@ mod tests {
         };
         let mut m = genl(cmd::GET_ADDR);
         encode_addr(&mut m, pm_attr::ADDR, &v6);
-        let e = decode_endpoint_reply(&m.finish()[16..]).expect("decode");
+        let b = m.finish().expect("encode");
+        let e = decode_endpoint_reply(&message(&b)).expect("decode");
         assert_eq!(e.addr, "fd00::5".parse::<IpAddr>().expect("ip"));
         assert_eq!(e.flags.bits(), 0x102, "unknown bits kept");
         assert_eq!(e.flags.names(), vec!["subflow"]);
@@ -384,7 +365,8 @@ mod tests {
             .be16(9, 40000)
             .be16(10, 5201)
             .u8(11, 0);
-        let e = decode_event(&m.finish()[16..]).expect("decode");
+        let b = m.finish().expect("encode");
+        let e = decode_event(&message(&b)).expect("decode");
         assert_eq!(e.kind, EventKind::SubEstablished);
         assert_eq!(
             (e.token, e.loc_id, e.rem_id),
@@ -393,7 +375,9 @@ mod tests {
         assert_eq!((e.sport, e.dport), (Some(40000), Some(5201)));
         assert_eq!(e.saddr, Some("10.1.0.2".parse().expect("ip")));
         assert_eq!(
-            decode_event(&[99, 1, 0, 0]).expect("unknown").kind,
+            decode_event(&with_payload(&[99, 1, 0, 0]))
+                .expect("unknown")
+                .kind,
             EventKind::Other(99)
         );
     }
@@ -410,20 +394,25 @@ mod tests {
                 ..AddrNest::default()
             },
         );
-        let b = m.finish();
+        let b = m.finish().expect("encode");
         for cut in 0..b.len() {
-            let _ = decode_endpoint_reply(&b[16.min(cut)..cut]);
-            let _ = decode_event(&b[16.min(cut)..cut]);
-            let _ = decode_limits(&b[16.min(cut)..cut]);
+            let m = with_payload(&b[16.min(cut)..cut]);
+            let _ = decode_endpoint_reply(&m);
+            let _ = decode_event(&m);
+            let _ = decode_limits(&m);
         }
+        let nest = |payload| Attr {
+            ty: pm_attr::ADDR,
+            nested: true,
+            payload,
+            offset: 24,
+        };
         assert!(
-            decode_endpoint(&[8, 0, 3, 0, 1, 2]).is_err(),
+            decode_endpoint(nest(&[8, 0, 3, 0, 1, 2])).is_err(),
             "attribute past the end"
         );
-        assert!(
-            decode_endpoint(&[5, 0, 3, 0, 1, 0, 0, 0]).is_err(),
-            "short address"
-        );
-        assert!(decode_event(&[]).is_err());
+        let e = decode_endpoint(nest(&[5, 0, 3, 0, 1, 0, 0, 0])).expect_err("short address");
+        assert_eq!(e.offset, 28, "the address attribute's payload");
+        assert!(decode_event(&with_payload(&[])).is_err());
     }
 }

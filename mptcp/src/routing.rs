@@ -3,11 +3,10 @@
 //! interface.
 
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 
-use nettune_netlink::proto::{self, MsgBuilder};
-use nettune_netlink::{NlFamily, Socket};
-use sysctl_core::netns::NetNs;
+use nettune_core::NetNs;
+use nettune_netlink::proto::{self, Message, MsgBuilder};
+use nettune_netlink::{Handle, NlFamily};
 
 use crate::error::{Error, Result};
 
@@ -62,25 +61,13 @@ fn family_of(ip: &IpAddr) -> u8 {
     }
 }
 
-fn octets(ip: &IpAddr) -> Vec<u8> {
-    match ip {
-        IpAddr::V4(a) => a.octets().to_vec(),
-        IpAddr::V6(a) => a.octets().to_vec(),
-    }
-}
-
-fn addr_of(family: u8, p: &[u8]) -> Option<IpAddr> {
-    match (i32::from(family), p.len()) {
-        (libc::AF_INET, 4) => Some(IpAddr::from([p[0], p[1], p[2], p[3]])),
-        (libc::AF_INET6, 16) => <[u8; 16]>::try_from(p).ok().map(IpAddr::from),
-        _ => None,
-    }
-}
+/// The length of `struct rtmsg` and of `struct fib_rule_hdr`.
+const RTMSG_LEN: usize = 12;
 
 /// An rtnetlink handle of one namespace.
 #[derive(Debug)]
 pub struct Routing {
-    sock: Mutex<Socket>,
+    nl: Handle,
 }
 
 impl Routing {
@@ -90,26 +77,37 @@ impl Routing {
     ///
     /// A socket failure.
     pub fn open() -> Result<Self> {
-        let sock =
-            Socket::open(NlFamily::Route).map_err(|e| Error::from_netlink("open rtnetlink", e))?;
-        Ok(Self {
-            sock: Mutex::new(sock),
-        })
+        let nl = Handle::open(NlFamily::Route).map_err(|e| Error::from_netlink("open", e))?;
+        Ok(Self { nl })
     }
 
     /// Opens rtnetlink in namespace `ns`.
     ///
     /// # Errors
     ///
-    /// As [`Routing::open`], and [`Error::Sysctl`] when the namespace cannot be entered.
+    /// As [`Routing::open`], and [`Error::Netns`] when the namespace cannot be entered.
     pub fn open_in(ns: &NetNs) -> Result<Self> {
-        ns.run(Self::open)?
+        let nl =
+            Handle::open_in(ns, NlFamily::Route).map_err(|e| Error::from_netlink("open", e))?;
+        Ok(Self { nl })
     }
 
-    fn socket(&self) -> MutexGuard<'_, Socket> {
-        self.sock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The namespace the handle works in, when not the caller's.
+    pub fn netns(&self) -> Option<&NetNs> {
+        self.nl.netns()
+    }
+
+    fn transact(
+        &self,
+        op: &'static str,
+        ty: u16,
+        flags: u16,
+        build: impl FnOnce(&mut MsgBuilder) -> Result<()>,
+        each: impl FnMut(Message<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.nl
+            .transact(ty, flags, build, each)
+            .map_err(|f| f.into_caller(|e| Error::from_netlink(op, e)))
     }
 
     fn request(
@@ -117,14 +115,9 @@ impl Routing {
         op: &'static str,
         ty: u16,
         flags: u16,
-        build: impl FnOnce(&mut MsgBuilder),
+        build: impl FnOnce(&mut MsgBuilder) -> Result<()>,
     ) -> Result<()> {
-        let mut sock = self.socket();
-        let seq = sock.next_seq();
-        let mut m = MsgBuilder::new(ty, flags | proto::flags::ACK, seq);
-        build(&mut m);
-        sock.transact::<Error>(op, &m.finish(), |_| Ok(()))
-            .map_err(|e| remap(op, e))
+        self.transact(op, ty, flags | proto::flags::ACK, build, |_| Ok(()))
     }
 
     fn route_message(m: &mut MsgBuilder, r: &Route) -> Result<()> {
@@ -133,9 +126,11 @@ impl Routing {
             .map(|(a, _)| a)
             .or(r.gateway)
             .map(|a| family_of(&a))
-            .ok_or(Error::InvalidValue {
-                op: "route",
-                reason: "a default route needs a gateway to tell its address family".into(),
+            .ok_or_else(|| {
+                Error::invalid(
+                    "route",
+                    "a default route needs a gateway to tell its address family",
+                )
             })?;
         let dst_len = r.dst.map_or(0, |(_, l)| l);
         let scope = if r.gateway.is_some() {
@@ -144,7 +139,7 @@ impl Routing {
             RT_SCOPE_LINK
         };
         let table_u8 = u8::try_from(r.table).unwrap_or(0);
-        m.bytes(&[
+        m.header(&[
             family,
             dst_len,
             0,
@@ -159,10 +154,10 @@ impl Routing {
             0,
         ]);
         if let Some((dst, _)) = r.dst {
-            m.attr(RTA_DST, &octets(&dst));
+            m.ip(RTA_DST, &dst);
         }
         if let Some(g) = r.gateway {
-            m.attr(RTA_GATEWAY, &octets(&g));
+            m.ip(RTA_GATEWAY, &g);
         }
         if let Some(oif) = r.oif {
             m.u32(RTA_OIF, oif);
@@ -174,10 +169,10 @@ impl Routing {
     fn check_table(op: &'static str, table: u32) -> Result<()> {
         // 0 is "unspecified", 253-255 are default, main and local.
         if table == 0 || (253..=255).contains(&table) {
-            return Err(Error::InvalidValue {
+            return Err(Error::invalid(
                 op,
-                reason: format!("table {table} is reserved; use 1-252 or above 255"),
-            });
+                format!("table {table} is reserved; use 1-252 or above 255"),
+            ));
         }
         Ok(())
     }
@@ -190,14 +185,12 @@ impl Routing {
     pub fn add_route(&self, route: &Route) -> Result<()> {
         const OP: &str = "add route";
         Self::check_table(OP, route.table)?;
-        let mut built = Ok(());
         self.request(
             OP,
             RTM_NEWROUTE,
             proto::flags::CREATE | proto::flags::EXCL,
-            |m| built = Self::route_message(m, route),
-        )?;
-        built
+            |m| Self::route_message(m, route),
+        )
     }
 
     /// Removes a route from its table.
@@ -207,11 +200,7 @@ impl Routing {
     /// [`Error::NotFound`].
     pub fn remove_route(&self, route: &Route) -> Result<()> {
         const OP: &str = "remove route";
-        let mut built = Ok(());
-        self.request(OP, RTM_DELROUTE, 0, |m| {
-            built = Self::route_message(m, route)
-        })?;
-        built
+        self.request(OP, RTM_DELROUTE, 0, |m| Self::route_message(m, route))
     }
 
     /// The routes of table `table` (`ip route show table N`).
@@ -221,39 +210,42 @@ impl Routing {
     /// A netlink failure.
     pub fn routes(&self, table: u32) -> Result<Vec<Route>> {
         const OP: &str = "list routes";
-        let mut sock = self.socket();
-        let seq = sock.next_seq();
-        let mut m = MsgBuilder::new(RTM_GETROUTE, proto::flags::DUMP, seq);
-        m.bytes(&[0u8; 12]);
         let mut out = Vec::new();
-        sock.transact::<Error>(OP, &m.finish(), |reply| {
-            let p = reply.payload;
-            let (family, dst_len, rt_table) = match p {
-                [f, d, _, _, t, ..] if p.len() >= 12 => (*f, *d, *t),
-                _ => return Ok(()),
-            };
-            let mut r = Route {
-                table: u32::from(rt_table),
-                dst: None,
-                gateway: None,
-                oif: None,
-            };
-            let _ = proto::walk(&p[12..], |ty, v| {
-                match ty {
-                    RTA_TABLE => r.table = proto::walk_u32(v),
-                    RTA_DST => r.dst = addr_of(family, v).map(|a| (a, dst_len)),
-                    RTA_GATEWAY => r.gateway = addr_of(family, v),
-                    RTA_OIF => r.oif = Some(proto::walk_u32(v)),
-                    _ => {}
+        self.transact(
+            OP,
+            RTM_GETROUTE,
+            proto::flags::DUMP,
+            |m| {
+                m.header(&[0u8; RTMSG_LEN]);
+                Ok(())
+            },
+            |reply| {
+                let h = reply.header(RTMSG_LEN).map_err(|e| Error::decode(OP, e))?;
+                let (dst_len, rt_table) = (h[1], h[4]);
+                let mut r = Route {
+                    table: u32::from(rt_table),
+                    dst: None,
+                    gateway: None,
+                    oif: None,
+                };
+                reply
+                    .walk(RTMSG_LEN, |a| {
+                        match a.ty {
+                            RTA_TABLE => r.table = a.u32()?,
+                            RTA_DST => r.dst = Some((a.ip()?, dst_len)),
+                            RTA_GATEWAY => r.gateway = Some(a.ip()?),
+                            RTA_OIF => r.oif = Some(a.u32()?),
+                            _ => {}
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| Error::decode(OP, e))?;
+                if r.table == table {
+                    out.push(r);
                 }
                 Ok(())
-            });
-            if r.table == table {
-                out.push(r);
-            }
-            Ok(())
-        })
-        .map_err(|e| remap(OP, e))?;
+            },
+        )?;
         Ok(out)
     }
 
@@ -263,7 +255,7 @@ impl Routing {
             None => (libc::AF_INET as u8, 0),
         };
         let table_u8 = u8::try_from(r.table).unwrap_or(0);
-        m.bytes(&[
+        m.header(&[
             family,
             0,
             src_len,
@@ -278,7 +270,7 @@ impl Routing {
             0,
         ]);
         if let Some((a, _)) = r.src {
-            m.attr(FRA_SRC, &octets(&a));
+            m.ip(FRA_SRC, &a);
         }
         m.u32(FRA_PRIORITY, r.priority).u32(FRA_TABLE, r.table);
     }
@@ -295,7 +287,10 @@ impl Routing {
             OP,
             RTM_NEWRULE,
             proto::flags::CREATE | proto::flags::EXCL,
-            |m| Self::rule_message(m, rule),
+            |m| {
+                Self::rule_message(m, rule);
+                Ok(())
+            },
         )
     }
 
@@ -306,7 +301,8 @@ impl Routing {
     /// [`Error::NotFound`].
     pub fn remove_rule(&self, rule: &Rule) -> Result<()> {
         self.request("remove rule", RTM_DELRULE, 0, |m| {
-            Self::rule_message(m, rule)
+            Self::rule_message(m, rule);
+            Ok(())
         })
     }
 
@@ -317,40 +313,41 @@ impl Routing {
     /// A netlink failure.
     pub fn rules(&self, ipv6: bool) -> Result<Vec<Rule>> {
         const OP: &str = "list rules";
-        let mut sock = self.socket();
-        let seq = sock.next_seq();
-        let mut m = MsgBuilder::new(RTM_GETRULE, proto::flags::DUMP, seq);
-        let family = if ipv6 {
-            libc::AF_INET6 as u8
-        } else {
-            libc::AF_INET as u8
-        };
-        m.bytes(&[family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let family = if ipv6 { libc::AF_INET6 } else { libc::AF_INET };
         let mut out = Vec::new();
-        sock.transact::<Error>(OP, &m.finish(), |reply| {
-            let p = reply.payload;
-            let (fam, src_len, table) = match p {
-                [f, _, s, _, t, ..] if p.len() >= 12 => (*f, *s, *t),
-                _ => return Ok(()),
-            };
-            let mut r = Rule {
-                priority: 0,
-                src: None,
-                table: u32::from(table),
-            };
-            let _ = proto::walk(&p[12..], |ty, v| {
-                match ty {
-                    FRA_SRC => r.src = addr_of(fam, v).map(|a| (a, src_len)),
-                    FRA_PRIORITY => r.priority = proto::walk_u32(v),
-                    FRA_TABLE => r.table = proto::walk_u32(v),
-                    _ => {}
-                }
+        self.transact(
+            OP,
+            RTM_GETRULE,
+            proto::flags::DUMP,
+            |m| {
+                let mut header = [0u8; RTMSG_LEN];
+                header[0] = u8::try_from(family).unwrap_or(0);
+                m.header(&header);
                 Ok(())
-            });
-            out.push(r);
-            Ok(())
-        })
-        .map_err(|e| remap(OP, e))?;
+            },
+            |reply| {
+                let h = reply.header(RTMSG_LEN).map_err(|e| Error::decode(OP, e))?;
+                let (src_len, table) = (h[2], h[4]);
+                let mut r = Rule {
+                    priority: 0,
+                    src: None,
+                    table: u32::from(table),
+                };
+                reply
+                    .walk(RTMSG_LEN, |a| {
+                        match a.ty {
+                            FRA_SRC => r.src = Some((a.ip()?, src_len)),
+                            FRA_PRIORITY => r.priority = a.u32()?,
+                            FRA_TABLE => r.table = a.u32()?,
+                            _ => {}
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| Error::decode(OP, e))?;
+                out.push(r);
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -406,12 +403,5 @@ impl Routing {
             }
         }
         result
-    }
-}
-
-fn remap(op: &'static str, e: Error) -> Error {
-    match e {
-        Error::Netlink { source, .. } => Error::from_netlink(op, source),
-        other => other,
     }
 }

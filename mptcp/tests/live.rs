@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use mptcp::routing::{Route, Routing, Rule};
-use mptcp::*;
+use nettune_mptcp::routing::{Route, Routing, Rule};
+use nettune_mptcp::*;
 use testkit::{TestNs, require_root, veth_pair};
 
 fn ip(s: &str) -> IpAddr {
@@ -140,9 +140,19 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     let before = (theirs(&ns), ns.sh("ip mptcp limits show"));
 
     let e = pm.set_limits(9, 0).expect_err("limit 9");
+    let ack = e.ext_ack().expect("the kernel's extended ACK");
+    assert_eq!(
+        ack.message.as_deref(),
+        Some("limit greater than maximum (8)"),
+        "{e:?}"
+    );
+    // The request is header (16), genlmsghdr (4), RCV_ADD_ADDRS (8), SUBFLOWS: the
+    // kernel points at the SUBFLOWS attribute.
+    assert_eq!(ack.offset, Some(28), "{e:?}");
+    let chain = nettune_core::error::report(&e);
     assert!(
-        e.to_string().contains("limit greater than maximum (8)"),
-        "the kernel's text: {e}"
+        chain.contains("set limits") && chain.contains("limit greater than maximum (8)"),
+        "{chain}"
     );
     let e = pm
         .add_endpoint(
@@ -264,7 +274,7 @@ fn routing_tables_and_rules_agree_with_ip() {
 }
 
 /// Waits up to 5 s for an event satisfying `want`.
-fn expect_event(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event {
+fn expect_event(events: &mut PmEvents, want: impl Fn(&PmEvent) -> bool) -> PmEvent {
     let deadline = Instant::now() + Duration::from_secs(5);
     events
         .set_timeout(Some(Duration::from_millis(500)))
@@ -327,8 +337,9 @@ fn end_to_end_two_subflows_over_two_links() {
     }
     let mut events = cpm.events().expect("events");
     // Listen on every address, so joins to the announced address find the listener.
-    let listener = server
-        .run(|| socket_opts::mptcp::listen("0.0.0.0:0".parse().expect("addr"), 8).expect("listen"));
+    let listener = server.run(|| {
+        nettune_sockopt::mptcp::listen("0.0.0.0:0".parse().expect("addr"), 8).expect("listen")
+    });
     let addr: std::net::SocketAddr = format!(
         "{}:{}",
         l1.addr_a,
@@ -336,7 +347,7 @@ fn end_to_end_two_subflows_over_two_links() {
     )
     .parse()
     .expect("addr");
-    let mut stream = client.run(|| socket_opts::mptcp::connect(addr).expect("connect"));
+    let mut stream = client.run(|| nettune_sockopt::mptcp::connect(addr).expect("connect"));
     let (mut accepted, _) = listener.accept().expect("accept");
     let created = expect_event(&mut events, |e| e.kind == EventKind::Created);
     let token = created.token.expect("token");
@@ -364,10 +375,10 @@ fn end_to_end_two_subflows_over_two_links() {
     stream.read_exact(&mut back).expect("client read");
     assert_eq!(back, payload);
     let _accepted = echo.join().expect("echo");
-    let info = socket_opts::mptcp::info(&stream).expect("info");
+    let info = nettune_sockopt::mptcp::info(&stream).expect("info");
     assert!(info.subflows >= 1, "subflows besides the first: {info:?}");
     assert_eq!(info.token, token);
-    let subflows = socket_opts::mptcp::subflows(&stream).expect("subflows");
+    let subflows = nettune_sockopt::mptcp::subflows(&stream).expect("subflows");
     assert_eq!(
         subflows.len(),
         usize::from(info.subflows) + 1,
@@ -406,11 +417,11 @@ fn userspace_path_manager_commands() {
     let mut sev = spm.events().expect("server events");
     let mut cev = cpm.events().expect("client events");
     let listener = server.run(|| {
-        socket_opts::mptcp::listen(format!("{}:0", l1.addr_a).parse().expect("addr"), 8)
+        nettune_sockopt::mptcp::listen(format!("{}:0", l1.addr_a).parse().expect("addr"), 8)
             .expect("listen")
     });
     let addr = listener.local_addr().expect("addr");
-    let _stream = client.run(|| socket_opts::mptcp::connect(addr).expect("connect"));
+    let _stream = client.run(|| nettune_sockopt::mptcp::connect(addr).expect("connect"));
     let _accepted = listener.accept().expect("accept");
     let token = expect_event(&mut sev, |e| e.kind == EventKind::Established)
         .token

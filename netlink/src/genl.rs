@@ -1,7 +1,8 @@
 //! Generic netlink family resolution (`genetlink`, the `nlctrl` family).
 
-use crate::proto::{self, MsgBuilder};
-use crate::socket::{Error, Socket};
+use crate::handle::Handle;
+use crate::proto::{self, DecodeError, NLMSG_HDRLEN};
+use crate::socket::Error;
 
 const GENL_ID_CTRL: u16 = 0x10;
 const CTRL_CMD_GETFAMILY: u8 = 3;
@@ -11,10 +12,12 @@ const CTRL_ATTR_VERSION: u16 = 3;
 const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
 const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
 const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
+/// The length of `genlmsghdr`.
+pub const GENL_HDRLEN: usize = 4;
 
 /// A resolved generic netlink family.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Family {
+pub struct GenlFamily {
     /// The message type to address it with.
     pub id: u16,
     /// Its version.
@@ -23,7 +26,7 @@ pub struct Family {
     pub groups: Vec<(String, u32)>,
 }
 
-impl Family {
+impl GenlFamily {
     /// The id of the multicast group `name`.
     pub fn group(&self, name: &str) -> Option<u32> {
         self.groups
@@ -38,52 +41,71 @@ pub fn genl_header(cmd: u8, version: u8) -> [u8; 4] {
     [cmd, version, 0, 0]
 }
 
-/// Resolves family `name` on a `NETLINK_GENERIC` socket.
+/// Decodes a `CTRL_CMD_NEWFAMILY` reply payload.
+///
+/// # Errors
+///
+/// [`DecodeError`] with the offset of the malformed attribute.
+pub fn decode_family(reply: &proto::Message<'_>) -> Result<GenlFamily, DecodeError> {
+    let mut f = GenlFamily {
+        id: 0,
+        version: 0,
+        groups: Vec::new(),
+    };
+    reply.walk(GENL_HDRLEN, |a| {
+        match a.ty {
+            CTRL_ATTR_FAMILY_ID => f.id = a.u16()?,
+            CTRL_ATTR_VERSION => f.version = a.u32()?,
+            CTRL_ATTR_MCAST_GROUPS => a.walk(|g| {
+                let (mut name, mut id) = (String::new(), 0);
+                g.walk(|ga| {
+                    match ga.ty {
+                        CTRL_ATTR_MCAST_GRP_NAME => name = ga.string(),
+                        CTRL_ATTR_MCAST_GRP_ID => id = ga.u32()?,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                f.groups.push((name, id));
+                Ok(())
+            })?,
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if f.id == 0 {
+        return Err(DecodeError {
+            what: "no family id in the reply",
+            offset: NLMSG_HDRLEN,
+        });
+    }
+    Ok(f)
+}
+
+/// Resolves family `name` on a `NETLINK_GENERIC` handle.
 ///
 /// # Errors
 ///
 /// [`Error::Kernel`] with `ENOENT` when the kernel has no such family.
-pub fn resolve(sock: &mut Socket, name: &str) -> Result<Family, Error> {
-    let seq = sock.next_seq();
-    let mut m = MsgBuilder::new(GENL_ID_CTRL, proto::flags::ACK, seq);
-    m.bytes(&genl_header(CTRL_CMD_GETFAMILY, 1))
-        .string(CTRL_ATTR_FAMILY_NAME, name);
-    let msg = m.finish();
+pub fn resolve(handle: &Handle, name: &str) -> Result<GenlFamily, Error> {
     let mut family = None;
-    sock.transact::<Error>("resolve generic netlink family", &msg, |reply| {
-        let mut f = Family {
-            id: 0,
-            version: 0,
-            groups: Vec::new(),
-        };
-        for a in proto::attrs(reply.payload.get(4..).unwrap_or_default()).flatten() {
-            match a.ty {
-                CTRL_ATTR_FAMILY_ID => f.id = a.u16().unwrap_or(0),
-                CTRL_ATTR_VERSION => f.version = a.u32().unwrap_or(0),
-                CTRL_ATTR_MCAST_GROUPS => {
-                    for g in a.nested_attrs().flatten() {
-                        let (mut gname, mut gid) = (String::new(), 0);
-                        for ga in g.nested_attrs().flatten() {
-                            match ga.ty {
-                                CTRL_ATTR_MCAST_GRP_NAME => gname = ga.string(),
-                                CTRL_ATTR_MCAST_GRP_ID => gid = ga.u32().unwrap_or(0),
-                                _ => {}
-                            }
-                        }
-                        f.groups.push((gname, gid));
-                    }
-                }
-                _ => {}
-            }
-        }
-        family = Some(f);
-        Ok(())
-    })?;
-    family.ok_or(Error::Decode {
-        op: "resolve generic netlink family",
-        source: proto::DecodeError {
-            what: "no family in the reply",
-            offset: 0,
-        },
-    })
+    handle
+        .transact::<Error>(
+            GENL_ID_CTRL,
+            proto::flags::ACK,
+            |m| {
+                m.header(&genl_header(CTRL_CMD_GETFAMILY, 1))
+                    .string(CTRL_ATTR_FAMILY_NAME, name);
+                Ok(())
+            },
+            |reply| {
+                family = Some(decode_family(&reply)?);
+                Ok(())
+            },
+        )
+        .map_err(|f| f.into_caller(|e| e))?;
+    family.ok_or(Error::Decode(DecodeError {
+        what: "no family in the reply",
+        offset: 0,
+    }))
 }

@@ -1,15 +1,23 @@
-//! The netlink transport and attribute codec shared by the conntrack and mptcp crates:
-//! a socket (neli's `NlSocket`) with request/ACK handling that keeps the kernel's
-//! extended-ACK text, streaming dumps, receive-buffer sizing (`SO_RCVBUFFORCE`) and
-//! multicast membership; a pure, allocation-free attribute codec ([`proto`]); and generic
-//! netlink family resolution ([`genl`]). See `netlink(7)` and
-//! Documentation/userspace-api/netlink/intro.rst.
-#![warn(clippy::unwrap_used)]
+//! The netlink layer shared by the nettune crates (see `netlink(7)` and
+//! Documentation/userspace-api/netlink/intro.rst):
+//!
+//! - [`Handle`]: one protocol in one network namespace, `Handle::open` here or
+//!   `Handle::open_in(&ns)` there, with request/ACK, streaming dumps on sockets of their
+//!   own, and errors that keep the kernel's extended-ACK text and offset;
+//! - [`Socket`]: one netlink socket (neli's), for event subscriptions and receive-buffer
+//!   sizing;
+//! - [`proto`]: the pure, allocation-free codec: one attribute reader ([`proto::Attr`],
+//!   [`proto::walk`]) whose errors carry the real byte offset, and one writer
+//!   ([`proto::MsgBuilder`]) with closure nests and checked lengths;
+//! - [`genl`]: generic netlink family resolution.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod genl;
+mod handle;
 pub mod proto;
 mod socket;
 mod sys;
 
+pub use handle::{Dump, Failure, Handle, Pooled};
 pub use neli::consts::socket::NlFamily;
 pub use socket::{Error, Socket};

@@ -3,6 +3,9 @@
 //! nothing per attribute and never panics on kernel bytes.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use nettune_core::ExtAck;
 
 /// Length of `struct nlmsghdr`.
 pub const NLMSG_HDRLEN: usize = 16;
@@ -54,13 +57,23 @@ pub const fn align(n: usize) -> usize {
 }
 
 /// Why some bytes are not a well-formed netlink message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed netlink data at byte {offset}: {what}")]
 pub struct DecodeError {
     /// What is wrong.
     pub what: &'static str,
-    /// Where, from the start of the buffer being decoded.
+    /// Where: the byte offset from the start of the message (its header included), or of
+    /// the buffer given to [`messages`].
     pub offset: usize,
+}
+
+/// A message that cannot be encoded: an attribute or nest longer than netlink's 16-bit
+/// attribute length allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("netlink message cannot be encoded: {what}")]
+pub struct EncodeError {
+    /// What is too long.
+    pub what: &'static str,
 }
 
 /// One message of a datagram.
@@ -86,6 +99,44 @@ impl fmt::Debug for Message<'_> {
             .field("seq", &self.seq)
             .field("len", &self.payload.len())
             .finish()
+    }
+}
+
+impl<'a> Message<'a> {
+    /// The family header of `len` bytes at the start of the payload (`nfgenmsg`,
+    /// `genlmsghdr`, `rtmsg`, ...).
+    ///
+    /// # Errors
+    ///
+    /// When the payload is shorter.
+    pub fn header(&self, len: usize) -> Result<&'a [u8], DecodeError> {
+        self.payload.get(..len).ok_or(DecodeError {
+            what: "message shorter than its family header",
+            offset: NLMSG_HDRLEN,
+        })
+    }
+
+    /// The attributes after a family header of `header_len` bytes, with offsets counted
+    /// from the start of the message.
+    pub fn attrs(&self, header_len: usize) -> Attrs<'a> {
+        let start = align(header_len).min(self.payload.len());
+        attrs_at(&self.payload[start..], NLMSG_HDRLEN + start)
+    }
+
+    /// Walks the attributes after a family header of `header_len` bytes (see [`walk`]).
+    ///
+    /// # Errors
+    ///
+    /// When the payload is shorter than the header, the framing's, or `f`'s.
+    #[inline]
+    pub fn walk(
+        &self,
+        header_len: usize,
+        f: impl FnMut(Attr<'a>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        self.header(header_len)?;
+        let start = align(header_len).min(self.payload.len());
+        walk_at(&self.payload[start..], NLMSG_HDRLEN + start, f)
     }
 }
 
@@ -118,10 +169,11 @@ impl<'a> Iterator for Messages<'a> {
             return if rest.is_empty() {
                 None
             } else {
+                let offset = self.pos;
                 self.pos = self.buf.len();
                 Some(Err(DecodeError {
                     what: "truncated message header",
-                    offset: self.pos,
+                    offset,
                 }))
             };
         }
@@ -146,7 +198,7 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
-/// One attribute.
+/// One attribute, and where its payload starts in the message.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Attr<'a> {
     /// The type, without the nested and byte-order flags.
@@ -155,27 +207,36 @@ pub struct Attr<'a> {
     pub nested: bool,
     /// The payload.
     pub payload: &'a [u8],
+    /// The byte offset of the payload from the start of the message (or of the buffer
+    /// given to [`attrs`]), for errors.
+    pub offset: usize,
 }
 
 impl fmt::Debug for Attr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Attr({}, {} bytes)", self.ty, self.payload.len())
+        write!(
+            f,
+            "Attr({}, {} bytes at {})",
+            self.ty,
+            self.payload.len(),
+            self.offset
+        )
     }
 }
 
-fn fixed<const N: usize>(p: &[u8], what: &'static str) -> Result<[u8; N], DecodeError> {
-    p.get(..N)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(DecodeError { what, offset: 0 })
-}
-
 impl<'a> Attr<'a> {
-    /// A host-order `u32` payload, 0 when short (for lenient decoders).
     #[inline]
-    pub fn walk_u32(p: &[u8]) -> u32 {
-        match p {
-            [a, b, c, d, ..] => u32::from_ne_bytes([*a, *b, *c, *d]),
-            _ => 0,
+    fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        match self.payload.get(..N) {
+            Some(s) => {
+                let mut out = [0u8; N];
+                out.copy_from_slice(s);
+                Ok(out)
+            }
+            None => Err(DecodeError {
+                what,
+                offset: self.offset,
+            }),
         }
     }
 
@@ -184,8 +245,9 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn u8(&self) -> Result<u8, DecodeError> {
-        fixed::<1>(self.payload, "u8 attribute too short").map(|b| b[0])
+        self.fixed::<1>("u8 attribute too short").map(|b| b[0])
     }
 
     /// A host-order `u16`.
@@ -193,8 +255,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn u16(&self) -> Result<u16, DecodeError> {
-        fixed::<2>(self.payload, "u16 attribute too short").map(u16::from_ne_bytes)
+        self.fixed("u16 attribute too short")
+            .map(u16::from_ne_bytes)
     }
 
     /// A host-order `u32`.
@@ -202,8 +266,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn u32(&self) -> Result<u32, DecodeError> {
-        fixed::<4>(self.payload, "u32 attribute too short").map(u32::from_ne_bytes)
+        self.fixed("u32 attribute too short")
+            .map(u32::from_ne_bytes)
     }
 
     /// A host-order `u64`.
@@ -211,8 +277,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn u64(&self) -> Result<u64, DecodeError> {
-        fixed::<8>(self.payload, "u64 attribute too short").map(u64::from_ne_bytes)
+        self.fixed("u64 attribute too short")
+            .map(u64::from_ne_bytes)
     }
 
     /// A host-order `i32`.
@@ -220,8 +288,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn i32(&self) -> Result<i32, DecodeError> {
-        fixed::<4>(self.payload, "i32 attribute too short").map(i32::from_ne_bytes)
+        self.fixed("i32 attribute too short")
+            .map(i32::from_ne_bytes)
     }
 
     /// A big-endian `u16`.
@@ -229,8 +299,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn be16(&self) -> Result<u16, DecodeError> {
-        fixed::<2>(self.payload, "be16 attribute too short").map(u16::from_be_bytes)
+        self.fixed("be16 attribute too short")
+            .map(u16::from_be_bytes)
     }
 
     /// A big-endian `u32`.
@@ -238,8 +310,10 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn be32(&self) -> Result<u32, DecodeError> {
-        fixed::<4>(self.payload, "be32 attribute too short").map(u32::from_be_bytes)
+        self.fixed("be32 attribute too short")
+            .map(u32::from_be_bytes)
     }
 
     /// A big-endian `u64`.
@@ -247,8 +321,49 @@ impl<'a> Attr<'a> {
     /// # Errors
     ///
     /// When the payload is shorter.
+    #[inline]
     pub fn be64(&self) -> Result<u64, DecodeError> {
-        fixed::<8>(self.payload, "be64 attribute too short").map(u64::from_be_bytes)
+        self.fixed("be64 attribute too short")
+            .map(u64::from_be_bytes)
+    }
+
+    /// An IPv4 address (network order, as every netlink family sends it).
+    ///
+    /// # Errors
+    ///
+    /// When the payload is shorter than 4 bytes.
+    #[inline]
+    pub fn ipv4(&self) -> Result<IpAddr, DecodeError> {
+        self.fixed::<4>("short IPv4 address")
+            .map(|b| IpAddr::V4(Ipv4Addr::from(b)))
+    }
+
+    /// An IPv6 address.
+    ///
+    /// # Errors
+    ///
+    /// When the payload is shorter than 16 bytes.
+    #[inline]
+    pub fn ipv6(&self) -> Result<IpAddr, DecodeError> {
+        self.fixed::<16>("short IPv6 address")
+            .map(|b| IpAddr::V6(Ipv6Addr::from(b)))
+    }
+
+    /// An address of either family, told apart by the payload's length (4 or 16 bytes),
+    /// as rtnetlink sends them.
+    ///
+    /// # Errors
+    ///
+    /// When the payload is neither 4 nor 16 bytes long.
+    pub fn ip(&self) -> Result<IpAddr, DecodeError> {
+        match self.payload.len() {
+            4 => self.ipv4(),
+            16 => self.ipv6(),
+            _ => Err(DecodeError {
+                what: "an address is 4 or 16 bytes",
+                offset: self.offset,
+            }),
+        }
     }
 
     /// A NUL-terminated string (lossy UTF-8, up to the NUL).
@@ -262,8 +377,21 @@ impl<'a> Attr<'a> {
     }
 
     /// The attributes nested in this one.
-    pub fn nested_attrs(&self) -> Attrs<'a> {
-        attrs(self.payload)
+    pub fn attrs(&self) -> Attrs<'a> {
+        attrs_at(self.payload, self.offset)
+    }
+
+    /// Walks the attributes nested in this one (see [`walk`]).
+    ///
+    /// # Errors
+    ///
+    /// The framing's [`DecodeError`], or `f`'s.
+    #[inline]
+    pub fn walk(
+        &self,
+        f: impl FnMut(Self) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        walk_at(self.payload, self.offset, f)
     }
 }
 
@@ -272,54 +400,74 @@ impl<'a> Attr<'a> {
 pub struct Attrs<'a> {
     buf: &'a [u8],
     pos: usize,
+    base: usize,
 }
 
-/// The attributes in `buf`.
+/// The attributes in `buf` (offsets counted from its start).
 pub fn attrs(buf: &[u8]) -> Attrs<'_> {
-    Attrs { buf, pos: 0 }
+    attrs_at(buf, 0)
+}
+
+/// The attributes in `buf`, which starts `base` bytes into the message.
+pub fn attrs_at(buf: &[u8], base: usize) -> Attrs<'_> {
+    Attrs { buf, pos: 0, base }
+}
+
+/// The attribute at `pos` of `buf`: `None` at a clean end (nothing, or zero padding
+/// shorter than a header), an error for anything malformed.
+#[inline]
+fn attr_at(buf: &[u8], pos: usize, base: usize) -> Option<Result<(Attr<'_>, usize), DecodeError>> {
+    let Some(h) = buf.get(pos..pos + NLA_HDRLEN) else {
+        let rest = buf.get(pos..).unwrap_or_default();
+        return (!rest.iter().all(|&b| b == 0)).then_some(Err(DecodeError {
+            what: "truncated attribute header",
+            offset: base + pos,
+        }));
+    };
+    let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+    let ty = u16::from_ne_bytes([h[2], h[3]]);
+    let end = pos + len;
+    if len < NLA_HDRLEN || end > buf.len() {
+        return Some(Err(DecodeError {
+            what: "attribute length out of bounds",
+            offset: base + pos,
+        }));
+    }
+    Some(Ok((
+        Attr {
+            ty: ty & NLA_TYPE_MASK,
+            nested: ty & NLA_F_NESTED != 0,
+            payload: &buf[pos + NLA_HDRLEN..end],
+            offset: base + pos + NLA_HDRLEN,
+        },
+        pos + align(len),
+    )))
 }
 
 impl<'a> Iterator for Attrs<'a> {
     type Item = Result<Attr<'a>, DecodeError>;
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let buf = self.buf;
-        let pos = self.pos;
-        if pos + NLA_HDRLEN > buf.len() {
-            // Trailing padding shorter than a header is allowed; anything else is not.
-            self.pos = buf.len();
-            let rest = buf.get(pos..).unwrap_or_default();
-            return if rest.iter().all(|&b| b == 0) {
+        match attr_at(self.buf, self.pos, self.base) {
+            None => {
+                self.pos = self.buf.len();
                 None
-            } else {
-                Some(Err(DecodeError {
-                    what: "truncated attribute header",
-                    offset: pos,
-                }))
-            };
+            }
+            Some(Err(e)) => {
+                self.pos = self.buf.len();
+                Some(Err(e))
+            }
+            Some(Ok((attr, next))) => {
+                self.pos = next;
+                Some(Ok(attr))
+            }
         }
-        let len = u16::from_ne_bytes([buf[pos], buf[pos + 1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[pos + 2], buf[pos + 3]]);
-        let end = pos + len;
-        if len < NLA_HDRLEN || end > buf.len() {
-            self.pos = buf.len();
-            return Some(Err(DecodeError {
-                what: "attribute length out of bounds",
-                offset: pos,
-            }));
-        }
-        self.pos = pos + align(len);
-        Some(Ok(Attr {
-            ty: ty & NLA_TYPE_MASK,
-            nested: ty & NLA_F_NESTED != 0,
-            payload: &buf[pos + NLA_HDRLEN..end],
-        }))
     }
 }
 
-/// Calls `f(type, payload)` for each attribute of `buf` (the nested flag dropped from the
-/// type): the allocation-free, branch-light walk for hot decoders. Stops at the first
-/// error of `f` or of the framing.
+/// Calls `f` for each attribute of `buf` (offsets counted from its start): the
+/// allocation-free walk for hot decoders. Stops at the first error of `f` or of the
+/// framing.
 ///
 /// # Errors
 ///
@@ -327,135 +475,38 @@ impl<'a> Iterator for Attrs<'a> {
 #[inline]
 pub fn walk<'a>(
     buf: &'a [u8],
-    mut f: impl FnMut(u16, &'a [u8]) -> Result<(), DecodeError>,
+    f: impl FnMut(Attr<'a>) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    walk_at(buf, 0, f)
+}
+
+/// [`walk`] over a `buf` that starts `base` bytes into the message.
+///
+/// # Errors
+///
+/// The framing's [`DecodeError`], or `f`'s.
+#[inline]
+pub fn walk_at<'a>(
+    buf: &'a [u8],
+    base: usize,
+    mut f: impl FnMut(Attr<'a>) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let mut pos = 0;
-    while pos + NLA_HDRLEN <= buf.len() {
-        let len = u16::from_ne_bytes([buf[pos], buf[pos + 1]]) as usize;
-        let ty = u16::from_ne_bytes([buf[pos + 2], buf[pos + 3]]) & NLA_TYPE_MASK;
-        let end = pos + len;
-        if len < NLA_HDRLEN || end > buf.len() {
-            return Err(DecodeError {
-                what: "attribute length out of bounds",
-                offset: pos,
-            });
-        }
-        f(ty, &buf[pos + NLA_HDRLEN..end])?;
-        pos += align(len);
-    }
-    if buf
-        .get(pos..)
-        .is_some_and(|rest| rest.iter().any(|&b| b != 0))
-    {
-        return Err(DecodeError {
-            what: "truncated attribute header",
-            offset: pos,
-        });
+    while let Some(next) = attr_at(buf, pos, base) {
+        let (attr, after) = next?;
+        f(attr)?;
+        pos = after;
     }
     Ok(())
 }
 
-/// An IPv4 address payload (network order, as every netlink family sends it).
-///
-/// # Errors
-///
-/// When the payload is shorter than 4 bytes.
-#[inline]
-pub fn ipv4(p: &[u8]) -> Result<std::net::IpAddr, DecodeError> {
-    match p {
-        [a, b, c, d, ..] => Ok(std::net::Ipv4Addr::new(*a, *b, *c, *d).into()),
-        _ => Err(DecodeError {
-            what: "short IPv4 address",
-            offset: 0,
-        }),
-    }
-}
-
-/// An IPv6 address payload.
-///
-/// # Errors
-///
-/// When the payload is shorter than 16 bytes.
-#[inline]
-pub fn ipv6(p: &[u8]) -> Result<std::net::IpAddr, DecodeError> {
-    let b: [u8; 16] = fixed(p, "short IPv6 address")?;
-    Ok(std::net::Ipv6Addr::from(b).into())
-}
-
-/// A big-endian `u16` payload.
-///
-/// # Errors
-///
-/// When the payload is shorter.
-#[inline]
-pub fn be16(p: &[u8]) -> Result<u16, DecodeError> {
-    match p {
-        [a, b, ..] => Ok(u16::from_be_bytes([*a, *b])),
-        _ => Err(DecodeError {
-            what: "be16 attribute too short",
-            offset: 0,
-        }),
-    }
-}
-
-/// A big-endian `u32` payload.
-///
-/// # Errors
-///
-/// When the payload is shorter.
-#[inline]
-pub fn be32(p: &[u8]) -> Result<u32, DecodeError> {
-    match p {
-        [a, b, c, d, ..] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
-        _ => Err(DecodeError {
-            what: "be32 attribute too short",
-            offset: 0,
-        }),
-    }
-}
-
-/// A big-endian `u64` payload.
-///
-/// # Errors
-///
-/// When the payload is shorter.
-#[inline]
-pub fn be64(p: &[u8]) -> Result<u64, DecodeError> {
-    p.get(..8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_be_bytes)
-        .ok_or(DecodeError {
-            what: "be64 attribute too short",
-            offset: 0,
-        })
-}
-
-/// A host-order `u32` payload, 0 when short (for lenient decoders).
-#[inline]
-pub fn walk_u32(p: &[u8]) -> u32 {
-    match p {
-        [a, b, c, d, ..] => u32::from_ne_bytes([*a, *b, *c, *d]),
-        _ => 0,
-    }
-}
-
-/// A `u8` payload.
-///
-/// # Errors
-///
-/// When the payload is empty.
-#[inline]
-pub fn u8(p: &[u8]) -> Result<u8, DecodeError> {
-    p.first().copied().ok_or(DecodeError {
-        what: "u8 attribute too short",
-        offset: 0,
-    })
-}
-
-/// Builds one message: header, family header, attributes, nests.
+/// Builds one message: header, family header, attributes, nests. Lengths are checked:
+/// an attribute or nest that does not fit netlink's 16-bit length makes
+/// [`MsgBuilder::finish`] fail instead of sending a corrupt message.
 #[derive(Debug, Clone)]
 pub struct MsgBuilder {
     buf: Vec<u8>,
+    error: Option<EncodeError>,
 }
 
 impl MsgBuilder {
@@ -467,25 +518,31 @@ impl MsgBuilder {
         buf.extend_from_slice(&(extra_flags | flags::REQUEST).to_ne_bytes());
         buf.extend_from_slice(&seq.to_ne_bytes());
         buf.extend_from_slice(&0u32.to_ne_bytes());
-        Self { buf }
+        Self { buf, error: None }
     }
 
-    /// Appends raw bytes (a family header), padded to 4.
-    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+    /// Appends the family header (`nfgenmsg`, `genlmsghdr`, `rtmsg`, ...), padded to 4.
+    pub fn header(&mut self, b: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(b);
         self.pad();
         self
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
+        let padded = align(self.buf.len());
+        self.buf.resize(padded, 0);
+    }
+
+    fn fail(&mut self, what: &'static str) {
+        self.error.get_or_insert(EncodeError { what });
     }
 
     /// Appends an attribute.
     pub fn attr(&mut self, ty: u16, payload: &[u8]) -> &mut Self {
-        let len = (NLA_HDRLEN + payload.len()) as u16;
+        let Ok(len) = u16::try_from(NLA_HDRLEN + payload.len()) else {
+            self.fail("an attribute longer than 65535 bytes");
+            return self;
+        };
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&ty.to_ne_bytes());
         self.buf.extend_from_slice(payload);
@@ -528,35 +585,56 @@ impl MsgBuilder {
         self.attr(ty, &v.to_be_bytes())
     }
 
-    /// A NUL-terminated string attribute.
-    pub fn string(&mut self, ty: u16, s: &str) -> &mut Self {
-        let mut b = Vec::with_capacity(s.len() + 1);
-        b.extend_from_slice(s.as_bytes());
-        b.push(0);
-        self.attr(ty, &b)
+    /// An address attribute: 4 bytes for IPv4, 16 for IPv6 (network order).
+    pub fn ip(&mut self, ty: u16, ip: &IpAddr) -> &mut Self {
+        match ip {
+            IpAddr::V4(a) => self.attr(ty, &a.octets()),
+            IpAddr::V6(a) => self.attr(ty, &a.octets()),
+        }
     }
 
-    /// Opens a nested attribute (`NLA_F_NESTED` set); close it with [`MsgBuilder::end_nest`].
-    pub fn begin_nest(&mut self, ty: u16) -> usize {
+    /// A NUL-terminated string attribute.
+    pub fn string(&mut self, ty: u16, s: &str) -> &mut Self {
+        let Ok(len) = u16::try_from(NLA_HDRLEN + s.len() + 1) else {
+            self.fail("a string attribute longer than 65535 bytes");
+            return self;
+        };
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&ty.to_ne_bytes());
+        self.buf.extend_from_slice(s.as_bytes());
+        self.buf.push(0);
+        self.pad();
+        self
+    }
+
+    /// A nested attribute (`NLA_F_NESTED` set) holding what `f` appends.
+    pub fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Self)) -> &mut Self {
         let at = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
         self.buf
             .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
-        at
-    }
-
-    /// Closes the nest opened at `at`.
-    pub fn end_nest(&mut self, at: usize) -> &mut Self {
-        let len = (self.buf.len() - at) as u16;
-        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+        f(self);
+        match u16::try_from(self.buf.len() - at) {
+            Ok(len) => self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes()),
+            Err(_) => self.fail("a nest longer than 65535 bytes"),
+        }
         self
     }
 
     /// The finished message, its length set.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let len = self.buf.len() as u32;
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError`] when an attribute or nest was too long.
+    pub fn finish(&mut self) -> Result<Vec<u8>, EncodeError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let len = u32::try_from(self.buf.len()).map_err(|_| EncodeError {
+            what: "a message longer than 4 GiB",
+        })?;
         self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        std::mem::take(&mut self.buf)
+        Ok(std::mem::take(&mut self.buf))
     }
 }
 
@@ -570,10 +648,9 @@ const NLMSGERR_ATTR_OFFS: u16 = 2;
 pub struct ErrorMsg {
     /// The positive errno (0: success).
     pub errno: i32,
-    /// The kernel's extended-ACK message.
-    pub ext_msg: Option<String>,
-    /// The offset of the offending attribute in the request.
-    pub offset: Option<u32>,
+    /// The kernel's extended acknowledgement: its text, and the offset in the request of
+    /// the attribute it objected to.
+    pub ext_ack: ExtAck,
 }
 
 impl ErrorMsg {
@@ -589,12 +666,11 @@ impl ErrorMsg {
             .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
             .ok_or(DecodeError {
                 what: "truncated error message",
-                offset: 0,
+                offset: NLMSG_HDRLEN,
             })?;
         let mut out = Self {
             errno: err.checked_neg().unwrap_or(i32::MAX),
-            ext_msg: None,
-            offset: None,
+            ext_ack: ExtAck::default(),
         };
         if msg.flags & flags::ACK_TLVS != 0 {
             // The original request follows: its header only when capped.
@@ -604,10 +680,11 @@ impl ErrorMsg {
                 u32_at(p, 4).map_or(NLMSG_HDRLEN, |l| l as usize)
             };
             if let Some(tlvs) = p.get(4 + align(orig_len)..) {
-                for a in attrs(tlvs).flatten() {
+                let base = NLMSG_HDRLEN + 4 + align(orig_len);
+                for a in attrs_at(tlvs, base).flatten() {
                     match a.ty {
-                        NLMSGERR_ATTR_MSG => out.ext_msg = Some(a.string()),
-                        NLMSGERR_ATTR_OFFS => out.offset = a.u32().ok(),
+                        NLMSGERR_ATTR_MSG => out.ext_ack.message = Some(a.string()),
+                        NLMSGERR_ATTR_OFFS => out.ext_ack.offset = a.u32().ok(),
                         _ => {}
                     }
                 }
@@ -624,12 +701,13 @@ mod tests {
     #[test]
     fn build_and_parse_round_trip() {
         let mut m = MsgBuilder::new(0x101, flags::DUMP, 7);
-        m.bytes(&[2, 0, 0, 0]);
-        let nest = m.begin_nest(1);
-        m.be32(2, 0x0a00_0001).u8(3, 6);
-        m.end_nest(nest);
+        m.header(&[2, 0, 0, 0]);
+        m.nest(1, |m| {
+            m.be32(2, 0x0a00_0001).u8(3, 6);
+        });
         m.string(4, "hi").be16(5, 80);
-        let bytes = m.finish();
+        m.ip(6, &"fd00::1".parse().expect("ip"));
+        let bytes = m.finish().expect("encode");
         assert_eq!(bytes.len() % 4, 0);
         let msgs: Vec<_> = messages(&bytes).collect::<Result<_, _>>().expect("parse");
         assert_eq!(msgs.len(), 1);
@@ -638,25 +716,74 @@ mod tests {
             (msg.ty, msg.flags, msg.seq),
             (0x101, flags::DUMP | flags::REQUEST, 7)
         );
-        let list: Vec<_> = attrs(&msg.payload[4..])
-            .collect::<Result<_, _>>()
-            .expect("attrs");
-        assert_eq!(list.len(), 3);
+        let list: Vec<_> = msg.attrs(4).collect::<Result<_, _>>().expect("attrs");
+        assert_eq!(list.len(), 4);
         assert!(list[0].nested);
-        let inner: Vec<_> = list[0]
-            .nested_attrs()
-            .collect::<Result<_, _>>()
-            .expect("nested");
+        // Offsets count from the start of the message: header 16, nfgenmsg 4, nla 4.
+        assert_eq!(list[0].offset, 24);
+        let inner: Vec<_> = list[0].attrs().collect::<Result<_, _>>().expect("nested");
+        assert_eq!(inner[0].offset, 28);
         assert_eq!(inner[0].be32(), Ok(0x0a00_0001));
         assert_eq!(inner[1].u8(), Ok(6));
         assert_eq!(list[1].string(), "hi");
         assert_eq!(list[2].be16(), Ok(80));
+        assert_eq!(list[3].ip(), Ok("fd00::1".parse().expect("ip")));
+        let mut walked = Vec::new();
+        msg.walk(4, |a| {
+            walked.push(a.ty);
+            Ok(())
+        })
+        .expect("walk");
+        assert_eq!(walked, [1, 4, 5, 6]);
+    }
+
+    #[test]
+    fn decode_errors_carry_the_real_offset() {
+        let mut m = MsgBuilder::new(1, 0, 0);
+        m.header(&[2, 0, 0, 0]).u32(1, 7).nest(2, |m| {
+            m.u8(3, 1);
+        });
+        let bytes = m.finish().expect("encode");
+        let msg = messages(&bytes).next().expect("one").expect("ok");
+        let nest = msg.attrs(4).nth(1).expect("two").expect("ok");
+        let inner = nest.attrs().next().expect("one").expect("ok");
+        // The u8 payload sits at 16 + 4 + 8 (the u32 attribute) + 4 (nest header) + 4.
+        assert_eq!(inner.offset, 36);
+        assert_eq!(
+            inner.be32(),
+            Err(DecodeError {
+                what: "be32 attribute too short",
+                offset: 36
+            })
+        );
+        // A broken attribute inside the nest reports where it starts.
+        let mut broken = bytes.clone();
+        broken[32] = 200; // the nested attribute's length
+        let msg = messages(&broken).next().expect("one").expect("ok");
+        let nest = msg.attrs(4).nth(1).expect("two").expect("ok");
+        let e = nest.attrs().next().expect("one").expect_err("bad length");
+        assert_eq!(e.offset, 32);
+    }
+
+    #[test]
+    fn oversized_attributes_are_refused_not_truncated() {
+        let mut m = MsgBuilder::new(1, 0, 0);
+        m.attr(1, &vec![0u8; 70_000]);
+        assert!(m.finish().is_err());
+        let mut m = MsgBuilder::new(1, 0, 0);
+        m.nest(1, |m| {
+            for _ in 0..20 {
+                m.attr(2, &[0u8; 4000]);
+            }
+        });
+        let e = m.finish().expect_err("nest too long");
+        assert!(e.to_string().contains("nest"), "{e}");
     }
 
     #[test]
     fn hostile_bytes_are_errors_not_panics() {
         assert!(messages(&[0u8; 10]).next().expect("one").is_err());
-        let mut bad = MsgBuilder::new(1, 0, 0).finish();
+        let mut bad = MsgBuilder::new(1, 0, 0).finish().expect("encode");
         bad[0..4].copy_from_slice(&1000u32.to_ne_bytes());
         assert!(messages(&bad).next().expect("one").is_err());
         let mut iter = attrs(&[8, 0, 1, 0, 1, 2]);
@@ -666,17 +793,20 @@ mod tests {
             "length below the header"
         );
         assert!(attrs(&[0, 0]).next().is_none(), "zero padding is fine");
+        assert!(walk(&[0, 0, 0], |_| Ok(())).is_ok(), "zero padding is fine");
+        assert!(walk(&[1, 0, 0], |_| Ok(())).is_err(), "junk after the last");
         let a = Attr {
             ty: 1,
             nested: false,
             payload: &[1],
+            offset: 0,
         };
-        assert!(a.u32().is_err() && a.be16().is_err() && a.u64().is_err());
+        assert!(a.u32().is_err() && a.be16().is_err() && a.u64().is_err() && a.ip().is_err());
         for n in 0..64 {
             let junk: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
             for m in messages(&junk).flatten() {
-                for a in attrs(m.payload).flatten() {
-                    let _ = a.nested_attrs().count();
+                for a in m.attrs(0).flatten() {
+                    let _ = a.attrs().count();
                 }
             }
         }
@@ -687,11 +817,11 @@ mod tests {
         // An NLMSG_ERROR for a capped request with an extack message.
         let mut p = Vec::new();
         p.extend_from_slice(&(-34i32).to_ne_bytes());
-        let orig = MsgBuilder::new(0x1c, 0, 9).finish();
+        let orig = MsgBuilder::new(0x1c, 0, 9).finish().expect("encode");
         p.extend_from_slice(&orig[..16]);
         let mut tlv = MsgBuilder::new(0, 0, 0);
         tlv.string(1, "limit greater than maximum (8)").u32(2, 20);
-        let tlv = tlv.finish();
+        let tlv = tlv.finish().expect("encode");
         p.extend_from_slice(&tlv[16..]);
         let msg = Message {
             ty: NLMSG_ERROR,
@@ -702,7 +832,10 @@ mod tests {
         };
         let e = ErrorMsg::decode(&msg).expect("decode");
         assert_eq!(e.errno, 34);
-        assert_eq!(e.ext_msg.as_deref(), Some("limit greater than maximum (8)"));
-        assert_eq!(e.offset, Some(20));
+        assert_eq!(
+            e.ext_ack.message.as_deref(),
+            Some("limit greater than maximum (8)")
+        );
+        assert_eq!(e.ext_ack.offset, Some(20));
     }
 }

@@ -1,15 +1,17 @@
 //! A netlink socket (neli's `NlSocket`) with request/ACK, streaming dumps that keep the
-//! kernel's extended-ACK text, receive-buffer sizing and multicast membership.
+//! kernel's extended-ACK text and offset, receive-buffer sizing and multicast membership.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
 use neli::utils::Groups;
+use nettune_core::{ErrorKind, ExtAck, NetnsError, raw};
 
-use crate::proto::{self, ErrorMsg, Message, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN};
-use crate::sys;
+use crate::proto::{
+    self, DecodeError, EncodeError, ErrorMsg, Message, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
+};
 
 /// The receive buffer for one datagram: dumps send at most 32 KiB per datagram.
 const RECV_BUF: usize = 64 * 1024;
@@ -18,61 +20,92 @@ const NETLINK_NO_ENOBUFS: libc::c_int = 5;
 /// `SOL_NETLINK`.
 const SOL_NETLINK: libc::c_int = 270;
 
-/// A netlink failure.
+/// A netlink failure. The crates above add which operation it was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The kernel answered with an error; `ext_msg` is its extended-ACK text.
-    #[error("{op}: {source}{}", ext_msg.as_ref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    /// The kernel answered with an error; `ext_ack` is its extended acknowledgement.
+    #[error("the kernel refused the request{}", ext_ack.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     Kernel {
-        /// What was asked.
-        op: &'static str,
         /// The errno.
+        errno: i32,
+        /// The kernel's text and the offset of the attribute it objected to.
+        ext_ack: ExtAck,
+        /// The errno as an OS error.
         #[source]
         source: io::Error,
-        /// The kernel's explanation, when it sent one.
-        ext_msg: Option<String>,
+    },
+    /// The socket's receive buffer overflowed: the kernel dropped messages (`ENOBUFS`,
+    /// `NLMSG_OVERRUN`).
+    #[error("the netlink socket's receive buffer overflowed and messages were lost")]
+    Overrun {
+        /// `ENOBUFS`.
+        #[source]
+        source: io::Error,
     },
     /// A socket call failed.
-    #[error("{op}: {source}")]
+    #[error("netlink {op}")]
     Io {
-        /// What was done.
+        /// What was done (`open`, `send`, `receive`, ...).
         op: &'static str,
         /// The OS error.
         #[source]
         source: io::Error,
     },
     /// The kernel's bytes do not decode.
-    #[error("{op}: {source}")]
-    Decode {
-        /// What was read.
-        op: &'static str,
-        /// Why.
-        #[source]
-        source: proto::DecodeError,
-    },
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A request could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Entering the handle's network namespace failed.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
 }
 
 impl Error {
     /// The errno, for kernel and socket errors.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Self::Kernel { source, .. } | Self::Io { source, .. } => source.raw_os_error(),
-            Self::Decode { .. } => None,
+            Self::Kernel { errno, .. } => Some(*errno),
+            Self::Overrun { .. } => Some(libc::ENOBUFS),
+            Self::Io { source, .. } => source.raw_os_error(),
+            _ => None,
         }
     }
 
-    /// Whether a non-blocking receive found nothing to read.
+    /// What kind of failure this is: a kernel refusal is classified by its errno
+    /// ([`ErrorKind::Kernel`] when the errno says nothing more specific).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Kernel { errno, .. } => match ErrorKind::from_errno(*errno) {
+                ErrorKind::Io => ErrorKind::Kernel,
+                k => k,
+            },
+            Self::Overrun { .. } => ErrorKind::Io,
+            Self::Io { source, .. } => ErrorKind::of_io(source),
+            Self::Decode(_) => ErrorKind::Decode,
+            Self::Encode(_) => ErrorKind::InvalidValue,
+            Self::Netns(e) => e.kind(),
+        }
+    }
+
+    /// Whether a non-blocking receive (or one with a timeout) found nothing to read.
     pub fn is_would_block(&self) -> bool {
         matches!(self, Self::Io { source, .. } if source.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// The extended-ACK text.
-    pub fn ext_msg(&self) -> Option<&str> {
+    /// The kernel's extended acknowledgement, for kernel refusals.
+    pub fn ext_ack(&self) -> Option<&ExtAck> {
         match self {
-            Self::Kernel { ext_msg, .. } => ext_msg.as_deref(),
+            Self::Kernel { ext_ack, .. } => Some(ext_ack),
             _ => None,
         }
+    }
+
+    /// The extended-ACK text.
+    pub fn ext_msg(&self) -> Option<&str> {
+        self.ext_ack().and_then(|a| a.message.as_deref())
     }
 }
 
@@ -88,6 +121,12 @@ pub struct Socket {
 impl AsRawFd for Socket {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.sock.as_raw_fd()
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        crate::sys::borrow(&self.sock)
     }
 }
 
@@ -116,11 +155,8 @@ impl Socket {
     ///
     /// [`Error::Io`] when the kernel lacks the family or the socket cannot be made.
     pub fn open(family: NlFamily) -> Result<Self, Error> {
-        let sock =
-            NlSocket::connect(family, None, Groups::empty()).map_err(|source| Error::Io {
-                op: "open netlink socket",
-                source,
-            })?;
+        let sock = NlSocket::connect(family, None, Groups::empty())
+            .map_err(|source| Error::Io { op: "open", source })?;
         // Extended ACKs are an improvement, not a requirement.
         let _ = sock.enable_ext_ack(true);
         Ok(Self {
@@ -153,17 +189,16 @@ impl Socket {
     }
 
     /// Receives one datagram into the internal buffer.
-    fn fill(&mut self, op: &'static str) -> Result<(), Error> {
+    fn fill(&mut self) -> Result<(), Error> {
         let (n, _) =
             self.sock
                 .recv(&mut self.buf[..], Msg::empty())
                 .map_err(|source| match source.raw_os_error() {
-                    Some(libc::ENOBUFS) => Error::Kernel {
-                        op,
+                    Some(libc::ENOBUFS) => Error::Overrun { source },
+                    _ => Error::Io {
+                        op: "receive",
                         source,
-                        ext_msg: Some("the socket's receive buffer overflowed".into()),
                     },
-                    _ => Error::Io { op, source },
                 })?;
         self.len = n;
         self.pos = 0;
@@ -175,28 +210,28 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::Kernel`] with `ENOBUFS` when events were lost; [`Error::Io`].
+    /// [`Error::Overrun`] when events were lost; [`Error::Io`].
     pub fn recv_datagram(&mut self) -> Result<&[u8], Error> {
-        self.fill("receive")?;
+        self.fill()?;
         self.pos = self.len;
         Ok(&self.buf[..self.len])
     }
 
     /// The next message of the request with sequence `seq`, reading datagrams as needed.
-    fn step(&mut self, op: &'static str, seq: u32) -> Result<Step<'_>, Error> {
-        let bad = |what, offset| Error::Decode {
-            op,
-            source: proto::DecodeError { what, offset },
-        };
+    fn step(&mut self, seq: u32) -> Result<Step<'_>, Error> {
         loop {
             if self.pos >= self.len {
-                self.fill(op)?;
+                self.fill()?;
                 continue;
             }
             let start = self.pos;
             let Some(h) = self.buf.get(start..start + proto::NLMSG_HDRLEN) else {
                 self.pos = self.len;
-                return Err(bad("truncated message header", start));
+                return Err(DecodeError {
+                    what: "truncated message header",
+                    offset: start,
+                }
+                .into());
             };
             let word = |o: usize| u32::from_ne_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
             let (len, ty, flags, mseq, pid) = (
@@ -208,7 +243,11 @@ impl Socket {
             );
             if len < proto::NLMSG_HDRLEN || start + len > self.len {
                 self.pos = self.len;
-                return Err(bad("message length out of bounds", start));
+                return Err(DecodeError {
+                    what: "message length out of bounds",
+                    offset: start,
+                }
+                .into());
             }
             self.pos = (start + proto::align(len)).min(self.len);
             if mseq != seq {
@@ -223,20 +262,18 @@ impl Socket {
             };
             return match ty {
                 NLMSG_DONE => Ok(Step::Done),
-                NLMSG_OVERRUN => Err(Error::Io {
-                    op,
+                NLMSG_OVERRUN => Err(Error::Overrun {
                     source: io::Error::from_raw_os_error(libc::ENOBUFS),
                 }),
                 NLMSG_ERROR => {
-                    let e =
-                        ErrorMsg::decode(&msg).map_err(|source| Error::Decode { op, source })?;
+                    let e = ErrorMsg::decode(&msg)?;
                     if e.errno == 0 {
                         Ok(Step::Done)
                     } else {
                         Err(Error::Kernel {
-                            op,
+                            errno: e.errno,
+                            ext_ack: e.ext_ack,
                             source: io::Error::from_raw_os_error(e.errno),
-                            ext_msg: e.ext_msg,
                         })
                     }
                 }
@@ -250,17 +287,16 @@ impl Socket {
     ///
     /// # Errors
     ///
-    /// [`Error::Kernel`] with the kernel's errno and extended-ACK text; errors of `each`.
+    /// [`Error::Kernel`] with the kernel's errno and extended ACK; errors of `each`.
     pub fn transact<E: From<Error>>(
         &mut self,
-        op: &'static str,
         msg: &[u8],
         mut each: impl FnMut(Message<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let seq = seq_of(msg);
         self.send(msg)?;
         loop {
-            match self.step(op, seq)? {
+            match self.step(seq)? {
                 Step::Reply(m) => each(m)?,
                 Step::Done => return Ok(()),
             }
@@ -281,11 +317,10 @@ impl Socket {
     /// The next reply of the dump `seq`, decoded by `decode`; `None` at the end.
     pub fn dump_next<T, E: From<Error>>(
         &mut self,
-        op: &'static str,
         seq: u32,
         decode: impl FnOnce(Message<'_>) -> Result<T, E>,
     ) -> Option<Result<T, E>> {
-        match self.step(op, seq) {
+        match self.step(seq) {
             Ok(Step::Reply(m)) => Some(decode(m)),
             Ok(Step::Done) => None,
             Err(e) => Some(Err(e.into())),
@@ -299,19 +334,19 @@ impl Socket {
     ///
     /// [`Error::Io`] (`EPERM` for force without the capability).
     pub fn set_recv_buffer(&self, bytes: usize, force: bool) -> Result<usize, Error> {
-        let fd = self.sock.as_raw_fd();
+        let fd = self.as_fd();
         let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         let opt = if force {
             libc::SO_RCVBUFFORCE
         } else {
             libc::SO_RCVBUF
         };
-        sys::set_int(fd, libc::SOL_SOCKET, opt, value).map_err(|source| Error::Io {
+        raw::setsockopt_int(fd, libc::SOL_SOCKET, opt, value).map_err(|source| Error::Io {
             op: "set receive buffer",
             source,
         })?;
-        sys::get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
-            .map(|v| v.max(0) as usize)
+        raw::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+            .map(|v| usize::try_from(v).unwrap_or(0))
             .map_err(|source| Error::Io {
                 op: "read receive buffer",
                 source,
@@ -325,8 +360,8 @@ impl Socket {
     ///
     /// [`Error::Io`].
     pub fn set_no_enobufs(&self, on: bool) -> Result<(), Error> {
-        sys::set_int(
-            self.sock.as_raw_fd(),
+        raw::setsockopt_int(
+            self.as_fd(),
             SOL_NETLINK,
             NETLINK_NO_ENOBUFS,
             libc::c_int::from(on),
@@ -343,7 +378,7 @@ impl Socket {
     ///
     /// [`Error::Io`].
     pub fn set_recv_timeout(&self, timeout: Option<std::time::Duration>) -> Result<(), Error> {
-        sys::set_recv_timeout(self.sock.as_raw_fd(), timeout).map_err(|source| Error::Io {
+        raw::set_recv_timeout(self.as_fd(), timeout).map_err(|source| Error::Io {
             op: "set receive timeout",
             source,
         })

@@ -92,7 +92,7 @@ pub enum Error {
 
     /// Entering the interface's network namespace failed.
     #[error(transparent)]
-    Netns(#[from] sysctl_core::Error),
+    Netns(#[from] nettune_core::NetnsError),
 
     /// Another OS error.
     #[error("{iface}: {op}: {source}")]

@@ -300,13 +300,13 @@ impl Nic {
     /// device; [`Error::PermissionDenied`]; [`Error::InvalidValue`] when the driver refuses.
     ///
     /// ```no_run
-    /// use nic_offload::{Nic, Offload};
+    /// use nettune_nic::{Nic, Offload};
     /// let nic = Nic::open("eth0")?;
     /// let change = nic.set_offloads(&[(Offload::Gro, true), (Offload::Lro, false)])?;
     /// for r in &change.requested {
     ///     println!("{} {}: {:?}", r.offload, r.on, r.features);
     /// }
-    /// # Ok::<(), nic_offload::Error>(())
+    /// # Ok::<(), nettune_nic::Error>(())
     /// ```
     #[doc(alias = "ETHTOOL_SFEATURES")]
     pub fn set_offloads(&self, changes: &[(Offload, bool)]) -> Result<FeatureChange> {

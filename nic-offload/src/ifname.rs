@@ -9,7 +9,7 @@ use crate::error::Error;
 /// `..` (the kernel's `dev_valid_name`).
 ///
 /// ```
-/// use nic_offload::IfName;
+/// use nettune_nic::IfName;
 /// assert!("eth0.100".parse::<IfName>().is_ok());
 /// assert!("a-name-of-16-bytes".parse::<IfName>().is_err());
 /// assert!("eth/0".parse::<IfName>().is_err());

@@ -4,7 +4,7 @@
 //! snapshot to restore.
 //!
 //! ```no_run
-//! use nic_offload::{Nic, Offload, CoalesceUpdate};
+//! use nettune_nic::{Nic, Offload, CoalesceUpdate};
 //! let nic = Nic::open("eth0")?;
 //! println!("{:?}", nic.driver_info()?);
 //! for f in &nic.features()? {
@@ -16,7 +16,7 @@
 //! c.rx_usecs = Some(8);
 //! let ignored = nic.set_coalesce(&c)?;
 //! nic.restore(&before)?;
-//! # Ok::<(), nic_offload::Error>(())
+//! # Ok::<(), nettune_nic::Error>(())
 //! ```
 //!
 //! Reading needs no privilege; changing needs `CAP_NET_ADMIN`. A handle opened with

@@ -5,8 +5,8 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::OnceLock;
 
+use nettune_core::NetNs;
 use socket2::{Domain, Socket, Type};
-use sysctl_core::netns::NetNs;
 
 use crate::error::{Error, Result};
 use crate::ifname::IfName;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use nic_offload::*;
+use nettune_nic::*;
 use testkit::{TestNs, require_root};
 
 /// `ethtool ARGS` (in `ns`, or the host when `None`): (success, stdout+stderr).

@@ -404,7 +404,7 @@ impl std::fmt::Debug for TcpInfo {
 ///
 /// ```no_run
 /// let stream = std::net::TcpStream::connect("127.0.0.1:80")?;
-/// let info = socket_opts::tcp_info(&stream)?;
+/// let info = nettune_sockopt::tcp_info(&stream)?;
 /// println!("rtt {:?} cwnd {} retrans {}", info.rtt(), info.snd_cwnd(), info.total_retrans());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -14,7 +14,7 @@
 //!   caps, CAP_NET_ADMIN).
 //!
 //! ```no_run
-//! use socket_opts::{SocketProfile, tcp_info};
+//! use nettune_sockopt::{SocketProfile, tcp_info};
 //! let listener = std::net::TcpListener::bind("0.0.0.0:9000")?;
 //! let profile = SocketProfile::new().congestion("bbr".parse()?).nodelay(true).notsent_lowat(16 * 1024);
 //! for stream in listener.incoming() {
@@ -41,6 +41,7 @@ pub use info::{
     BbrInfo, CaState, CcInfo, TCP_INFO_MAX_LEN, TCP_INFO_MIN_LEN, TcpInfo, TcpOptions, TcpState,
     cc_info, tcp_info,
 };
+pub use nettune_sysctl::{CongestionControl, FastOpen};
 pub use opts::{
     busy_poll, congestion, cork, defer_accept, fastopen, fastopen_connect, incoming_cpu,
     is_listening, keepalive, mark, max_pacing_rate, maxseg, nodelay, notsent_lowat,
@@ -54,5 +55,4 @@ pub use opts::{
 };
 pub use probe::{Probe, has_cap_net_admin, probe};
 pub use profile::{Mode, Outcome, PeerPolicy, Report, Scope, Setting, SocketProfile};
-pub use sysctl_core::{CongestionControl, FastOpen};
 pub use types::{BufferSize, Dscp, Ecn, Keepalive, PacingRate, TrafficClass};

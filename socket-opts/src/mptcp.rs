@@ -97,7 +97,7 @@ fn require_mptcp(fd: BorrowedFd<'_>, option: &'static str) -> Result<()> {
     } else {
         Err(Error::Misuse {
             option,
-            reason: "not an MPTCP socket (create it with socket_opts::mptcp)".to_owned(),
+            reason: "not an MPTCP socket (create it with nettune_sockopt::mptcp)".to_owned(),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
-use sysctl_core::{CongestionControl, FastOpen, Knob, NameList, Sysctl, knobs};
+use nettune_sysctl::{CongestionControl, FastOpen, Knob, NameList, Sysctl, knobs};
 
 use crate::error::{Error, Result};
 use crate::sys::{self, c_int};

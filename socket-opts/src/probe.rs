@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sysctl_core::{CongestionControl, FastOpen, Sysctl, knobs};
+use nettune_sysctl::{CongestionControl, FastOpen, Sysctl, knobs};
 
 /// What this host allows, read from the sysctls of the calling thread's network
 /// namespace and the calling thread's capabilities. Values that could not be read are
@@ -67,7 +67,7 @@ pub fn has_cap_net_admin() -> bool {
 /// Reads what this host allows. Never fails: what cannot be read is `None` or empty.
 pub fn probe() -> Probe {
     let sys = Sysctl::new();
-    let list = |r: sysctl_core::Result<sysctl_core::NameList<CongestionControl>>| {
+    let list = |r: nettune_sysctl::Result<nettune_sysctl::NameList<CongestionControl>>| {
         r.map(|l| l.as_slice().to_vec()).unwrap_or_default()
     };
     Probe {

@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+use nettune_sysctl::CongestionControl;
 use socket2::{Domain, SockAddr, Socket, Type};
-use sysctl_core::CongestionControl;
 
 use crate::error::{Error, Result};
 use crate::opts;
@@ -288,7 +288,7 @@ impl fmt::Display for Report {
 /// A set of socket options applied together to each socket a server accepts or connects.
 ///
 /// ```no_run
-/// use socket_opts::SocketProfile;
+/// use nettune_sockopt::SocketProfile;
 /// let profile = SocketProfile::new()
 ///     .congestion("bbr".parse()?)
 ///     .nodelay(true)

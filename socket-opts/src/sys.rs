@@ -1,8 +1,5 @@
-//! The only unsafe code of socket-opts: `getsockopt(2)`/`setsockopt(2)` on byte buffers.
-#![allow(unsafe_code)]
-
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+//! The socket option numbers missing from `libc`; the system calls themselves are
+//! nettune-core's [`raw`](nettune_core::raw) wrappers.
 
 pub(crate) use libc::c_int;
 
@@ -71,66 +68,7 @@ pub(crate) const IPV6_TCLASS: c_int = 67;
 pub(crate) const MPTCP_INFO: c_int = 1;
 pub(crate) const MPTCP_SUBFLOW_ADDRS: c_int = 3;
 
-/// `getsockopt` into `buf`; returns the length the kernel wrote.
-pub(crate) fn get_bytes(
-    fd: BorrowedFd<'_>,
-    level: c_int,
-    name: c_int,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    let mut len = libc::socklen_t::try_from(buf.len()).unwrap_or(libc::socklen_t::MAX);
-    // SAFETY: `buf` is valid for writes of `len` bytes and `len` points to a live socklen_t;
-    // the kernel writes at most `len` bytes and updates `len`.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            buf.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((len as usize).min(buf.len()))
-}
-
-/// `setsockopt` from `value`.
-pub(crate) fn set_bytes(
-    fd: BorrowedFd<'_>,
-    level: c_int,
-    name: c_int,
-    value: &[u8],
-) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(value.len()).unwrap_or(libc::socklen_t::MAX);
-    // SAFETY: `value` is valid for reads of `len` bytes for the duration of the call.
-    let ret = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, value.as_ptr().cast(), len) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// `getsockopt` of a C `int`.
-pub(crate) fn get_int(fd: BorrowedFd<'_>, level: c_int, name: c_int) -> io::Result<c_int> {
-    let mut buf = [0u8; 4];
-    let n = get_bytes(fd, level, name, &mut buf)?;
-    if n < 4 {
-        // Some options answer with a shorter value; widen what came back.
-        let mut wide = [0u8; 4];
-        wide[..n].copy_from_slice(&buf[..n]);
-        return Ok(c_int::from_ne_bytes(wide));
-    }
-    Ok(c_int::from_ne_bytes(buf))
-}
-
-/// `setsockopt` of a C `int`.
-pub(crate) fn set_int(
-    fd: BorrowedFd<'_>,
-    level: c_int,
-    name: c_int,
-    value: c_int,
-) -> io::Result<()> {
-    set_bytes(fd, level, name, &value.to_ne_bytes())
-}
+pub(crate) use nettune_core::raw::{
+    getsockopt as get_bytes, getsockopt_int as get_int, setsockopt as set_bytes,
+    setsockopt_int as set_int,
+};

@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use socket_opts::*;
+use nettune_sockopt::*;
+use nettune_sysctl::{Sysctl, knobs};
 use socket2::{Domain, Socket, Type};
-use sysctl_core::{Sysctl, knobs};
 use testkit::{TestNs, require_root};
 
 /// A listener, a connected client and the accepted server side, on loopback.

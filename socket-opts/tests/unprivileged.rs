@@ -8,7 +8,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, ExitCode};
 
-use socket_opts::{
+use nettune_sockopt::{
     Error, probe, set_congestion, set_mark, set_prefer_busy_poll, set_priority,
     set_recv_buffer_force,
 };

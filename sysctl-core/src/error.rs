@@ -2,6 +2,10 @@
 
 use std::io;
 
+use nettune_core::ErrorKind;
+pub use nettune_core::ValueError;
+pub(crate) use nettune_core::error::clip;
+
 use crate::key::Key;
 
 /// Result type of this crate.
@@ -114,7 +118,7 @@ pub enum Error {
     },
 
     /// Another I/O error reading, writing or listing a key.
-    #[error("{op} sysctl {key}: {source}")]
+    #[error("{op} sysctl {key}")]
     Io {
         /// `read`, `write` or `list`.
         op: &'static str,
@@ -141,7 +145,7 @@ pub enum Error {
 
     /// An apply stopped at `key`; the keys it had already written were put back (or not:
     /// see `restore`).
-    #[error("applying the plan failed at {key}: {source}; {restore}")]
+    #[error("applying the plan failed at {key} ({restore})")]
     ApplyFailed {
         /// The key whose write failed.
         key: Key,
@@ -182,7 +186,7 @@ pub enum Error {
     },
 
     /// Reading or writing a file (undo log, sysctl.d configuration) failed.
-    #[error("{op} {}: {source}", path.display())]
+    #[error("{op} {}", path.display())]
     File {
         /// What was done (`read`, `write`, `list`).
         op: &'static str,
@@ -194,21 +198,30 @@ pub enum Error {
     },
 
     /// Opening, creating or entering a network namespace failed.
-    #[error("{op} network namespace {what}: {reason}")]
-    Netns {
-        /// What was attempted (`open`, `create`, `enter`).
-        op: &'static str,
-        /// Which namespace (name, path or pid).
-        what: String,
-        /// What went wrong and, for permission errors, which capability is needed.
-        reason: String,
-        /// The OS error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Netns(#[from] nettune_core::NetnsError),
 }
 
 impl Error {
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidKey { .. }
+            | Self::InvalidValue { .. }
+            | Self::CongestionControlUnavailable { .. }
+            | Self::CongestionControlNotAllowed { .. } => ErrorKind::InvalidValue,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Self::UnexpectedValue { .. } | Self::Syntax { .. } => ErrorKind::Decode,
+            Self::Io { source, .. } | Self::File { source, .. } => ErrorKind::of_io(source),
+            Self::NotApplied { .. } => ErrorKind::Kernel,
+            Self::ApplyFailed { source, .. } => source.kind(),
+            Self::RollbackFailed { .. } => ErrorKind::Io,
+            Self::WrongTarget { .. } => ErrorKind::InvalidValue,
+            Self::Netns(e) => e.kind(),
+        }
+    }
+
     /// The key this error is about, when it is about one key.
     pub fn key(&self) -> Option<&Key> {
         match self {
@@ -249,55 +262,4 @@ impl std::fmt::Display for Restore {
         }
         Ok(())
     }
-}
-
-/// A value that does not parse or does not satisfy its type's rules.
-///
-/// Returned by the `FromStr` and `TryFrom` implementations of the value types; setting a
-/// knob turns it into [`Error::InvalidValue`] naming the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {input:?}: {reason}")]
-pub struct ValueError {
-    what: &'static str,
-    input: String,
-    reason: String,
-}
-
-impl ValueError {
-    /// A new error for a value of type `what` (for example `"tcp_rmem triple"`).
-    pub fn new(what: &'static str, input: impl AsRef<str>, reason: impl Into<String>) -> Self {
-        Self {
-            what,
-            input: clip(input.as_ref()),
-            reason: reason.into(),
-        }
-    }
-
-    /// What kind of value was expected.
-    pub fn what(&self) -> &'static str {
-        self.what
-    }
-
-    /// The rejected input (cut to 64 characters).
-    pub fn input(&self) -> &str {
-        &self.input
-    }
-
-    /// Why it was rejected, and how to fix it.
-    pub fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
-/// Cuts user or kernel text to 64 characters for use in an error message.
-pub(crate) fn clip(text: &str) -> String {
-    const MAX: usize = 64;
-    if text.len() <= MAX {
-        return text.to_owned();
-    }
-    let mut end = MAX;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes)", &text[..end], text.len())
 }

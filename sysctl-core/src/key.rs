@@ -26,13 +26,13 @@ const MAX_COMPONENT_LEN: usize = 255;
 /// file outside the sysctl tree. It displays in the dotted form.
 ///
 /// ```
-/// use sysctl_core::Key;
+/// use nettune_sysctl::Key;
 /// let vlan: Key = "net.ipv4.conf.eth0/100.rp_filter".parse()?;
 /// assert_eq!(vlan.path(), "net/ipv4/conf/eth0.100/rp_filter");
 /// assert_eq!(vlan, "net/ipv4/conf/eth0.100/rp_filter".parse()?);
 /// assert_eq!(vlan.to_string(), "net.ipv4.conf.eth0/100.rp_filter");
 /// assert!("net/../../etc/passwd".parse::<Key>().is_err());
-/// # Ok::<(), sysctl_core::Error>(())
+/// # Ok::<(), nettune_sysctl::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {

@@ -142,7 +142,7 @@ pub(crate) fn bool_word(text: &str) -> Option<bool> {
 /// When `key` is a knob of this module and `value` breaks its rules.
 ///
 /// ```
-/// use sysctl_core::{Key, knobs::canonical};
+/// use nettune_sysctl::{Key, knobs::canonical};
 /// let rmem: Key = "net.ipv4.tcp_rmem".parse()?;
 /// assert_eq!(canonical(&rmem, "4096\t87380   6291456")?, "4096 87380 6291456");
 /// assert_eq!(canonical(&"net.ipv4.tcp_sack".parse()?, "yes")?, "1");

@@ -10,15 +10,16 @@
 //!   (`net.ipv4.conf.eth0/100.rp_filter`) and never escapes `/proc/sys`;
 //! - [`Sysctl`]: raw reads and writes with errors that say why (absent, read-only in a child
 //!   namespace, rejected by the kernel), listing, and typed access to the [`knobs`];
-//! - [`netns::NetNs`] and [`Sysctl::in_netns`]: the same in another namespace, whatever
-//!   thread calls;
+//! - [`Sysctl::open_in`] (with a [`nettune_core::NetNs`]): the same in another namespace,
+//!   whatever thread calls;
 //! - value types that validate at construction ([`TcpMem`], [`CongestionControl`],
 //!   [`FastOpen`], ...) and [`advice`] about how knobs interact.
 //!
 //! ```no_run
-//! use sysctl_core::{Sysctl, knobs, netns::NetNs};
+//! use nettune_core::NetNs;
+//! use nettune_sysctl::{Sysctl, knobs};
 //! let ns = NetNs::create()?;                       // needs CAP_SYS_ADMIN
-//! let sys = Sysctl::new().in_netns(&ns);
+//! let sys = Sysctl::open_in(&ns);
 //! sys.set::<knobs::TcpCongestionControl>("bbr".parse()?)?;
 //! assert_eq!(sys.get::<knobs::TcpCongestionControl>()?.as_str(), "bbr");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -29,11 +30,9 @@ pub mod advice;
 mod error;
 mod key;
 pub mod knobs;
-pub mod netns;
 pub mod plan;
 mod profile;
 mod snapshot;
-mod sys;
 mod sysctl;
 pub mod sysctld;
 mod textfile;

@@ -82,7 +82,7 @@ impl Entry {
 /// earlier one in place.
 ///
 /// ```no_run
-/// use sysctl_core::{Profile, Sysctl, plan::PlanOptions};
+/// use nettune_sysctl::{Profile, Sysctl, plan::PlanOptions};
 /// let sys = Sysctl::new();
 /// let mut profile = Profile::low_latency();
 /// profile.set("net.ipv4.tcp_notsent_lowat", "131072", "our feed handler sends in bursts")?;
@@ -90,7 +90,7 @@ impl Entry {
 /// print!("{plan}");                       // the dry run
 /// let applied = plan.apply(&sys)?;        // all or nothing
 /// applied.save("/run/nettune.undo")?;
-/// # Ok::<(), sysctl_core::Error>(())
+/// # Ok::<(), nettune_sysctl::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Profile {
@@ -466,10 +466,10 @@ fn builtin(key: &'static str, value: &str, why: &str) -> Entry {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sysctl_core::Bdp;
+/// use nettune_sysctl::Bdp;
 /// let bdp = Bdp::new(10_000_000_000, Duration::from_millis(10))?;   // 10 Gbit/s, 10 ms
 /// assert_eq!(bdp.bytes(), 12_500_000);
-/// # Ok::<(), sysctl_core::ValueError>(())
+/// # Ok::<(), nettune_sysctl::ValueError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Bdp {

@@ -12,8 +12,8 @@ use nix::libc;
 use crate::error::{Error, Result, clip};
 use crate::key::Key;
 use crate::knobs::{self, Knob, Scope};
-use crate::netns::{self, NetNs};
 use crate::value::{CongestionControl, NameList};
+use nettune_core::netns::{self, NetNs};
 
 /// The largest value text written, in bytes (the kernel reads at most a page).
 const MAX_VALUE_LEN: usize = 4096;
@@ -25,12 +25,12 @@ const MAX_VALUE_LEN: usize = 4096;
 /// namespace's user namespace for `net.*` keys, `CAP_SYS_ADMIN` for the others).
 ///
 /// ```no_run
-/// use sysctl_core::{Sysctl, knobs};
+/// use nettune_sysctl::{Sysctl, knobs};
 /// let sys = Sysctl::new();
 /// let cc = sys.get::<knobs::TcpCongestionControl>()?;
 /// let rmem = sys.read_raw(&"net.ipv4.tcp_rmem".parse()?)?;
 /// println!("{cc} {rmem}");
-/// # Ok::<(), sysctl_core::Error>(())
+/// # Ok::<(), nettune_sysctl::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Sysctl {
@@ -57,6 +57,17 @@ impl Sysctl {
             root: dir.into().into(),
             netns: None,
         }
+    }
+
+    /// The live tree of the calling thread's network namespace (the same as
+    /// [`Sysctl::new`], named as every nettune handle's `open`).
+    pub fn open() -> Self {
+        Self::new()
+    }
+
+    /// The live tree of network namespace `ns`: `Sysctl::new().in_netns(ns)`.
+    pub fn open_in(ns: &NetNs) -> Self {
+        Self::new().in_netns(ns)
     }
 
     /// The same tree as seen from inside `ns`: every read and write is done by a thread
@@ -300,10 +311,10 @@ impl Sysctl {
     /// not parse as the knob's type.
     ///
     /// ```no_run
-    /// use sysctl_core::{Sysctl, knobs::TcpRmem};
+    /// use nettune_sysctl::{Sysctl, knobs::TcpRmem};
     /// let rmem = Sysctl::new().get::<TcpRmem>()?;
     /// println!("autotuning grows receive buffers up to {} bytes", rmem.max());
-    /// # Ok::<(), sysctl_core::Error>(())
+    /// # Ok::<(), nettune_sysctl::Error>(())
     /// ```
     pub fn get<K: Knob>(&self) -> Result<K::Value> {
         let key = K::key();
@@ -324,7 +335,7 @@ impl Sysctl {
     /// [`Sysctl::write_raw`].
     ///
     /// ```no_run
-    /// use sysctl_core::{Sysctl, TcpMem, knobs::TcpRmem};
+    /// use nettune_sysctl::{Sysctl, TcpMem, knobs::TcpRmem};
     /// Sysctl::new().set::<TcpRmem>(TcpMem::new(4096, 131072, 16 << 20)?)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

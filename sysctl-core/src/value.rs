@@ -48,12 +48,12 @@ pub const INT_MAX: u64 = i32::MAX as u64;
 /// Valid when `min <= default <= max <= 2^31 - 1`. Parses from space- or tab-separated text.
 ///
 /// ```
-/// use sysctl_core::TcpMem;
+/// use nettune_sysctl::TcpMem;
 /// let m: TcpMem = "4096\t131072  6291456".parse()?;
 /// assert_eq!(m.max(), 6291456);
 /// assert_eq!(m.to_string(), "4096 131072 6291456");
 /// assert!(TcpMem::new(4096, 1024, 8192).is_err());
-/// # Ok::<(), sysctl_core::ValueError>(())
+/// # Ok::<(), nettune_sysctl::ValueError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TcpMem {
@@ -236,100 +236,31 @@ impl fmt::Display for PortRange {
     }
 }
 
-/// Defines a newtype for a kernel algorithm or module name of 1-15 bytes.
-macro_rules! kernel_name {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Box<str>);
-
-        impl $name {
-            /// Validates a name: 1-15 bytes of ASCII letters, digits, `_` or `-`.
-            /// Trailing NUL padding (as `getsockopt` returns it) is stripped first.
-            ///
-            /// # Errors
-            ///
-            /// When the name is empty, too long or has other characters.
-            pub fn new(name: &str) -> Result<Self, ValueError> {
-                let trimmed = name.trim_end_matches('\0');
-                if trimmed.is_empty() || trimmed.len() > 15 {
-                    return Err(ValueError::new($what, name, "must be 1 to 15 bytes long"));
-                }
-                if !trimmed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                    return Err(ValueError::new(
-                        $what,
-                        name,
-                        "may only contain ASCII letters, digits, `_` and `-`",
-                    ));
-                }
-                Ok(Self(trimmed.into()))
-            }
-
-            /// The name.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ValueError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::new(s)
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = ValueError;
-            fn try_from(s: &str) -> Result<Self, Self::Error> {
-                Self::new(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.0)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-    };
-}
-
-kernel_name!(
+nettune_core::kernel_name! {
     /// A TCP congestion control algorithm name (`cubic`, `bbr`, `reno`, ...): 1-15 ASCII
     /// bytes (`TCP_CA_NAME_MAX` is 16 with the NUL).
     ///
     /// ```
-    /// let bbr: sysctl_core::CongestionControl = "bbr".parse()?;
+    /// let bbr: nettune_sysctl::CongestionControl = "bbr".parse()?;
     /// assert_eq!(bbr.as_str(), "bbr");
-    /// # Ok::<(), sysctl_core::ValueError>(())
+    /// # Ok::<(), nettune_sysctl::ValueError>(())
     /// ```
     #[doc(alias = "TCP_CONGESTION")]
-    CongestionControl,
+    pub struct CongestionControl,
     "congestion control name"
-);
+}
 
-kernel_name!(
+nettune_core::kernel_name! {
     /// A queueing discipline name for `net.core.default_qdisc` (`fq`, `fq_codel`, `pfifo_fast`, ...).
-    Qdisc,
+    pub struct Qdisc,
     "qdisc name"
-);
+}
 
-kernel_name!(
+nettune_core::kernel_name! {
     /// An MPTCP path manager (`kernel`, `userspace`) or packet scheduler (`default`, ...) name.
-    MptcpName,
+    pub struct MptcpName,
     "MPTCP path manager or scheduler name"
-);
+}
 
 /// A space-separated list of names, as `tcp_available_congestion_control` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -564,34 +495,14 @@ impl fmt::Debug for FastOpenKey {
     }
 }
 
-/// Defines a small enum of integer modes with a fallback for values a newer kernel adds.
+/// Declares a sysctl mode: [`nettune_core::int_enum!`] over `u32`, parsed from and shown as
+/// the number the kernel prints.
 macro_rules! int_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $value:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)+
-            /// A value this library does not know (a newer kernel), kept as is.
-            Other(u32),
-        }
-
-        impl $name {
-            /// The number the kernel uses.
-            pub fn get(self) -> u32 {
-                match self {
-                    $(Self::$variant => $value,)+
-                    Self::Other(v) => v,
-                }
-            }
-        }
-
-        impl From<u32> for $name {
-            fn from(v: u32) -> Self {
-                match v {
-                    $($value => Self::$variant,)+
-                    v => Self::Other(v),
-                }
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $value:literal => $cname:literal),+ $(,)? }) => {
+        nettune_core::int_enum! {
+            $(#[$doc])*
+            pub enum $name: u32 {
+                $($(#[$vdoc])* $variant = $value => $cname,)+
             }
         }
 
@@ -614,11 +525,11 @@ int_enum!(
     /// `net.ipv4.tcp_timestamps` (RFC 7323 timestamps).
     Timestamps, "tcp_timestamps mode" {
         /// 0: no timestamps.
-        Off = 0,
+        Off = 0 => "off",
         /// 1: timestamps with a random offset per connection (the default).
-        On = 1,
+        On = 1 => "on",
         /// 2: timestamps without the random offset.
-        OnNoRandomOffset = 2,
+        OnNoRandomOffset = 2 => "on-no-random-offset",
     }
 );
 
@@ -626,11 +537,11 @@ int_enum!(
     /// `net.ipv4.tcp_mtu_probing` (packetization-layer path MTU discovery).
     MtuProbing, "tcp_mtu_probing mode" {
         /// 0: disabled (the default).
-        Off = 0,
+        Off = 0 => "off",
         /// 1: only after an ICMP black hole is detected.
-        OnBlackhole = 1,
+        OnBlackhole = 1 => "on-blackhole",
         /// 2: always, starting from `tcp_base_mss`.
-        Always = 2,
+        Always = 2 => "always",
     }
 );
 
@@ -638,11 +549,11 @@ int_enum!(
     /// `net.ipv4.tcp_tw_reuse`: reuse of TIME-WAIT sockets for new outgoing connections.
     TwReuse, "tcp_tw_reuse mode" {
         /// 0: never.
-        Off = 0,
+        Off = 0 => "off",
         /// 1: for any outgoing connection when it is safe by timestamps.
-        On = 1,
+        On = 1 => "on",
         /// 2: for loopback traffic only (the default).
-        LoopbackOnly = 2,
+        LoopbackOnly = 2 => "loopback-only",
     }
 );
 
@@ -650,11 +561,11 @@ int_enum!(
     /// `net.ipv4.tcp_syncookies`.
     SynCookies, "tcp_syncookies mode" {
         /// 0: never send SYN cookies.
-        Off = 0,
+        Off = 0 => "off",
         /// 1: send cookies when the SYN backlog overflows (the default).
-        OnOverflow = 1,
+        OnOverflow = 1 => "on-overflow",
         /// 2: always send cookies (for testing).
-        Always = 2,
+        Always = 2 => "always",
     }
 );
 
@@ -662,11 +573,11 @@ int_enum!(
     /// `net.netfilter.nf_conntrack_events`: conntrack event delivery.
     ConntrackEvents, "nf_conntrack_events mode" {
         /// 0: no events.
-        Off = 0,
+        Off = 0 => "off",
         /// 1: always generate events.
-        On = 1,
+        On = 1 => "on",
         /// 2: only when a listener exists (the default since 6.0).
-        Auto = 2,
+        Auto = 2 => "auto",
     }
 );
 
@@ -674,9 +585,9 @@ int_enum!(
     /// `net.mptcp.pm_type`: which path manager MPTCP uses (older form of `path_manager`).
     PmType, "mptcp pm_type" {
         /// 0: the in-kernel path manager.
-        Kernel = 0,
+        Kernel = 0 => "kernel",
         /// 1: a userspace daemon drives the path manager over netlink.
-        Userspace = 1,
+        Userspace = 1 => "userspace",
     }
 );
 

@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sysctl_core::knobs::{self, Knob, Scope, Visitor};
-use sysctl_core::netns::NetNs;
-use sysctl_core::{Error, FastOpen, Key, Sysctl};
+use nettune_core::NetNs;
+use nettune_sysctl::knobs::{self, Knob, Scope, Visitor};
+use nettune_sysctl::{Error, FastOpen, Key, Sysctl};
 use testkit::{TestNs, require_root};
 
 fn key(s: &str) -> Key {
@@ -328,13 +328,15 @@ fn read_raw_agrees_with_sysctl_for_every_net_key() {
             }
             // procps prints nothing for a write-only key or one that reads EIO (an unset
             // IPv6 stable_secret), an error for other unreadable ones.
-            (Err(e), Err(_)) => assert!(
-                theirs.starts_with("sysctl:")
-                    || (theirs.is_empty()
-                        && (e.to_string().contains("write-only")
-                            || e.to_string().contains("os error 5"))),
-                "{k}: we failed ({e}) but sysctl printed {theirs:?}"
-            ),
+            (Err(e), Err(_)) => {
+                let chain = nettune_core::error::report(&e);
+                assert!(
+                    theirs.starts_with("sysctl:")
+                        || (theirs.is_empty()
+                            && (chain.contains("write-only") || chain.contains("os error 5"))),
+                    "{k}: we failed ({chain}) but sysctl printed {theirs:?}"
+                );
+            }
             (a, b) => panic!("{k}: read_raw {a:?} but read_tree {b:?}"),
         }
     }

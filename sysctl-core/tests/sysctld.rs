@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use sysctl_core::sysctld::{Line, SysctlConfig, SysctlD};
-use sysctl_core::{Key, Profile, Sysctl};
+use nettune_sysctl::sysctld::{Line, SysctlConfig, SysctlD};
+use nettune_sysctl::{Key, Profile, Sysctl};
 use testkit::{TestNs, require_root};
 
 fn key(s: &str) -> Key {

@@ -1,8 +1,8 @@
 //! Plan, apply, rollback and drift against the live kernel, inside private namespaces.
 
-use sysctl_core::knobs::{self, Knob, Scope};
-use sysctl_core::plan::PlanOptions;
-use sysctl_core::{Error, Key, Profile, Snapshot};
+use nettune_sysctl::knobs::{self, Knob, Scope};
+use nettune_sysctl::plan::PlanOptions;
+use nettune_sysctl::{Error, Key, Profile, Snapshot};
 use testkit::{TestNs, require_root};
 
 fn key(s: &str) -> Key {

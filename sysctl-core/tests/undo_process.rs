@@ -6,8 +6,8 @@
 
 use std::process::{Command, ExitCode};
 
-use sysctl_core::netns::NetNs;
-use sysctl_core::{Applied, Profile, Sysctl};
+use nettune_core::NetNs;
+use nettune_sysctl::{Applied, Profile, Sysctl};
 use testkit::{TestNs, require_root};
 
 fn norm(s: &str) -> String {
@@ -16,7 +16,7 @@ fn norm(s: &str) -> String {
 
 /// The second process: roll back the log in the namespace it names.
 fn rollback(file: &str) -> ExitCode {
-    let run = || -> Result<usize, sysctl_core::Error> {
+    let run = || -> Result<usize, nettune_sysctl::Error> {
         let applied = Applied::load(file)?;
         let name = applied.netns_name().unwrap_or("(none)").to_owned();
         let sys = Sysctl::new().in_netns(&NetNs::open(&name)?);

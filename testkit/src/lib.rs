@@ -18,8 +18,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sysctl_core::Sysctl;
-use sysctl_core::netns::NetNs;
+use nettune_core::NetNs;
+use nettune_sysctl::Sysctl;
 
 /// Whether this run is CI (`CI=true`), where every test must run.
 pub fn in_ci() -> bool {

@@ -14,7 +14,7 @@ use nettune_benches::{Plan, compare};
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-use sysctl_core::{Key, Sysctl, knobs};
+use nettune_sysctl::{Key, Sysctl, knobs};
 
 /// The floor: open, read and close one file into a reused buffer.
 fn floor_read(path: &Path, buf: &mut Vec<u8>) {
@@ -122,7 +122,7 @@ fn sysctl_snapshot(plan: Plan) {
 /// Reading one key of another namespace: ours (`Sysctl::in_netns`, a scoped thread per
 /// call) against the raw floor of switching the calling thread there and back with setns.
 fn sysctl_read_one_in_netns(plan: Plan) {
-    use sysctl_core::netns::NetNs;
+    use nettune_core::NetNs;
     if !nix::unistd::geteuid().is_root() {
         eprintln!("sysctl_read_one_in_netns: needs root, not measured");
         return;
@@ -154,10 +154,10 @@ fn sysctl_read_one_in_netns(plan: Plan) {
 }
 
 /// The per-namespace entries of the low-latency profile, as (key, value).
-fn per_namespace_low_latency() -> sysctl_core::Profile {
-    let mut p = sysctl_core::Profile::new("bench");
-    for e in sysctl_core::Profile::low_latency().entries() {
-        if knobs::info(e.key()).is_some_and(|k| k.scope == sysctl_core::Scope::PerNamespace) {
+fn per_namespace_low_latency() -> nettune_sysctl::Profile {
+    let mut p = nettune_sysctl::Profile::new("bench");
+    for e in nettune_sysctl::Profile::low_latency().entries() {
+        if knobs::info(e.key()).is_some_and(|k| k.scope == nettune_sysctl::Scope::PerNamespace) {
             p.push(e.clone());
         }
     }
@@ -176,7 +176,7 @@ fn floor_write(path: &Path, value: &str) {
 /// that entered it), against the same writes done raw (with the same read-backs) and
 /// against `sysctl -p` of the profile file and of a file with the old values.
 fn sysctl_apply(plan: Plan) {
-    use sysctl_core::netns::NetNs;
+    use nettune_core::NetNs;
     if !nix::unistd::geteuid().is_root() {
         eprintln!("sysctl_apply: needs root, not measured");
         return;
@@ -283,9 +283,9 @@ fn loopback() -> (
 }
 
 /// Setters, a six-option profile and TCP_INFO against the bare syscalls.
-fn socket_opts_bench(plan: Plan) {
-    use nettune_benches::sys as raw;
-    use socket_opts::{PacingRate, SocketProfile};
+fn nettune_sockopt_bench(plan: Plan) {
+    use nettune_core::raw;
+    use nettune_sockopt::{PacingRate, SocketProfile};
     use std::os::fd::AsFd;
     let (_l, c, _s) = loopback();
     let fd = c.as_fd();
@@ -296,11 +296,11 @@ fn socket_opts_bench(plan: Plan) {
         plan,
         &mut || {
             flip_ours = !flip_ours;
-            black_box(socket_opts::set_nodelay(fd, flip_ours).is_ok());
+            black_box(nettune_sockopt::set_nodelay(fd, flip_ours).is_ok());
         },
         &mut || {
             flip_raw = !flip_raw;
-            black_box(raw::set_int(
+            let _ = black_box(raw::setsockopt_int(
                 fd,
                 tcp,
                 libc::TCP_NODELAY,
@@ -312,10 +312,10 @@ fn socket_opts_bench(plan: Plan) {
         "socket_set_notsent_lowat/raw-setsockopt",
         plan,
         &mut || {
-            black_box(socket_opts::set_notsent_lowat(fd, 16384).is_ok());
+            black_box(nettune_sockopt::set_notsent_lowat(fd, 16384).is_ok());
         },
         &mut || {
-            black_box(raw::set_int(fd, tcp, 25, 16384));
+            let _ = black_box(raw::setsockopt_int(fd, tcp, 25, 16384));
         },
     );
     let pacing = PacingRate::BytesPerSecond(125_000_000);
@@ -323,21 +323,21 @@ fn socket_opts_bench(plan: Plan) {
         "socket_set_max_pacing_rate/raw-setsockopt",
         plan,
         &mut || {
-            black_box(socket_opts::set_max_pacing_rate(fd, pacing).is_ok());
+            black_box(nettune_sockopt::set_max_pacing_rate(fd, pacing).is_ok());
         },
         &mut || {
-            black_box(raw::set_bytes(fd, sol, 47, &125_000_000u64.to_ne_bytes()));
+            let _ = black_box(raw::setsockopt(fd, sol, 47, &125_000_000u64.to_ne_bytes()));
         },
     );
-    let reno: socket_opts::CongestionControl = "reno".parse().expect("name");
+    let reno: nettune_sockopt::CongestionControl = "reno".parse().expect("name");
     compare(
         "socket_set_congestion/raw-setsockopt",
         plan,
         &mut || {
-            black_box(socket_opts::set_congestion(fd, &reno).is_ok());
+            black_box(nettune_sockopt::set_congestion(fd, &reno).is_ok());
         },
         &mut || {
-            black_box(raw::set_bytes(fd, tcp, libc::TCP_CONGESTION, b"reno"));
+            let _ = black_box(raw::setsockopt(fd, tcp, libc::TCP_CONGESTION, b"reno"));
         },
     );
     let profile = SocketProfile::new()
@@ -349,12 +349,12 @@ fn socket_opts_bench(plan: Plan) {
         .busy_poll(std::time::Duration::from_micros(50));
     let best_effort = profile.clone().best_effort();
     let raw_six = || {
-        raw::set_int(fd, tcp, libc::TCP_NODELAY, 1);
-        raw::set_int(fd, tcp, 25, 16384);
-        raw::set_bytes(fd, tcp, libc::TCP_CONGESTION, b"reno");
-        raw::set_bytes(fd, sol, 47, &125_000_000u64.to_ne_bytes());
-        raw::set_int(fd, sol, libc::SO_PRIORITY, 3);
-        raw::set_int(fd, sol, 46, 50);
+        let _ = raw::setsockopt_int(fd, tcp, libc::TCP_NODELAY, 1);
+        let _ = raw::setsockopt_int(fd, tcp, 25, 16384);
+        let _ = raw::setsockopt(fd, tcp, libc::TCP_CONGESTION, b"reno");
+        let _ = raw::setsockopt(fd, sol, 47, &125_000_000u64.to_ne_bytes());
+        let _ = raw::setsockopt_int(fd, sol, libc::SO_PRIORITY, 3);
+        let _ = raw::setsockopt_int(fd, sol, 46, 50);
     };
     compare(
         "socket_profile6_best_effort/raw-sequence",
@@ -373,12 +373,12 @@ fn socket_opts_bench(plan: Plan) {
         },
         &mut || {
             // The floor of an all-or-nothing apply: read each previous value, then set.
-            raw::get(fd, tcp, libc::TCP_NODELAY, &mut buf);
-            raw::get(fd, tcp, 25, &mut buf);
-            raw::get(fd, tcp, libc::TCP_CONGESTION, &mut buf);
-            raw::get(fd, sol, 47, &mut buf);
-            raw::get(fd, sol, libc::SO_PRIORITY, &mut buf);
-            raw::get(fd, sol, 46, &mut buf);
+            let _ = raw::getsockopt(fd, tcp, libc::TCP_NODELAY, &mut buf);
+            let _ = raw::getsockopt(fd, tcp, 25, &mut buf);
+            let _ = raw::getsockopt(fd, tcp, libc::TCP_CONGESTION, &mut buf);
+            let _ = raw::getsockopt(fd, sol, 47, &mut buf);
+            let _ = raw::getsockopt(fd, sol, libc::SO_PRIORITY, &mut buf);
+            let _ = raw::getsockopt(fd, sol, 46, &mut buf);
             raw_six();
         },
     );
@@ -387,10 +387,10 @@ fn socket_opts_bench(plan: Plan) {
         "socket_tcp_info/raw-getsockopt",
         plan,
         &mut || {
-            black_box(socket_opts::tcp_info(fd).ok());
+            black_box(nettune_sockopt::tcp_info(fd).ok());
         },
         &mut || {
-            black_box(raw::get(fd, tcp, libc::TCP_INFO, &mut info));
+            let _ = black_box(raw::getsockopt(fd, tcp, libc::TCP_INFO, &mut info));
         },
     );
 }
@@ -398,9 +398,9 @@ fn socket_opts_bench(plan: Plan) {
 /// A full features read of `lo`: ours (strings cached per handle) against the raw ioctl
 /// sequences and against running `ethtool -k`.
 fn nic_features(plan: Plan) {
-    use nettune_benches::sys as raw;
+    use nettune_core::raw;
     use std::os::fd::AsFd;
-    let nic = nic_offload::Nic::open("lo").expect("lo");
+    let nic = nettune_nic::Nic::open("lo").expect("lo");
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
     let fd = sock.as_fd();
     let word = |b: &[u8], o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
@@ -408,7 +408,7 @@ fn nic_features(plan: Plan) {
     let mut info = vec![0u8; 20];
     info[0..4].copy_from_slice(&0x37u32.to_ne_bytes());
     info[8..16].copy_from_slice(&(1u64 << 4).to_ne_bytes());
-    raw::ethtool(fd, "lo", &mut info);
+    let _ = raw::ethtool(fd, b"lo", &mut info);
     let count = word(&info, 16) as usize;
     let blocks = count.div_ceil(32);
     let mut strings = vec![0u8; 12 + count * 32];
@@ -417,7 +417,7 @@ fn nic_features(plan: Plan) {
         feats.fill(0);
         feats[0..4].copy_from_slice(&0x3au32.to_ne_bytes());
         feats[4..8].copy_from_slice(&(blocks as u32).to_ne_bytes());
-        raw::ethtool(fd, "lo", feats);
+        let _ = raw::ethtool(fd, b"lo", feats);
     };
     compare(
         "nic_features_read/raw-gfeatures-only",
@@ -435,12 +435,12 @@ fn nic_features(plan: Plan) {
         },
         &mut || {
             info[16..20].fill(0);
-            raw::ethtool(fd, "lo", &mut info);
+            let _ = raw::ethtool(fd, b"lo", &mut info);
             strings.fill(0);
             strings[0..4].copy_from_slice(&0x1bu32.to_ne_bytes());
             strings[4..8].copy_from_slice(&4u32.to_ne_bytes());
             strings[8..12].copy_from_slice(&(count as u32).to_ne_bytes());
-            raw::ethtool(fd, "lo", &mut strings);
+            let _ = raw::ethtool(fd, b"lo", &mut strings);
             gfeatures(&mut feats);
         },
     );
@@ -465,13 +465,18 @@ fn nic_features(plan: Plan) {
 }
 
 /// `n` UDP entries for the conntrack benchmarks; every other one has mark 1.
-fn ct_entries(n: usize) -> Vec<conntrack::Entry> {
+fn ct_entries(n: usize) -> Vec<nettune_conntrack::Entry> {
     use std::net::{IpAddr, Ipv4Addr};
     (0..n)
         .map(|i| {
             let src = IpAddr::V4(Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8));
-            let t = conntrack::Tuple::udp(src, 1000, IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)), 53);
-            let mut e = conntrack::Entry::new(t, std::time::Duration::from_secs(3600));
+            let t = nettune_conntrack::Tuple::udp(
+                src,
+                1000,
+                IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)),
+                53,
+            );
+            let mut e = nettune_conntrack::Entry::new(t, std::time::Duration::from_secs(3600));
             e.mark = Some((i % 2) as u32);
             e
         })
@@ -491,8 +496,8 @@ fn run_quiet(cmd: &str, args: &[&str]) {
 
 /// Conntrack with 200 000 entries created in a fresh namespace inside the run.
 fn conntrack_bench(plan: Plan) {
-    use conntrack::{Conntrack, Filter};
-    use sysctl_core::netns::NetNs;
+    use nettune_conntrack::{Conntrack, Filter};
+    use nettune_core::NetNs;
     if !nix::unistd::geteuid().is_root() {
         eprintln!("conntrack: needs root, not measured");
         return;
@@ -511,8 +516,8 @@ fn conntrack_bench(plan: Plan) {
     let result = ns.run(|| {
         let raw = nettune_benches::sys::RawNetlink::open().expect("raw socket");
         let mut m = nettune_netlink::proto::MsgBuilder::new(0x101, 0x300, 1);
-        m.bytes(&[0, 0, 0, 0]);
-        let request = m.finish();
+        m.header(&[0, 0, 0, 0]);
+        let request = m.finish().expect("encode");
         let mut buf = vec![0u8; 64 * 1024];
         compare(
             "conntrack_dump_200k/raw-netlink-floor",
@@ -549,7 +554,7 @@ fn conntrack_bench(plan: Plan) {
         );
         // Flush by mark of half the table, against `conntrack -D -m 1`; the half is
         // recreated (untimed) before each run.
-        let marked: Vec<&conntrack::Entry> = entries.iter().filter(|e| e.mark == Some(1)).collect();
+        let marked: Vec<&nettune_conntrack::Entry> = entries.iter().filter(|e| e.mark == Some(1)).collect();
         let refill = || {
             for e in &marked {
                 let _ = ct.create(e);
@@ -582,16 +587,16 @@ fn conntrack_bench(plan: Plan) {
 
 /// An MPTCP endpoint dump (8 endpoints) against running `ip mptcp endpoint show`.
 fn mptcp_bench(plan: Plan) {
-    use sysctl_core::netns::NetNs;
+    use nettune_core::NetNs;
     if !nix::unistd::geteuid().is_root() {
         eprintln!("mptcp: needs root, not measured");
         return;
     }
     let ns = NetNs::create().expect("namespace");
-    let pm = mptcp::PathManager::open_in(&ns).expect("path manager");
+    let pm = nettune_mptcp::PathManager::open_in(&ns).expect("path manager");
     for i in 1..=8u8 {
-        let spec = mptcp::EndpointSpec::new(std::net::IpAddr::from([10, 40, 0, i]))
-            .flags(mptcp::EndpointFlags::SUBFLOW);
+        let spec = nettune_mptcp::EndpointSpec::new(std::net::IpAddr::from([10, 40, 0, i]))
+            .flags(nettune_mptcp::EndpointFlags::SUBFLOW);
         pm.add_endpoint(&spec).expect("endpoint");
     }
     let result = ns.run(|| {
@@ -618,8 +623,8 @@ fn nettune_bin() -> Option<PathBuf> {
 /// The `nettune` command against the tools: `conntrack list` on a 200 000-entry table
 /// against `conntrack -L`, and `sysctl list net` against `sysctl -a -r '^net\.'`.
 fn cli_bench(plan: Plan) {
-    use conntrack::Conntrack;
-    use sysctl_core::netns::NetNs;
+    use nettune_conntrack::Conntrack;
+    use nettune_core::NetNs;
     let Some(bin) = nettune_bin() else {
         eprintln!(
             "cli: build the command first: cargo build --release -p nettune-examples --bin nettune"
@@ -695,8 +700,8 @@ fn main() {
             },
         ),
         (
-            "socket_opts",
-            socket_opts_bench,
+            "nettune_sockopt",
+            nettune_sockopt_bench,
             Plan {
                 rounds: 41,
                 batch: 5000,

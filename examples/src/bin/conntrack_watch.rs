@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use conntrack::{Conntrack, Event, EventConfig};
+use nettune::conntrack::{Conntrack, Event, EventConfig};
 
 /// Watch the conntrack table.
 #[derive(Debug, Parser)]
@@ -27,7 +27,7 @@ struct Args {
 }
 
 fn describe(e: &Event) -> String {
-    let line = |kind: &str, x: &conntrack::Entry| {
+    let line = |kind: &str, x: &nettune::conntrack::Entry| {
         let state = x
             .tcp
             .map(|t| format!(" {}", t.state.as_str()))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use socket_opts::{PacingRate, PeerPolicy, SocketProfile, tcp_info};
+use nettune::sockopt::{PacingRate, PeerPolicy, SocketProfile, tcp_info};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use socket_opts::{SocketProfile, TcpOptions, set_fastopen, tcp_info};
+use nettune::sockopt::{SocketProfile, TcpOptions, set_fastopen, tcp_info};
 
 /// TCP Fast Open demo.
 #[derive(Debug, Parser)]
@@ -43,7 +43,7 @@ fn server(addr: SocketAddr, connections: u64) -> Result<(), String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("bind {addr}: {e}"))?;
     match set_fastopen(&listener, 64) {
         Ok(()) => {}
-        Err(e @ socket_opts::Error::Inactive { .. }) => eprintln!("warning: {e}"),
+        Err(e @ nettune::sockopt::Error::Inactive { .. }) => eprintln!("warning: {e}"),
         Err(e) => return Err(e.to_string()),
     }
     println!("listening on {addr} with TCP_FASTOPEN");

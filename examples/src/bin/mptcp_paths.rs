@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use mptcp::{EndpointFlags, EndpointSpec, Event, EventKind, Interface, PathManager};
+use nettune::mptcp::{EndpointFlags, EndpointSpec, EventKind, Interface, PathManager, PmEvent};
 
 /// Configure MPTCP paths and watch them.
 #[derive(Debug, Parser)]
@@ -52,7 +52,7 @@ fn parse_endpoint(text: &str) -> Result<EndpointSpec, String> {
     Ok(spec.flags(flags))
 }
 
-fn describe(e: &Event) -> String {
+fn describe(e: &PmEvent) -> String {
     let kind = match e.kind {
         EventKind::Created => "CREATED",
         EventKind::Established => "ESTABLISHED",

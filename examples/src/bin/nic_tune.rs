@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nic_offload::{CoalesceUpdate, FeatureOutcome, Nic, Offload};
+use nettune::nic::{CoalesceUpdate, FeatureOutcome, Nic, Offload};
 
 /// Show and tune a NIC.
 #[derive(Debug, Parser)]
@@ -35,7 +35,7 @@ fn parse_set(s: &str) -> Result<(Offload, bool), String> {
 }
 
 fn show(nic: &Nic) {
-    let or_na = |e: nic_offload::Error| {
+    let or_na = |e: nettune::nic::Error| {
         if e.is_unsupported() {
             "not supported by the driver".to_owned()
         } else {

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use nettune::sysctl::{Key, Snapshot, Sysctl};
 use serde_json::Value;
-use sysctl_core::{Key, Snapshot, Sysctl};
 use testkit::{TestNs, require_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nettune");
@@ -101,7 +101,7 @@ fn apply_audit_rollback_in_a_namespace() {
     let sys = ns.sysctl();
     for k in NS_KEYS {
         let live = sys.read_raw(&Key::new(k).expect("key")).expect("read");
-        let want = sysctl_core::Profile::low_latency()
+        let want = nettune::sysctl::Profile::low_latency()
             .entries()
             .iter()
             .find(|e| e.key().to_string() == k)
@@ -199,12 +199,12 @@ fn nic_and_mptcp_sections_apply_and_roll_back() {
         undo.to_str().expect("path"),
     ]);
     // Read back through the library, not the command.
-    let nic = nic_offload::Nic::open_in(ns.netns(), "v0").expect("open v0");
+    let nic = nettune::nic::Nic::open_in(ns.netns(), "v0").expect("open v0");
     let f = nic.features().expect("features");
     assert!(!f.get("tx-tcp-segmentation").expect("tso").active);
     assert!(f.get("rx-gro").expect("gro").active);
     assert_eq!(nic.channels().expect("channels").rx, 2);
-    let pm = mptcp::PathManager::open_in(ns.netns()).expect("pm");
+    let pm = nettune::mptcp::PathManager::open_in(ns.netns()).expect("pm");
     let l = pm.limits().expect("limits");
     assert_eq!((l.subflows, l.add_addr_accepted), (4, 3));
     // The command's JSON agrees with the library.
@@ -258,7 +258,7 @@ fn json_output_matches_the_library() {
         read("net.ipv4.tcp_congestion_control")
     );
 
-    let ct = conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
+    let ct = nettune::conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
     let count = json(&["--netns", ns.name(), "--json", "conntrack", "count"]);
     let lib = ct.count().expect("count");
     assert!(lib.entries >= 1, "ping was tracked");
@@ -267,8 +267,8 @@ fn json_output_matches_the_library() {
     let listed = json(&["--netns", ns.name(), "--json", "conntrack", "list"]);
     let listed = listed.as_array().expect("array");
     assert_eq!(listed.len(), lib.entries as usize);
-    let dumped: Vec<conntrack::Entry> = ct
-        .dump(&conntrack::Filter::new())
+    let dumped: Vec<nettune::conntrack::Entry> = ct
+        .dump(&nettune::conntrack::Filter::new())
         .expect("dump")
         .map(|e| e.expect("entry"))
         .collect();
@@ -311,13 +311,13 @@ fn json_output_matches_the_library() {
         ct.stats().expect("stats").len()
     );
 
-    let pm = mptcp::PathManager::open_in(ns.netns()).expect("pm");
+    let pm = nettune::mptcp::PathManager::open_in(ns.netns()).expect("pm");
     pm.set_limits(3, 1).expect("set limits");
     let limits = json(&["--netns", ns.name(), "--json", "mptcp", "limits"]);
     assert_eq!(limits["subflows"], 3);
     assert_eq!(limits["add_addr_accepted"], 1);
 
-    let nic = nic_offload::Nic::open_in(ns.netns(), "lo").expect("lo");
+    let nic = nettune::nic::Nic::open_in(ns.netns(), "lo").expect("lo");
     let shown = json(&["--netns", ns.name(), "--json", "nic", "show", "lo"]);
     for f in nic.features().expect("features").iter() {
         assert_eq!(
@@ -332,7 +332,7 @@ fn json_output_matches_the_library() {
     let p = json(&["--json", "profile", "show", "low-latency"]);
     assert_eq!(
         p["sysctl"].as_array().expect("array").len(),
-        sysctl_core::Profile::low_latency().entries().len()
+        nettune::sysctl::Profile::low_latency().entries().len()
     );
 }
 

@@ -17,11 +17,49 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex, OnceLock, TryLockError};
 
 use nix::sched::{CloneFlags, setns, unshare};
 
-use crate::error::{Error, Result};
+use crate::error::{ErrorKind, clip};
+
+/// Result of the namespace operations.
+pub type Result<T, E = NetnsError> = std::result::Result<T, E>;
+
+/// Opening, creating, entering or inspecting a network namespace failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} network namespace {what}{}", hint.map(|h| format!(": {h}")).unwrap_or_default())]
+pub struct NetnsError {
+    op: &'static str,
+    what: String,
+    hint: Option<&'static str>,
+    #[source]
+    source: io::Error,
+}
+
+impl NetnsError {
+    /// What was attempted: `open`, `create`, `enter`, `inspect`, `mount sysfs in`.
+    pub fn op(&self) -> &'static str {
+        self.op
+    }
+
+    /// Which namespace: a name, a path, `of pid N`, `anonymous namespace`, `current`.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The kind: [`ErrorKind::PermissionDenied`] without `CAP_SYS_ADMIN` (or the right to
+    /// read another process's namespace), [`ErrorKind::NotFound`] for a name or pid that
+    /// does not exist, [`ErrorKind::InvalidValue`] for a file that is not a network
+    /// namespace.
+    pub fn kind(&self) -> ErrorKind {
+        match self.source.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => ErrorKind::NotFound,
+            _ if self.source.kind() == io::ErrorKind::InvalidInput => ErrorKind::InvalidValue,
+            _ => ErrorKind::of_io(&self.source),
+        }
+    }
+}
 
 /// A handle of a network namespace.
 ///
@@ -40,6 +78,57 @@ struct Inner {
     /// A thread parked inside the namespace that runs [`NetNs::run_owned`] jobs, started on
     /// first use and ended when the last handle is dropped (its channel closes).
     worker: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The cookie, read once.
+    cookie: OnceLock<u64>,
+}
+
+/// `SO_NETNS_COOKIE` (asm-generic/socket.h).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// What names a network namespace across its whole life: its cookie and the boot it
+/// belongs to (a cookie is unique only until the machine reboots), and its inode number
+/// (for `ip netns identify`; not unique over time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NetNsId {
+    /// `SO_NETNS_COOKIE`.
+    pub cookie: u64,
+    /// `/proc/sys/kernel/random/boot_id`, as 128 bits.
+    pub boot_id: u128,
+    /// The nsfs inode number.
+    pub inode: u64,
+}
+
+impl NetNsId {
+    /// Whether `other` is the same namespace (cookie and boot; the inode may be reused and
+    /// is not compared).
+    pub fn same_namespace(&self, other: &Self) -> bool {
+        self.cookie == other.cookie && self.boot_id == other.boot_id
+    }
+}
+
+impl fmt::Display for NetNsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "network namespace {} (cookie {}, boot {:032x})",
+            self.inode, self.cookie, self.boot_id
+        )
+    }
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`), as 128 bits.
+///
+/// # Errors
+///
+/// When the file cannot be read or does not hold a UUID.
+pub fn boot_id() -> io::Result<u128> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?;
+    let hex: String = text.trim().chars().filter(|c| *c != '-').collect();
+    u128::from_str_radix(&hex, 16)
+        .ok()
+        .filter(|_| hex.len() == 32)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "boot_id is not a UUID"))
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -52,7 +141,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the kernel refuses `unshare(CLONE_NEWNET)`.
+    /// [`NetnsError`] when the kernel refuses `unshare(CLONE_NEWNET)`.
     pub fn create() -> Result<Self> {
         let spawned = std::thread::spawn(|| -> io::Result<OwnedFd> {
             unshare(CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
@@ -70,7 +159,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the name is not a plain file name or the namespace does not exist.
+    /// [`NetnsError`] when the name is not a plain file name or the namespace does not exist.
     pub fn open(name: &str) -> Result<Self> {
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
             return Err(netns_error(
@@ -94,7 +183,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the file cannot be opened or is not a network namespace.
+    /// [`NetnsError`] when the file cannot be opened or is not a network namespace.
     pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         Self::open_file(path, &path.display().to_string())
@@ -104,7 +193,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the process does not exist or its namespace may not be read.
+    /// [`NetnsError`] when the process does not exist or its namespace may not be read.
     pub fn from_pid(pid: u32) -> Result<Self> {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         Self::open_file(&path, &format!("of pid {pid}"))
@@ -114,7 +203,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when `/proc/thread-self/ns/net` cannot be opened (no `/proc`).
+    /// [`NetnsError`] when `/proc/thread-self/ns/net` cannot be opened (no `/proc`).
     pub fn current() -> Result<Self> {
         Self::open_file(Path::new("/proc/thread-self/ns/net"), "current")
     }
@@ -122,7 +211,7 @@ impl NetNs {
     fn open_file(path: &Path, what: &str) -> Result<Self> {
         let file = File::open(path).map_err(|source| netns_error("open", what, source))?;
         let ns = Self::from_fd(file.into(), what);
-        if !crate::sys::is_network_namespace(ns.as_fd()) {
+        if !crate::sys::namespace_type(ns.as_fd()).is_ok_and(|t| t == libc::CLONE_NEWNET) {
             return Err(netns_error(
                 "open",
                 what,
@@ -139,6 +228,7 @@ impl NetNs {
                 origin: origin.into(),
                 name: None,
                 worker: Mutex::new(None),
+                cookie: OnceLock::new(),
             }),
         }
     }
@@ -150,10 +240,10 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the thread cannot enter the namespace.
+    /// [`NetnsError`] when the thread cannot enter the namespace.
     ///
     /// ```no_run
-    /// use sysctl_core::netns::NetNs;
+    /// use nettune_core::NetNs;
     /// let ns = NetNs::create()?;
     /// let inside = ns.run(|| std::fs::read_to_string("/proc/sys/net/ipv4/tcp_rmem"))??;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -187,7 +277,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when no thread can enter the namespace.
+    /// [`NetnsError`] when no thread can enter the namespace.
     pub fn run_owned<F, T>(&self, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -273,7 +363,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when the thread cannot enter the namespace or mount sysfs.
+    /// [`NetnsError`] when the thread cannot enter the namespace or mount sysfs.
     pub fn run_with_sysfs<F, T>(&self, f: F) -> Result<T>
     where
         F: FnOnce() -> T + Send,
@@ -318,7 +408,7 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when `fstat` fails.
+    /// [`NetnsError`] when `fstat` fails.
     pub fn inode(&self) -> Result<u64> {
         let file = File::from(
             self.inner
@@ -338,12 +428,59 @@ impl NetNs {
     ///
     /// # Errors
     ///
-    /// [`Error::Netns`] when neither way works.
+    /// [`NetnsError`] when neither way works.
     pub fn is_initial(&self) -> Result<bool> {
         match std::fs::metadata("/proc/1/ns/net") {
             Ok(init) => Ok(init.ino() == self.inode()?),
             Err(_) => self.run(thread_in_initial),
         }
+    }
+
+    /// The namespace's cookie (`SO_NETNS_COOKIE`, Linux 5.14+): a 64-bit number the
+    /// kernel never gives to another namespace until it reboots, unlike the inode number,
+    /// which a namespace created later may reuse. Together with [`boot_id`] it names a
+    /// namespace for good.
+    ///
+    /// # Errors
+    ///
+    /// [`NetnsError`] when the namespace cannot be entered or the kernel is older than 5.14.
+    pub fn cookie(&self) -> Result<u64> {
+        if let Some(c) = self.inner.cookie.get() {
+            return Ok(*c);
+        }
+        let cookie = self
+            .run_owned(|| {
+                let sock = crate::sys::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0)?;
+                crate::raw::getsockopt_u64(sock.as_fd(), libc::SOL_SOCKET, SO_NETNS_COOKIE)
+            })?
+            .map_err(|source| netns_error("inspect", &self.inner.origin, source))?;
+        Ok(*self.inner.cookie.get_or_init(|| cookie))
+    }
+
+    /// The namespace's identity: cookie, boot id and inode, which a journal records to
+    /// refuse any other namespace later.
+    ///
+    /// # Errors
+    ///
+    /// As [`NetNs::cookie`], [`boot_id`] and [`NetNs::inode`].
+    pub fn id(&self) -> Result<NetNsId> {
+        Ok(NetNsId {
+            cookie: self.cookie()?,
+            boot_id: boot_id().map_err(|source| netns_error("inspect", "boot", source))?,
+            inode: self.inode()?,
+        })
+    }
+
+    /// The network namespace a socket belongs to (`SIOCGSKNS`): the socket's own, which
+    /// need not be the calling thread's.
+    ///
+    /// # Errors
+    ///
+    /// [`NetnsError`] when `fd` is not a socket, or the kernel refuses.
+    pub fn of_socket(fd: impl AsFd) -> Result<Self> {
+        let ns = crate::sys::socket_namespace(fd.as_fd())
+            .map_err(|source| netns_error("open", "of a socket", source))?;
+        Ok(Self::from_fd(ns, "of a socket"))
     }
 
     /// The name under /run/netns, when the handle was opened with [`NetNs::open`].
@@ -372,26 +509,21 @@ impl fmt::Debug for NetNs {
     }
 }
 
-fn netns_error(op: &'static str, what: &str, source: io::Error) -> Error {
-    let reason = match source.raw_os_error() {
-        Some(nix::libc::EPERM) => {
-            "operation not permitted: creating or entering a network namespace needs CAP_SYS_ADMIN"
-                .to_owned()
+fn netns_error(op: &'static str, what: &str, source: io::Error) -> NetnsError {
+    let hint = match source.raw_os_error() {
+        Some(libc::EPERM) => Some("creating or entering a network namespace needs CAP_SYS_ADMIN"),
+        Some(libc::EACCES) => {
+            Some("reading another process's namespace needs root or ptrace access")
         }
-        Some(nix::libc::EACCES) => {
-            "permission denied: reading another process's namespace needs root or ptrace access"
-                .to_owned()
-        }
-        Some(nix::libc::ENOENT) => {
-            "no such namespace (for a name, /run/netns/NAME does not exist: see `ip netns list`)"
-                .to_owned()
-        }
-        _ => source.to_string(),
+        Some(libc::ENOENT) => Some(
+            "no such namespace (for a name, /run/netns/NAME does not exist: see `ip netns list`)",
+        ),
+        _ => None,
     };
-    Error::Netns {
+    NetnsError {
         op,
-        what: crate::error::clip(what),
-        reason,
+        what: clip(what),
+        hint,
         source,
     }
 }
@@ -401,6 +533,6 @@ fn netns_error(op: &'static str, what: &str, source: io::Error) -> Error {
 /// Global `net.core` keys such as `netdev_max_backlog` exist only in the initial namespace,
 /// so their presence tells, without the permission to inspect pid 1 that a container or a
 /// hardened kernel may deny.
-pub(crate) fn thread_in_initial() -> bool {
+pub fn thread_in_initial() -> bool {
     Path::new("/proc/sys/net/core/netdev_max_backlog").exists()
 }

@@ -3,9 +3,9 @@
 
 use std::io::Write;
 
+use nettune::sysctl::knobs::canonical_lenient;
+use nettune::sysctl::{Error, Key, advice};
 use serde_json::{Value, json};
-use sysctl_core::knobs::canonical_lenient;
-use sysctl_core::{Error, Key, advice};
 
 use crate::commands::{flat, list_nics, open_ct, open_nic, open_pm};
 use crate::profile_file::{CliProfile, NicSettings};
@@ -166,7 +166,7 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
         match nic.features() {
             Ok(features) => {
                 for (short, why) in OFFLOADS {
-                    let Ok(offload) = short.parse::<nic_offload::Offload>() else {
+                    let Ok(offload) = short.parse::<nettune::nic::Offload>() else {
                         continue;
                     };
                     let bits = features.expand(&offload);
@@ -256,7 +256,7 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
             read("net.netfilter.nf_conntrack_count"),
             read("net.netfilter.nf_conntrack_max"),
         ) {
-            (Ok(entries), Ok(max)) => Ok(conntrack::Count { entries, max }),
+            (Ok(entries), Ok(max)) => Ok(nettune::conntrack::Count { entries, max }),
             (Err(e), _) | (_, Err(e)) => Err(format!("{netlink}; {e}")),
         }
     });
@@ -284,7 +284,7 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
     };
     match stats {
         Ok(per_cpu) => {
-            let sum = |f: fn(&conntrack::CpuStats) -> u32| {
+            let sum = |f: fn(&nettune::conntrack::CpuStats) -> u32| {
                 per_cpu.iter().map(|s| u64::from(f(s))).sum::<u64>()
             };
             let counters: [(&str, u64, &str); 4] = [

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Subcommand;
+use nettune::sysctl::plan::PlanOptions;
+use nettune::sysctl::{Applied, Bdp, Key, Profile};
 use serde_json::{Value, json};
-use sysctl_core::plan::PlanOptions;
-use sysctl_core::{Applied, Bdp, Key, Profile};
 
 use crate::profile_file::{self, CliProfile, LimitsSettings, NicSettings};
 use crate::{Cmd, Ctx, Fail, Res, run, usage};
@@ -226,13 +226,13 @@ pub(crate) fn flat(v: &str) -> String {
 
 // ---- nic ---------------------------------------------------------------------------------
 
-pub(crate) fn open_nic(ctx: &Ctx, name: &str) -> Res<nic_offload::Nic> {
+pub(crate) fn open_nic(ctx: &Ctx, name: &str) -> Res<nettune::nic::Nic> {
     let r = match &ctx.netns {
-        Some(ns) => nic_offload::Nic::open_in(ns, name),
-        None => nic_offload::Nic::open(name),
+        Some(ns) => nettune::nic::Nic::open_in(ns, name),
+        None => nettune::nic::Nic::open(name),
     };
     r.map_err(|e| match e {
-        nic_offload::Error::InvalidName { .. } | nic_offload::Error::NoSuchInterface { .. } => {
+        nettune::nic::Error::InvalidName { .. } | nettune::nic::Error::NoSuchInterface { .. } => {
             Fail::Usage(e.to_string())
         }
         other => Fail::Run(other.to_string()),
@@ -241,13 +241,13 @@ pub(crate) fn open_nic(ctx: &Ctx, name: &str) -> Res<nic_offload::Nic> {
 
 pub(crate) fn list_nics(ctx: &Ctx) -> Res<Vec<String>> {
     let list = match &ctx.netns {
-        Some(ns) => nic_offload::Nic::list_in(ns),
-        None => nic_offload::Nic::list(),
+        Some(ns) => nettune::nic::Nic::list_in(ns),
+        None => nettune::nic::Nic::list(),
     };
     Ok(run(list)?.into_iter().map(|n| n.to_string()).collect())
 }
 
-fn opt_json<T: serde::Serialize>(r: nic_offload::Result<T>) -> Value {
+fn opt_json<T: serde::Serialize>(r: nettune::nic::Result<T>) -> Value {
     match r {
         Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
         Err(e) if e.is_unsupported() => Value::Null,
@@ -259,7 +259,7 @@ fn fields_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<&'static str, u32> {
     fields.into_iter().collect()
 }
 
-fn nic_json(nic: &nic_offload::Nic) -> Value {
+fn nic_json(nic: &nettune::nic::Nic) -> Value {
     let features = nic.features().map(|f| {
         f.iter()
             .map(|x| {
@@ -285,7 +285,7 @@ fn nic_json(nic: &nic_offload::Nic) -> Value {
 fn show_part<T>(
     out: &mut impl Write,
     label: &str,
-    r: nic_offload::Result<T>,
+    r: nettune::nic::Result<T>,
     f: impl FnOnce(T) -> String,
 ) -> Res {
     let text = match r {
@@ -405,19 +405,19 @@ fn to_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<String, u32> {
 
 /// NIC settings checked against the device, with the state an undo needs.
 pub(crate) struct NicStep<'a> {
-    nic: &'a nic_offload::Nic,
-    offloads: Vec<(nic_offload::Offload, bool)>,
-    coalesce: Option<nic_offload::CoalesceUpdate>,
-    rings: Option<nic_offload::RingsUpdate>,
-    channels: Option<nic_offload::ChannelsUpdate>,
+    nic: &'a nettune::nic::Nic,
+    offloads: Vec<(nettune::nic::Offload, bool)>,
+    coalesce: Option<nettune::nic::CoalesceUpdate>,
+    rings: Option<nettune::nic::RingsUpdate>,
+    channels: Option<nettune::nic::ChannelsUpdate>,
     undo: NicUndo,
 }
 
 /// Validates NIC settings (names, fields, whether the driver has each operation) and reads
 /// the state an undo needs. Writes nothing.
-pub(crate) fn prepare_nic<'a>(nic: &'a nic_offload::Nic, s: &NicSettings) -> Res<NicStep<'a>> {
+pub(crate) fn prepare_nic<'a>(nic: &'a nettune::nic::Nic, s: &NicSettings) -> Res<NicStep<'a>> {
     let name = nic.name().to_string();
-    let offloads: Vec<(nic_offload::Offload, bool)> = s
+    let offloads: Vec<(nettune::nic::Offload, bool)> = s
         .offloads
         .iter()
         .map(|(n, on)| Ok((usage(n.parse())?, *on)))
@@ -445,7 +445,7 @@ pub(crate) fn prepare_nic<'a>(nic: &'a nic_offload::Nic, s: &NicSettings) -> Res
     let coalesce = if s.coalesce.is_empty() {
         None
     } else {
-        let mut c = nic_offload::CoalesceUpdate::new();
+        let mut c = nettune::nic::CoalesceUpdate::new();
         for (f, v) in &s.coalesce {
             usage(c.set(f, *v))?;
         }
@@ -455,7 +455,7 @@ pub(crate) fn prepare_nic<'a>(nic: &'a nic_offload::Nic, s: &NicSettings) -> Res
     let rings = if s.rings.is_empty() {
         None
     } else {
-        let mut r = nic_offload::RingsUpdate::new();
+        let mut r = nettune::nic::RingsUpdate::new();
         for (f, v) in &s.rings {
             usage(r.set(f, *v))?;
         }
@@ -465,7 +465,7 @@ pub(crate) fn prepare_nic<'a>(nic: &'a nic_offload::Nic, s: &NicSettings) -> Res
     let channels = if s.channels.is_empty() {
         None
     } else {
-        let mut ch = nic_offload::ChannelsUpdate::new();
+        let mut ch = nettune::nic::ChannelsUpdate::new();
         for (f, v) in &s.channels {
             usage(ch.set(f, *v))?;
         }
@@ -510,9 +510,9 @@ impl NicStep<'_> {
             for o in &change.requested {
                 for (f, outcome) in &o.features {
                     let what = match outcome {
-                        nic_offload::FeatureOutcome::Applied => "applied",
-                        nic_offload::FeatureOutcome::Fixed => "fixed (cannot change)",
-                        nic_offload::FeatureOutcome::Wish => "requested, the driver kept it",
+                        nettune::nic::FeatureOutcome::Applied => "applied",
+                        nettune::nic::FeatureOutcome::Fixed => "fixed (cannot change)",
+                        nettune::nic::FeatureOutcome::Wish => "requested, the driver kept it",
                     };
                     lines.push(format!(
                         "{name}: {}={} {f}: {what}",
@@ -540,7 +540,7 @@ impl NicStep<'_> {
     }
 }
 
-fn ignored_text(i: &nic_offload::Ignored) -> String {
+fn ignored_text(i: &nettune::nic::Ignored) -> String {
     if i.is_empty() {
         String::new()
     } else {
@@ -553,7 +553,7 @@ fn ignored_text(i: &nic_offload::Ignored) -> String {
     }
 }
 
-fn restore_nic(nic: &nic_offload::Nic, u: &NicUndo) -> Res {
+fn restore_nic(nic: &nettune::nic::Nic, u: &NicUndo) -> Res {
     let update = |m: &BTreeMap<String, u32>, set: &mut dyn FnMut(&str, u32) -> Res| -> Res {
         for (k, v) in m {
             set(k, *v)?;
@@ -561,7 +561,7 @@ fn restore_nic(nic: &nic_offload::Nic, u: &NicUndo) -> Res {
         Ok(())
     };
     if let Some(m) = &u.channels {
-        let mut ch = nic_offload::ChannelsUpdate::new();
+        let mut ch = nettune::nic::ChannelsUpdate::new();
         update(m, &mut |k, v| usage(ch.set(k, v)).map(drop))?;
         ch.max_rx = None;
         ch.max_tx = None;
@@ -571,23 +571,23 @@ fn restore_nic(nic: &nic_offload::Nic, u: &NicUndo) -> Res {
     }
     if !u.features.is_empty() {
         let now = run(nic.features())?;
-        let differ: Vec<(nic_offload::Offload, bool)> = u
+        let differ: Vec<(nettune::nic::Offload, bool)> = u
             .features
             .iter()
             .filter(|(n, on)| now.get(n).is_some_and(|f| f.requested != *on))
-            .map(|(n, on)| (nic_offload::Offload::Named(n.clone()), *on))
+            .map(|(n, on)| (nettune::nic::Offload::Named(n.clone()), *on))
             .collect();
         if !differ.is_empty() {
             run(nic.set_offloads(&differ))?;
         }
     }
     if let Some(m) = &u.coalesce {
-        let mut c = nic_offload::CoalesceUpdate::new();
+        let mut c = nettune::nic::CoalesceUpdate::new();
         update(m, &mut |k, v| usage(c.set(k, v)).map(drop))?;
         run(nic.set_coalesce(&c))?;
     }
     if let Some(m) = &u.rings {
-        let mut r = nic_offload::RingsUpdate::new();
+        let mut r = nettune::nic::RingsUpdate::new();
         update(m, &mut |k, v| usage(r.set(k, v)).map(drop))?;
         r.rx_max = None;
         r.rx_mini_max = None;
@@ -611,10 +611,10 @@ struct UndoFile {
     mptcp_limits: Option<LimitsSettings>,
 }
 
-pub(crate) fn open_pm(ctx: &Ctx) -> Res<mptcp::PathManager> {
+pub(crate) fn open_pm(ctx: &Ctx) -> Res<nettune::mptcp::PathManager> {
     run(match &ctx.netns {
-        Some(ns) => mptcp::PathManager::open_in(ns),
-        None => mptcp::PathManager::open(),
+        Some(ns) => nettune::mptcp::PathManager::open_in(ns),
+        None => nettune::mptcp::PathManager::open(),
     })
 }
 
@@ -706,9 +706,13 @@ fn apply(ctx: &mut Ctx, p: &CliProfile, dry_run: bool, undo: Option<&Path>, stri
 /// everything before it is put back. Returns the undo record and the lines to print.
 fn apply_all(
     ctx: &Ctx,
-    plan: &sysctl_core::Plan,
+    plan: &nettune::sysctl::Plan,
     steps: Vec<NicStep<'_>>,
-    mptcp: Option<(mptcp::PathManager, LimitsSettings, mptcp::Limits)>,
+    mptcp: Option<(
+        nettune::mptcp::PathManager,
+        LimitsSettings,
+        nettune::mptcp::Limits,
+    )>,
 ) -> Res<(UndoFile, Vec<String>)> {
     let applied = run(plan.apply(&ctx.sysctl()))?;
     let mut file = UndoFile {
@@ -785,7 +789,7 @@ fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
                 ctx.netns_name.as_deref().unwrap_or("")
             )));
         }
-        ctx.netns = Some(usage(sysctl_core::netns::NetNs::open(name))?);
+        ctx.netns = Some(usage(nettune::NetNs::open(name))?);
         ctx.netns_name = Some(name.clone());
     } else if let Some(n) = &ctx.netns_name {
         return Err(Fail::Usage(format!(
@@ -819,10 +823,10 @@ fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
 
 // ---- conntrack ---------------------------------------------------------------------------
 
-pub(crate) fn open_ct(ctx: &Ctx) -> Res<conntrack::Conntrack> {
+pub(crate) fn open_ct(ctx: &Ctx) -> Res<nettune::conntrack::Conntrack> {
     run(match &ctx.netns {
-        Some(ns) => conntrack::Conntrack::open_in(ns),
-        None => conntrack::Conntrack::open(),
+        Some(ns) => nettune::conntrack::Conntrack::open_in(ns),
+        None => nettune::conntrack::Conntrack::open(),
     })
 }
 
@@ -833,8 +837,8 @@ fn parse_u32(text: &str) -> Option<u32> {
     }
 }
 
-fn ct_filter(a: &CtFilterArgs) -> Res<conntrack::Filter> {
-    let mut f = conntrack::Filter::new();
+fn ct_filter(a: &CtFilterArgs) -> Res<nettune::conntrack::Filter> {
+    let mut f = nettune::conntrack::Filter::new();
     if let Some(m) = &a.mark {
         let (v, mask) = match m.split_once('/') {
             Some((v, mask)) => (parse_u32(v), parse_u32(mask)),
@@ -849,8 +853,8 @@ fn ct_filter(a: &CtFilterArgs) -> Res<conntrack::Filter> {
     }
     if let Some(fam) = &a.family {
         f = f.family(match fam.as_str() {
-            "ipv4" | "4" => conntrack::Family::Ipv4,
-            "ipv6" | "6" => conntrack::Family::Ipv6,
+            "ipv4" | "4" => nettune::conntrack::Family::Ipv4,
+            "ipv6" | "6" => nettune::conntrack::Family::Ipv6,
             other => {
                 return Err(Fail::Usage(format!(
                     "--family {other}: expected ipv4 or ipv6"
@@ -862,7 +866,7 @@ fn ct_filter(a: &CtFilterArgs) -> Res<conntrack::Filter> {
 }
 
 /// Writes one entry as `conntrack -L` prints it, straight into `out` (no allocation).
-fn write_entry(out: &mut impl Write, e: &conntrack::Entry) -> std::io::Result<()> {
+fn write_entry(out: &mut impl Write, e: &nettune::conntrack::Entry) -> std::io::Result<()> {
     write!(
         out,
         "{:<8} {:<2} ",
@@ -876,13 +880,13 @@ fn write_entry(out: &mut impl Write, e: &conntrack::Entry) -> std::io::Result<()
         write!(out, "{} ", tcp.state.as_str())?;
     }
     write!(out, "{}", e.original)?;
-    if !e.status.contains(conntrack::Status::SEEN_REPLY) {
+    if !e.status.contains(nettune::conntrack::Status::SEEN_REPLY) {
         write!(out, " [UNREPLIED]")?;
     }
     if let Some(r) = &e.reply {
         write!(out, " {r}")?;
     }
-    if e.status.contains(conntrack::Status::ASSURED) {
+    if e.status.contains(nettune::conntrack::Status::ASSURED) {
         write!(out, " [ASSURED]")?;
     }
     write!(out, " mark={}", e.mark.unwrap_or(0))?;
@@ -892,11 +896,11 @@ fn write_entry(out: &mut impl Write, e: &conntrack::Entry) -> std::io::Result<()
     writeln!(out, " use={}", e.use_count.unwrap_or(0))
 }
 
-fn entry_json(e: &conntrack::Entry) -> Value {
-    let tuple = |t: &conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port, "icmp": t.icmp.map(|i| json!({ "type": i.ty, "code": i.code, "id": i.id })) });
+fn entry_json(e: &nettune::conntrack::Entry) -> Value {
+    let tuple = |t: &nettune::conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port, "icmp": t.icmp.map(|i| json!({ "type": i.ty, "code": i.code, "id": i.id })) });
     json!({
         "id": e.id,
-        "family": if e.family == conntrack::Family::Ipv4 { "ipv4" } else { "ipv6" },
+        "family": if e.family == nettune::conntrack::Family::Ipv4 { "ipv4" } else { "ipv6" },
         "original": tuple(&e.original),
         "reply": e.reply.as_ref().map(tuple),
         "status": e.status.bits(),
@@ -1002,17 +1006,17 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
             Ok(())
         }
         CtCmd::Watch { count } => {
-            let events = run(ct.events(conntrack::EventConfig {
+            let events = run(ct.events(nettune::conntrack::EventConfig {
                 recv_buffer: Some(8 << 20),
-                ..conntrack::EventConfig::default()
+                ..nettune::conntrack::EventConfig::default()
             }))?;
             let mut n = 0;
             for ev in events {
                 let (kind, entry) = match run(ev)? {
-                    conntrack::Event::New(e) => ("NEW", Some(e)),
-                    conntrack::Event::Update(e) => ("UPDATE", Some(e)),
-                    conntrack::Event::Destroy(e) => ("DESTROY", Some(e)),
-                    conntrack::Event::Overrun => ("OVERRUN", None),
+                    nettune::conntrack::Event::New(e) => ("NEW", Some(e)),
+                    nettune::conntrack::Event::Update(e) => ("UPDATE", Some(e)),
+                    nettune::conntrack::Event::Destroy(e) => ("DESTROY", Some(e)),
+                    nettune::conntrack::Event::Overrun => ("OVERRUN", None),
                     _ => ("UNKNOWN", None),
                 };
                 if ctx.json {

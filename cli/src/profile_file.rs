@@ -29,8 +29,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use nettune::sysctl::{Bdp, Profile};
 use serde::{Deserialize, Serialize};
-use sysctl_core::{Bdp, Profile};
 
 /// A NIC section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,22 +197,22 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<CliProfile, String> {
             .map_err(|e| format!("{file}: [mptcp] enabled: {e}"))?;
     }
     for (iface, n) in &raw.nic {
-        nic_offload::IfName::new(iface).map_err(|e| format!("{file}: [nic.{iface}]: {e}"))?;
+        nettune::nic::IfName::new(iface).map_err(|e| format!("{file}: [nic.{iface}]: {e}"))?;
         for name in n.offloads.keys() {
-            name.parse::<nic_offload::Offload>()
+            name.parse::<nettune::nic::Offload>()
                 .map_err(|e| format!("{file}: [nic.{iface}] offload {name}: {e}"))?;
         }
-        let mut c = nic_offload::CoalesceUpdate::new();
+        let mut c = nettune::nic::CoalesceUpdate::new();
         for (f, v) in &n.coalesce {
             c.set(f, *v)
                 .map_err(|e| format!("{file}: [nic.{iface}] coalesce: {e}"))?;
         }
-        let mut r = nic_offload::RingsUpdate::new();
+        let mut r = nettune::nic::RingsUpdate::new();
         for (f, v) in &n.rings {
             r.set(f, *v)
                 .map_err(|e| format!("{file}: [nic.{iface}] rings: {e}"))?;
         }
-        let mut ch = nic_offload::ChannelsUpdate::new();
+        let mut ch = nettune::nic::ChannelsUpdate::new();
         for (f, v) in &n.channels {
             ch.set(f, *v)
                 .map_err(|e| format!("{file}: [nic.{iface}] channels: {e}"))?;
@@ -275,7 +275,7 @@ limits = { subflows = 2, add_addr_accepted = 2 }
 "#,
         )
         .expect("parse");
-        let key: sysctl_core::Key = "net.core.somaxconn".parse().expect("key");
+        let key: nettune::sysctl::Key = "net.core.somaxconn".parse().expect("key");
         assert_eq!(
             p.sysctl.get(&key).map(|e| (e.value(), e.why())),
             Some(("8192", "bursty accepts"))

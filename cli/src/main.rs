@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sysctl_core::netns::NetNs;
+use nettune::NetNs;
 
 /// Tune the Linux kernel's network knobs from typed, tested code.
 #[derive(Debug, Parser)]
@@ -135,10 +135,10 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn sysctl(&self) -> sysctl_core::Sysctl {
+    pub(crate) fn sysctl(&self) -> nettune::sysctl::Sysctl {
         match &self.netns {
-            Some(ns) => sysctl_core::Sysctl::new().in_netns(ns),
-            None => sysctl_core::Sysctl::new(),
+            Some(ns) => nettune::sysctl::Sysctl::new().in_netns(ns),
+            None => nettune::sysctl::Sysctl::new(),
         }
     }
 

@@ -1,0 +1,160 @@
+//! Macros the crates share to declare kernel enums and names the same way.
+
+/// Declares an enum of the integer values a kernel interface defines, with a fallback
+/// variant `Other(n)` that keeps a value a newer kernel adds (never rejected, never lost).
+///
+/// It generates `get()` (the kernel's number), `From<int>`, and `name()`, the kernel's
+/// name for the value (`None` for `Other`).
+///
+/// ```
+/// nettune_core::int_enum! {
+///     /// A TCP state (`tcpi_state`).
+///     pub enum State: u8 {
+///         /// TCP_ESTABLISHED
+///         Established = 1 => "ESTABLISHED",
+///         /// TCP_SYN_SENT
+///         SynSent = 2 => "SYN_SENT",
+///     }
+/// }
+/// assert_eq!(State::from(1), State::Established);
+/// assert_eq!(State::from(200), State::Other(200));
+/// assert_eq!(State::Other(200).get(), 200);
+/// assert_eq!(State::SynSent.name(), Some("SYN_SENT"));
+/// ```
+#[macro_export]
+macro_rules! int_enum {
+    (
+        $(#[$doc:meta])*
+        $vis:vis enum $name:ident: $int:ty {
+            $($(#[$vdoc:meta])* $variant:ident = $value:literal => $cname:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        $vis enum $name {
+            $($(#[$vdoc])* $variant,)+
+            /// A value this library does not know (a newer kernel), kept as it is.
+            Other($int),
+        }
+
+        impl $name {
+            /// The number the kernel uses.
+            pub fn get(self) -> $int {
+                match self {
+                    $(Self::$variant => $value,)+
+                    Self::Other(v) => v,
+                }
+            }
+
+            /// The kernel's name of the value; `None` for [`Self::Other`].
+            pub fn name(self) -> ::core::option::Option<&'static str> {
+                match self {
+                    $(Self::$variant => ::core::option::Option::Some($cname),)+
+                    Self::Other(_) => ::core::option::Option::None,
+                }
+            }
+
+            /// Every known value, in declaration order.
+            pub const KNOWN: &'static [Self] = &[$(Self::$variant),+];
+        }
+
+        impl ::core::convert::From<$int> for $name {
+            fn from(v: $int) -> Self {
+                match v {
+                    $($value => Self::$variant,)+
+                    v => Self::Other(v),
+                }
+            }
+        }
+    };
+}
+
+/// Declares a newtype for a kernel algorithm or module name of 1 to 15 bytes (the
+/// kernel's 16-byte name buffers, `TCP_CA_NAME_MAX`, `IFNAMSIZ`), validated at
+/// construction: ASCII letters, digits, `_` and `-`; trailing NUL padding (as
+/// `getsockopt` returns it) is stripped first.
+///
+/// It generates `new`, `as_str`, `FromStr`, `TryFrom<&str>`, `Display`, `Debug` and
+/// `AsRef<str>`; errors are [`ValueError`](crate::ValueError)s naming `what`.
+///
+/// ```
+/// nettune_core::kernel_name! {
+///     /// A qdisc name.
+///     pub struct Qdisc, "qdisc name"
+/// }
+/// assert_eq!("fq".parse::<Qdisc>()?.as_str(), "fq");
+/// assert!("no spaces".parse::<Qdisc>().is_err());
+/// # Ok::<(), nettune_core::ValueError>(())
+/// ```
+#[macro_export]
+macro_rules! kernel_name {
+    ($(#[$doc:meta])* $vis:vis struct $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis struct $name(::std::boxed::Box<str>);
+
+        impl $name {
+            /// Validates a name: 1-15 bytes of ASCII letters, digits, `_` or `-`.
+            /// Trailing NUL padding (as `getsockopt` returns it) is stripped first.
+            ///
+            /// # Errors
+            ///
+            /// When the name is empty, too long or has other characters.
+            pub fn new(name: &str) -> ::core::result::Result<Self, $crate::ValueError> {
+                let trimmed = name.trim_end_matches('\0');
+                if trimmed.is_empty() || trimmed.len() > 15 {
+                    return Err($crate::ValueError::new($what, name, "must be 1 to 15 bytes long"));
+                }
+                if !trimmed
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err($crate::ValueError::new(
+                        $what,
+                        name,
+                        "may only contain ASCII letters, digits, `_` and `-`",
+                    ));
+                }
+                Ok(Self(trimmed.into()))
+            }
+
+            /// The name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::core::str::FromStr for $name {
+            type Err = $crate::ValueError;
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl ::core::convert::TryFrom<&str> for $name {
+            type Error = $crate::ValueError;
+            fn try_from(s: &str) -> ::core::result::Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl ::core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        impl ::core::convert::AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
