@@ -387,10 +387,7 @@ impl<'a> Attr<'a> {
     ///
     /// The framing's [`DecodeError`], or `f`'s.
     #[inline]
-    pub fn walk(
-        &self,
-        f: impl FnMut(Self) -> Result<(), DecodeError>,
-    ) -> Result<(), DecodeError> {
+    pub fn walk(&self, f: impl FnMut(Self) -> Result<(), DecodeError>) -> Result<(), DecodeError> {
         walk_at(self.payload, self.offset, f)
     }
 }

@@ -1,6 +1,8 @@
-//! The error type of nic-offload.
+//! The error type of nettune-nic.
 
 use std::io;
+
+use nettune_core::ErrorKind;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,7 +97,7 @@ pub enum Error {
     Netns(#[from] nettune_core::NetnsError),
 
     /// Another OS error.
-    #[error("{iface}: {op}: {source}")]
+    #[error("{iface}: {op}")]
     Io {
         /// The interface.
         iface: String,
@@ -108,6 +110,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// What kind of failure this is (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidName { .. } | Self::InvalidValue { .. } => ErrorKind::InvalidValue,
+            Self::NoSuchInterface { .. } | Self::UnknownFeature { .. } => ErrorKind::NotFound,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Self::RestoreIncomplete { .. } => ErrorKind::Io,
+            Self::Netns(e) => e.kind(),
+            Self::Io { source, .. } => ErrorKind::of_io(source),
+        }
+    }
+
     /// Whether the driver lacks the operation.
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Self::Unsupported { .. })

@@ -1,6 +1,8 @@
-//! The error type of socket-opts.
+//! The error type of nettune-sockopt.
 
 use std::io;
+
+use nettune_core::ErrorKind;
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -97,7 +99,7 @@ pub enum Error {
     /// A strict [`SocketProfile`](crate::SocketProfile) stopped at `option`; the options it
     /// had already set were put back (`restored`) or could not be (`not_restored`).
     #[error(
-        "applying the socket profile failed at {option}: {source}; {}",
+        "applying the socket profile failed at {option} ({})",
         restore_text(restored, not_restored)
     )]
     ProfileFailed {
@@ -112,8 +114,18 @@ pub enum Error {
         not_restored: Vec<(&'static str, String)>,
     },
 
+    /// The kernel answered with bytes or a value this crate cannot decode (a negative
+    /// size, a short `TCP_INFO`, a congestion control name that is not valid).
+    #[error("{option}: undecodable answer from the kernel: {reason}")]
+    Decode {
+        /// The option's C name.
+        option: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+
     /// Another OS error.
-    #[error("{op} {option}: {source}")]
+    #[error("{op} {option}")]
     Io {
         /// `get` or `set`.
         op: &'static str,
@@ -142,6 +154,24 @@ fn restore_text(restored: &[&'static str], not_restored: &[(&'static str, String
 }
 
 impl Error {
+    /// What kind of failure this is (see [`ErrorKind`]); a failed profile answers with
+    /// the kind of the option that failed.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::PermissionDenied { .. } | Self::CongestionControlNotAllowed { .. } => {
+                ErrorKind::PermissionDenied
+            }
+            Self::InvalidValue { .. }
+            | Self::CongestionControlUnavailable { .. }
+            | Self::Misuse { .. } => ErrorKind::InvalidValue,
+            Self::Inactive { .. } => ErrorKind::Unsupported,
+            Self::Decode { .. } => ErrorKind::Decode,
+            Self::ProfileFailed { source, .. } => source.kind(),
+            Self::Io { source, .. } => ErrorKind::of_io(source),
+        }
+    }
+
     /// The option this error is about.
     pub fn option(&self) -> &'static str {
         match self {
@@ -151,22 +181,30 @@ impl Error {
             | Self::Inactive { option, .. }
             | Self::Misuse { option, .. }
             | Self::ProfileFailed { option, .. }
+            | Self::Decode { option, .. }
             | Self::Io { option, .. } => option,
             Self::CongestionControlUnavailable { .. }
             | Self::CongestionControlNotAllowed { .. } => "TCP_CONGESTION",
         }
     }
 
-    /// Whether the caller lacked a privilege.
+    /// Whether the caller lacked a privilege (also inside a failed profile).
     pub fn is_permission_denied(&self) -> bool {
-        matches!(
-            self,
-            Self::PermissionDenied { .. } | Self::CongestionControlNotAllowed { .. }
-        )
+        self.kind() == ErrorKind::PermissionDenied
     }
 
-    /// Whether the option is not available for this socket or kernel.
+    /// Whether the option is not available for this socket or kernel (also inside a
+    /// failed profile).
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Self::Unsupported { .. })
+            || matches!(self, Self::ProfileFailed { source, .. } if source.is_unsupported())
+    }
+
+    /// The kernel returned something that does not decode.
+    pub(crate) fn decode(option: &'static str, reason: impl Into<String>) -> Self {
+        Self::Decode {
+            option,
+            reason: reason.into(),
+        }
     }
 }

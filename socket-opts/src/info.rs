@@ -170,20 +170,16 @@ impl TcpInfo {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with `InvalidData` when fewer than [`TCP_INFO_MIN_LEN`] bytes came.
+    /// [`Error::Decode`] when fewer than [`TCP_INFO_MIN_LEN`] bytes came.
     pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() < TCP_INFO_MIN_LEN {
-            return Err(Error::Io {
-                op: "get",
-                option: "TCP_INFO",
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "{} bytes, fewer than the {TCP_INFO_MIN_LEN} of the oldest tcp_info",
-                        b.len()
-                    ),
+            return Err(Error::decode(
+                "TCP_INFO",
+                format!(
+                    "{} bytes, fewer than the {TCP_INFO_MIN_LEN} of the oldest tcp_info",
+                    b.len()
                 ),
-            });
+            ));
         }
         let mut raw = [0u8; TCP_INFO_MAX_LEN];
         let n = b.len().min(TCP_INFO_MAX_LEN);
@@ -399,7 +395,7 @@ impl std::fmt::Debug for TcpInfo {
 ///
 /// # Errors
 ///
-/// [`Error::Unsupported`] for a socket that is not TCP; [`Error::Io`] when the kernel
+/// [`Error::Unsupported`] for a socket that is not TCP; [`Error::Decode`] when the kernel
 /// returns fewer than [`TCP_INFO_MIN_LEN`] bytes.
 ///
 /// ```no_run

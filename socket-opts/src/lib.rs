@@ -43,8 +43,8 @@ pub use info::{
 };
 pub use nettune_sysctl::{CongestionControl, FastOpen};
 pub use opts::{
-    busy_poll, congestion, cork, defer_accept, fastopen, fastopen_connect, incoming_cpu,
-    is_listening, keepalive, mark, max_pacing_rate, maxseg, nodelay, notsent_lowat,
+    Setting, SettingScope, busy_poll, congestion, cork, defer_accept, fastopen, fastopen_connect,
+    incoming_cpu, is_listening, keepalive, mark, max_pacing_rate, maxseg, nodelay, notsent_lowat,
     prefer_busy_poll, priority, quickack, recv_buffer, reuseport, send_buffer, set_busy_poll,
     set_busy_poll_budget, set_congestion, set_cork, set_defer_accept, set_fastopen,
     set_fastopen_connect, set_incoming_cpu, set_keepalive, set_mark, set_max_pacing_rate,
@@ -54,5 +54,5 @@ pub use opts::{
     thin_linear_timeouts, traffic_class, user_timeout, window_clamp, zerocopy,
 };
 pub use probe::{Probe, has_cap_net_admin, probe};
-pub use profile::{Mode, Outcome, PeerPolicy, Report, Scope, Setting, SocketProfile};
+pub use profile::{Mode, Outcome, PeerPolicy, Report, SocketProfile};
 pub use types::{BufferSize, Dscp, Ecn, Keepalive, PacingRate, TrafficClass};

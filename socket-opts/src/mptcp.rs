@@ -191,17 +191,13 @@ impl MptcpInfo {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] with `InvalidData` when fewer than the 40 bytes of Linux 5.9 came.
+    /// [`Error::Decode`] when fewer than the 40 bytes of Linux 5.9 came.
     pub fn decode(b: &[u8]) -> Result<Self> {
         if b.len() < 40 {
-            return Err(Error::Io {
-                op: "get",
-                option: "MPTCP_INFO",
-                source: io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} bytes, fewer than 40", b.len()),
-                ),
-            });
+            return Err(Error::decode(
+                "MPTCP_INFO",
+                format!("{} bytes, fewer than the 40 of Linux 5.9", b.len()),
+            ));
         }
         let u8_at = |o: usize| b.get(o).copied();
         let u32_at = |o: usize| {
@@ -314,18 +310,14 @@ pub struct Subflow {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] with `InvalidData` when the header is cut short.
+/// [`Error::Decode`] when the header is cut short.
 pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
     let u32_at = |o: usize| {
         b.get(o..o + 4)
             .and_then(|s| s.try_into().ok())
             .map(u32::from_ne_bytes)
     };
-    let bad = |what: &str| Error::Io {
-        op: "get",
-        option: "MPTCP_SUBFLOW_ADDRS",
-        source: io::Error::new(io::ErrorKind::InvalidData, what.to_owned()),
-    };
+    let bad = |what: &str| Error::decode("MPTCP_SUBFLOW_ADDRS", what);
     let (Some(num), Some(size_kernel), Some(size_user)) = (u32_at(4), u32_at(8), u32_at(12)) else {
         return Err(bad("reply shorter than its header"));
     };

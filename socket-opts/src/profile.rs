@@ -3,222 +3,11 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
 
-use nettune_sysctl::CongestionControl;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::{Error, Result};
-use crate::opts;
-use crate::types::{Keepalive, PacingRate, TrafficClass};
-
-/// One option with its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Setting {
-    /// `TCP_CONGESTION`
-    Congestion(CongestionControl),
-    /// `TCP_NODELAY`
-    NoDelay(bool),
-    /// `TCP_QUICKACK`
-    QuickAck(bool),
-    /// `TCP_CORK`
-    Cork(bool),
-    /// `TCP_NOTSENT_LOWAT`
-    NotsentLowat(u32),
-    /// `TCP_USER_TIMEOUT`
-    UserTimeout(Option<Duration>),
-    /// `SO_KEEPALIVE` and `TCP_KEEP*`
-    Keepalive(Option<Keepalive>),
-    /// `TCP_MAXSEG`
-    MaxSeg(u32),
-    /// `TCP_WINDOW_CLAMP`
-    WindowClamp(u32),
-    /// `TCP_THIN_LINEAR_TIMEOUTS`
-    ThinLinearTimeouts(bool),
-    /// `SO_RCVBUF` (the requested size)
-    RecvBuffer(u32),
-    /// `SO_SNDBUF` (the requested size)
-    SendBuffer(u32),
-    /// `SO_RCVBUFFORCE`
-    RecvBufferForce(u32),
-    /// `SO_SNDBUFFORCE`
-    SendBufferForce(u32),
-    /// `SO_BUSY_POLL`
-    BusyPoll(Duration),
-    /// `SO_PREFER_BUSY_POLL`
-    PreferBusyPoll(bool),
-    /// `SO_BUSY_POLL_BUDGET`
-    BusyPollBudget(u16),
-    /// `SO_INCOMING_CPU`
-    IncomingCpu(u32),
-    /// `SO_MAX_PACING_RATE`
-    MaxPacingRate(PacingRate),
-    /// `SO_PRIORITY`
-    Priority(u32),
-    /// `IP_TOS` / `IPV6_TCLASS`
-    TrafficClass(TrafficClass),
-    /// `SO_MARK`
-    Mark(u32),
-    /// `SO_ZEROCOPY`
-    ZeroCopy(bool),
-    /// `TCP_FASTOPEN_CONNECT` (before connecting)
-    FastOpenConnect(bool),
-    /// `TCP_FASTOPEN` (listeners only: the queue length)
-    FastOpen(u32),
-    /// `TCP_DEFER_ACCEPT` (listeners only)
-    DeferAccept(Duration),
-}
-
-/// Which sockets an option belongs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// Any TCP socket (on a listener, accepted sockets inherit most of them).
-    Any,
-    /// Listening sockets only.
-    Listener,
-}
-
-impl Setting {
-    /// The option's C name.
-    pub fn option(&self) -> &'static str {
-        match self {
-            Self::Congestion(_) => "TCP_CONGESTION",
-            Self::NoDelay(_) => "TCP_NODELAY",
-            Self::QuickAck(_) => "TCP_QUICKACK",
-            Self::Cork(_) => "TCP_CORK",
-            Self::NotsentLowat(_) => "TCP_NOTSENT_LOWAT",
-            Self::UserTimeout(_) => "TCP_USER_TIMEOUT",
-            Self::Keepalive(_) => "SO_KEEPALIVE",
-            Self::MaxSeg(_) => "TCP_MAXSEG",
-            Self::WindowClamp(_) => "TCP_WINDOW_CLAMP",
-            Self::ThinLinearTimeouts(_) => "TCP_THIN_LINEAR_TIMEOUTS",
-            Self::RecvBuffer(_) => "SO_RCVBUF",
-            Self::SendBuffer(_) => "SO_SNDBUF",
-            Self::RecvBufferForce(_) => "SO_RCVBUFFORCE",
-            Self::SendBufferForce(_) => "SO_SNDBUFFORCE",
-            Self::BusyPoll(_) => "SO_BUSY_POLL",
-            Self::PreferBusyPoll(_) => "SO_PREFER_BUSY_POLL",
-            Self::BusyPollBudget(_) => "SO_BUSY_POLL_BUDGET",
-            Self::IncomingCpu(_) => "SO_INCOMING_CPU",
-            Self::MaxPacingRate(_) => "SO_MAX_PACING_RATE",
-            Self::Priority(_) => "SO_PRIORITY",
-            Self::TrafficClass(_) => "IP_TOS/IPV6_TCLASS",
-            Self::Mark(_) => "SO_MARK",
-            Self::ZeroCopy(_) => "SO_ZEROCOPY",
-            Self::FastOpenConnect(_) => "TCP_FASTOPEN_CONNECT",
-            Self::FastOpen(_) => "TCP_FASTOPEN",
-            Self::DeferAccept(_) => "TCP_DEFER_ACCEPT",
-        }
-    }
-
-    /// Which sockets the option belongs on.
-    pub fn scope(&self) -> Scope {
-        match self {
-            Self::FastOpen(_) | Self::DeferAccept(_) => Scope::Listener,
-            _ => Scope::Any,
-        }
-    }
-
-    /// Sets the option on `fd`.
-    ///
-    /// # Errors
-    ///
-    /// As the option's setter.
-    pub fn apply(&self, fd: impl AsFd) -> Result<()> {
-        let fd = fd.as_fd();
-        match self {
-            Self::Congestion(cc) => opts::set_congestion(fd, cc),
-            Self::NoDelay(v) => opts::set_nodelay(fd, *v),
-            Self::QuickAck(v) => opts::set_quickack(fd, *v),
-            Self::Cork(v) => opts::set_cork(fd, *v),
-            Self::NotsentLowat(v) => opts::set_notsent_lowat(fd, *v),
-            Self::UserTimeout(v) => opts::set_user_timeout(fd, *v),
-            Self::Keepalive(v) => opts::set_keepalive(fd, *v),
-            Self::MaxSeg(v) => opts::set_maxseg(fd, *v),
-            Self::WindowClamp(v) => opts::set_window_clamp(fd, *v),
-            Self::ThinLinearTimeouts(v) => opts::set_thin_linear_timeouts(fd, *v),
-            Self::RecvBuffer(v) => opts::set_recv_buffer(fd, *v).map(drop),
-            Self::SendBuffer(v) => opts::set_send_buffer(fd, *v).map(drop),
-            Self::RecvBufferForce(v) => opts::set_recv_buffer_force(fd, *v).map(drop),
-            Self::SendBufferForce(v) => opts::set_send_buffer_force(fd, *v).map(drop),
-            Self::BusyPoll(v) => opts::set_busy_poll(fd, *v),
-            Self::PreferBusyPoll(v) => opts::set_prefer_busy_poll(fd, *v),
-            Self::BusyPollBudget(v) => opts::set_busy_poll_budget(fd, *v),
-            Self::IncomingCpu(v) => opts::set_incoming_cpu(fd, *v),
-            Self::MaxPacingRate(v) => opts::set_max_pacing_rate(fd, *v),
-            Self::Priority(v) => opts::set_priority(fd, *v),
-            Self::TrafficClass(v) => opts::set_traffic_class(fd, *v),
-            Self::Mark(v) => opts::set_mark(fd, *v),
-            Self::ZeroCopy(v) => opts::set_zerocopy(fd, *v),
-            Self::FastOpenConnect(v) => opts::set_fastopen_connect(fd, *v),
-            Self::FastOpen(v) => opts::set_fastopen(fd, *v),
-            Self::DeferAccept(v) => opts::set_defer_accept(fd, *v),
-        }
-    }
-
-    /// The same option with the value `fd` has now, to restore it later. The buffer
-    /// sizes are halved back to what would be requested; `SO_BUSY_POLL_BUDGET`, which the
-    /// kernel cannot read back, is taken to be at its default.
-    ///
-    /// # Errors
-    ///
-    /// As the option's getter.
-    pub fn current(&self, fd: impl AsFd) -> Result<Self> {
-        let fd = fd.as_fd();
-        Ok(match self {
-            Self::Congestion(_) => Self::Congestion(opts::congestion(fd)?),
-            Self::NoDelay(_) => Self::NoDelay(opts::nodelay(fd)?),
-            Self::QuickAck(_) => Self::QuickAck(opts::quickack(fd)?),
-            Self::Cork(_) => Self::Cork(opts::cork(fd)?),
-            Self::NotsentLowat(_) => Self::NotsentLowat(opts::notsent_lowat(fd)?),
-            Self::UserTimeout(_) => Self::UserTimeout(opts::user_timeout(fd)?),
-            Self::Keepalive(_) => Self::Keepalive(opts::keepalive(fd)?),
-            Self::MaxSeg(_) => Self::MaxSeg(opts::maxseg(fd)?),
-            Self::WindowClamp(_) => Self::WindowClamp(opts::window_clamp(fd)?),
-            Self::ThinLinearTimeouts(_) => {
-                Self::ThinLinearTimeouts(opts::thin_linear_timeouts(fd)?)
-            }
-            Self::RecvBuffer(_) | Self::RecvBufferForce(_) => {
-                Self::RecvBufferForce(opts::recv_buffer(fd)? / 2)
-            }
-            Self::SendBuffer(_) | Self::SendBufferForce(_) => {
-                Self::SendBufferForce(opts::send_buffer(fd)? / 2)
-            }
-            Self::BusyPoll(_) => Self::BusyPoll(opts::busy_poll(fd)?),
-            Self::PreferBusyPoll(_) => Self::PreferBusyPoll(opts::prefer_busy_poll(fd)?),
-            // The kernel cannot read it back; 0 is its default (the NAPI weight applies).
-            Self::BusyPollBudget(_) => Self::BusyPollBudget(0),
-            // "No CPU yet" (-1) comes back as a CPU index no machine has, which steers
-            // nothing either.
-            Self::IncomingCpu(_) => {
-                Self::IncomingCpu(opts::incoming_cpu(fd)?.unwrap_or(i32::MAX as u32))
-            }
-            Self::MaxPacingRate(_) => Self::MaxPacingRate(opts::max_pacing_rate(fd)?),
-            Self::Priority(_) => Self::Priority(opts::priority(fd)?),
-            Self::TrafficClass(_) => Self::TrafficClass(opts::traffic_class(fd)?),
-            Self::Mark(_) => Self::Mark(opts::mark(fd)?),
-            Self::ZeroCopy(_) => Self::ZeroCopy(opts::zerocopy(fd)?),
-            Self::FastOpenConnect(_) => Self::FastOpenConnect(opts::fastopen_connect(fd)?),
-            Self::FastOpen(_) => Self::FastOpen(opts::fastopen(fd)?),
-            Self::DeferAccept(_) => Self::DeferAccept(opts::defer_accept(fd)?),
-        })
-    }
-
-    /// Restores a value read with [`Setting::current`]. A buffer that was below what a
-    /// plain request may reach is restored with the FORCE variant when the caller may.
-    fn restore(&self, fd: BorrowedFd<'_>) -> Result<()> {
-        match self {
-            Self::RecvBufferForce(v) => opts::set_recv_buffer_force(fd, *v)
-                .or_else(|_| opts::set_recv_buffer(fd, *v))
-                .map(drop),
-            Self::SendBufferForce(v) => opts::set_send_buffer_force(fd, *v)
-                .or_else(|_| opts::set_send_buffer(fd, *v))
-                .map(drop),
-            other => other.apply(fd),
-        }
-    }
-}
+use crate::opts::{self, Setting, SettingScope};
 
 fn new_tcp(addr: &SocketAddr) -> Result<Socket> {
     let domain = if addr.is_ipv4() {
@@ -304,18 +93,6 @@ pub struct SocketProfile {
     mode: Mode,
 }
 
-macro_rules! builder {
-    ($($(#[$doc:meta])* $name:ident($ty:ty) => $variant:ident;)*) => {
-        $(
-            $(#[$doc])*
-            #[must_use]
-            pub fn $name(self, value: $ty) -> Self {
-                self.with(Setting::$variant(value))
-            }
-        )*
-    };
-}
-
 impl SocketProfile {
     /// An empty, strict profile.
     pub fn new() -> Self {
@@ -350,61 +127,6 @@ impl SocketProfile {
         self
     }
 
-    builder! {
-        /// `TCP_CONGESTION`.
-        congestion(CongestionControl) => Congestion;
-        /// `TCP_NODELAY`.
-        nodelay(bool) => NoDelay;
-        /// `TCP_QUICKACK` (not permanent: the kernel clears it).
-        quickack(bool) => QuickAck;
-        /// `TCP_CORK`.
-        cork(bool) => Cork;
-        /// `TCP_NOTSENT_LOWAT`, bytes.
-        notsent_lowat(u32) => NotsentLowat;
-        /// `TCP_USER_TIMEOUT`.
-        user_timeout(Option<Duration>) => UserTimeout;
-        /// Keepalive.
-        keepalive(Option<Keepalive>) => Keepalive;
-        /// `TCP_MAXSEG`, bytes.
-        maxseg(u32) => MaxSeg;
-        /// `TCP_WINDOW_CLAMP`, bytes.
-        window_clamp(u32) => WindowClamp;
-        /// `TCP_THIN_LINEAR_TIMEOUTS`.
-        thin_linear_timeouts(bool) => ThinLinearTimeouts;
-        /// `SO_RCVBUF`, bytes requested (turns receive autotuning off).
-        recv_buffer(u32) => RecvBuffer;
-        /// `SO_SNDBUF`, bytes requested.
-        send_buffer(u32) => SendBuffer;
-        /// `SO_RCVBUFFORCE` (needs CAP_NET_ADMIN).
-        recv_buffer_force(u32) => RecvBufferForce;
-        /// `SO_SNDBUFFORCE` (needs CAP_NET_ADMIN).
-        send_buffer_force(u32) => SendBufferForce;
-        /// `SO_BUSY_POLL`.
-        busy_poll(Duration) => BusyPoll;
-        /// `SO_PREFER_BUSY_POLL` (needs CAP_NET_ADMIN).
-        prefer_busy_poll(bool) => PreferBusyPoll;
-        /// `SO_BUSY_POLL_BUDGET` (raising it needs CAP_NET_ADMIN).
-        busy_poll_budget(u16) => BusyPollBudget;
-        /// `SO_INCOMING_CPU`.
-        incoming_cpu(u32) => IncomingCpu;
-        /// `SO_MAX_PACING_RATE`.
-        max_pacing_rate(PacingRate) => MaxPacingRate;
-        /// `SO_PRIORITY`.
-        priority(u32) => Priority;
-        /// `IP_TOS` / `IPV6_TCLASS`.
-        traffic_class(TrafficClass) => TrafficClass;
-        /// `SO_MARK` (needs CAP_NET_ADMIN).
-        mark(u32) => Mark;
-        /// `SO_ZEROCOPY`.
-        zerocopy(bool) => ZeroCopy;
-        /// `TCP_FASTOPEN_CONNECT` (set before connecting).
-        fastopen_connect(bool) => FastOpenConnect;
-        /// `TCP_FASTOPEN` queue length (listeners only).
-        fastopen(u32) => FastOpen;
-        /// `TCP_DEFER_ACCEPT` (listeners only).
-        defer_accept(Duration) => DeferAccept;
-    }
-
     /// The settings, in the order they are applied.
     pub fn settings(&self) -> &[Setting] {
         &self.settings
@@ -416,7 +138,7 @@ impl SocketProfile {
     }
 
     /// The settings of one scope, as a profile of the same mode.
-    fn only(&self, scope: Scope) -> Self {
+    fn only(&self, scope: SettingScope) -> Self {
         Self {
             settings: self
                 .settings
@@ -464,10 +186,10 @@ impl SocketProfile {
             source,
         };
         socket.set_reuse_address(true).map_err(io)?;
-        let mut report = self.only(Scope::Any).apply(&socket)?;
+        let mut report = self.only(SettingScope::Any).apply(&socket)?;
         socket.bind(&SockAddr::from(addr)).map_err(io)?;
         socket.listen(backlog).map_err(io)?;
-        let listener_report = self.only(Scope::Listener).apply(&socket)?;
+        let listener_report = self.only(SettingScope::Listener).apply(&socket)?;
         report.outcomes.extend(listener_report.outcomes);
         Ok((socket.into(), report))
     }
@@ -484,7 +206,11 @@ impl SocketProfile {
     /// best-effort mode, only errors that stop the whole apply.
     pub fn apply(&self, fd: impl AsFd) -> Result<Report> {
         let fd = fd.as_fd();
-        if let Some(listener_only) = self.settings.iter().find(|s| s.scope() == Scope::Listener) {
+        if let Some(listener_only) = self
+            .settings
+            .iter()
+            .find(|s| s.scope() == SettingScope::Listener)
+        {
             if !opts::is_listening(fd)? {
                 return Err(Error::Misuse {
                     option: listener_only.option(),

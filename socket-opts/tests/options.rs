@@ -345,7 +345,8 @@ fn strict_profile_restores_the_options_it_set() {
             }
             other => panic!("{other}"),
         }
-        assert!(err.to_string().contains("nosuchcc"), "{err}");
+        let chain = nettune_core::error::report(&err);
+        assert!(chain.contains("nosuchcc"), "{chain}");
         let after = (nodelay(&c).expect("nodelay"), notsent_lowat(&c).expect("lowat"), congestion(&c).expect("cc"));
         assert_eq!(before, after, "the first two options are back");
 
@@ -496,4 +497,94 @@ fn probe_reports_this_namespace() {
     assert_eq!(p.rmem_max, Sysctl::new().get::<knobs::CoreRmemMax>().ok());
     assert_eq!(p.busy_read, None, "global key, absent in a child namespace");
     assert!(p.may_select(&"cubic".parse().expect("cc")));
+}
+
+/// Every row of the option table, as a profile setting: applied on the socket it belongs
+/// on, then read back through `Setting::current`. The list must name every option the
+/// table has, so a new row without a test fails here.
+#[test]
+fn every_table_row_applies_and_reads_back_as_a_setting() {
+    if !require_root("every_table_row_applies_and_reads_back_as_a_setting") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.run(|| {
+        Sysctl::new()
+            .set::<knobs::TcpFastopen>(FastOpen::CLIENT | FastOpen::SERVER)
+            .expect("fast open on");
+        let s = Duration::from_secs;
+        // (setting, which socket: c connected, l listener, f fresh; read back exactly?)
+        let rows: Vec<(Setting, char, bool)> = vec![
+            (Setting::NoDelay(true), 'c', true),
+            (Setting::QuickAck(true), 'c', true),
+            (Setting::Cork(true), 'c', true),
+            (Setting::NotsentLowat(16384), 'c', true),
+            (Setting::UserTimeout(Some(s(5))), 'c', true),
+            (
+                Setting::Keepalive(Some(Keepalive::new(s(30), s(5), 3).expect("keepalive"))),
+                'c',
+                true,
+            ),
+            (Setting::MaxSeg(1200), 'f', true),
+            (Setting::WindowClamp(65536), 'c', true),
+            (Setting::ThinLinearTimeouts(true), 'c', true),
+            (Setting::RecvBuffer(65536), 'c', true),
+            (Setting::SendBuffer(65536), 'c', true),
+            (Setting::RecvBufferForce(300_000), 'c', true),
+            (Setting::SendBufferForce(300_000), 'c', true),
+            (Setting::BusyPoll(Duration::from_micros(50)), 'c', true),
+            (Setting::PreferBusyPoll(true), 'c', true),
+            // Write-only: the kernel cannot read it back.
+            (Setting::BusyPollBudget(16), 'c', false),
+            (Setting::IncomingCpu(0), 'f', true),
+            (
+                Setting::MaxPacingRate(PacingRate::BytesPerSecond(1_000_000)),
+                'c',
+                true,
+            ),
+            (Setting::Priority(7), 'c', true),
+            (
+                Setting::TrafficClass(TrafficClass::from_byte(0xb8)),
+                'c',
+                true,
+            ),
+            (Setting::Mark(0x42), 'c', true),
+            (Setting::ZeroCopy(true), 'c', true),
+            (Setting::ReusePort(true), 'f', true),
+            (Setting::FastOpenConnect(true), 'f', true),
+            (Setting::FastOpen(16), 'l', true),
+            (Setting::DeferAccept(s(3)), 'l', true),
+            (Setting::Congestion("reno".parse().expect("cc")), 'c', true),
+        ];
+        let mut covered: Vec<&str> = rows.iter().map(|(s, _, _)| s.option()).collect();
+        covered.sort_unstable();
+        let mut table = Setting::OPTIONS.to_vec();
+        table.sort_unstable();
+        assert_eq!(covered, table, "every table row has a case here");
+        for (setting, socket, exact) in rows {
+            let (listener, c, _s) = pair("127.0.0.1:0");
+            let fresh = fresh(Domain::IPV4);
+            let fd: &dyn std::os::fd::AsFd = match socket {
+                'c' => &c,
+                'l' => &listener,
+                _ => &fresh,
+            };
+            let report = SocketProfile::new()
+                .with(setting.clone())
+                .apply(fd.as_fd())
+                .unwrap_or_else(|e| {
+                    panic!("{}: {}", setting.option(), nettune_core::error::report(&e))
+                });
+            assert!(report.all_applied(), "{report}");
+            if exact {
+                let back = setting.current(fd.as_fd()).expect("read back");
+                assert_eq!(
+                    back,
+                    setting,
+                    "{} reads back what was set",
+                    setting.option()
+                );
+            }
+        }
+    });
 }

@@ -42,7 +42,7 @@ pub use error::{Error, Restore, Result, ValueError};
 pub use key::{Key, MAX_KEY_LEN};
 pub use knobs::{Knob, Scope};
 pub use plan::{Applied, Plan};
-pub use profile::{Bdp, Entry, Profile};
+pub use profile::{Bdp, Profile, ProfileEntry};
 pub use snapshot::{Difference, Snapshot};
 pub use sysctl::Sysctl;
 pub use value::{

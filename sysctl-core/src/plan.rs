@@ -11,7 +11,7 @@ use std::path::Path;
 use crate::error::{Error, Restore, Result};
 use crate::key::Key;
 use crate::knobs::{self, canonical_lenient};
-use crate::profile::Entry;
+use crate::profile::ProfileEntry;
 use crate::sysctl::Sysctl;
 use crate::textfile;
 
@@ -98,7 +98,7 @@ impl Plan {
     ///
     /// Only when the handle's namespace cannot be entered; unreadable keys become changes
     /// (strict) or skipped entries.
-    pub fn new(sys: &Sysctl, entries: &[Entry], options: PlanOptions) -> Result<Self> {
+    pub fn new(sys: &Sysctl, entries: &[ProfileEntry], options: PlanOptions) -> Result<Self> {
         let mut plan = Self::default();
         for entry in entries {
             let current = match sys.read_raw(entry.key()) {

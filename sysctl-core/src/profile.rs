@@ -12,14 +12,14 @@ use crate::value::INT_MAX;
 
 /// One entry of a profile: a key, its value in canonical form, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct ProfileEntry {
     key: Key,
     value: String,
     why: String,
     optional: bool,
 }
 
-impl Entry {
+impl ProfileEntry {
     /// An entry; the value is checked against the knob's type when `key` is a knob of
     /// [`knobs`], and stored in canonical form.
     ///
@@ -95,7 +95,7 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Profile {
     name: String,
-    entries: Vec<Entry>,
+    entries: Vec<ProfileEntry>,
 }
 
 impl Profile {
@@ -113,17 +113,17 @@ impl Profile {
     }
 
     /// The entries, in order.
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &[ProfileEntry] {
         &self.entries
     }
 
     /// The entry for `key`.
-    pub fn get(&self, key: &Key) -> Option<&Entry> {
+    pub fn get(&self, key: &Key) -> Option<&ProfileEntry> {
         self.entries.iter().find(|e| &e.key == key)
     }
 
     /// Adds an entry, replacing an earlier one for the same key in place.
-    pub fn push(&mut self, entry: Entry) -> &mut Self {
+    pub fn push(&mut self, entry: ProfileEntry) -> &mut Self {
         match self.entries.iter_mut().find(|e| e.key == entry.key) {
             Some(slot) => *slot = entry,
             None => self.entries.push(entry),
@@ -137,7 +137,7 @@ impl Profile {
     ///
     /// [`Error::InvalidKey`] or [`Error::InvalidValue`]; the profile is unchanged.
     pub fn set(&mut self, key: &str, value: &str, why: &str) -> Result<&mut Self> {
-        let entry = Entry::new(Key::new(key)?, value, why)?;
+        let entry = ProfileEntry::new(Key::new(key)?, value, why)?;
         Ok(self.push(entry))
     }
 
@@ -153,7 +153,7 @@ impl Profile {
             reason: e.reason().to_owned(),
             source: None,
         })?;
-        let entry = Entry::new(K::key(), &text, why)?;
+        let entry = ProfileEntry::new(K::key(), &text, why)?;
         Ok(self.push(entry))
     }
 
@@ -455,8 +455,8 @@ const LOW_LATENCY: &[(&str, &str, &str)] = &[
 ];
 
 /// An entry of a built-in profile, whose literals the unit tests check.
-fn builtin(key: &'static str, value: &str, why: &str) -> Entry {
-    match Entry::new(Key::from_static(key), value, why) {
+fn builtin(key: &'static str, value: &str, why: &str) -> ProfileEntry {
+    match ProfileEntry::new(Key::from_static(key), value, why) {
         Ok(e) => e,
         Err(e) => panic!("built-in profile entry {key} = {value} is invalid: {e}"),
     }
@@ -547,11 +547,11 @@ mod tests {
         assert_eq!(bdp.bytes(), 12_500_000);
         let tp = Profile::throughput(bdp);
         assert_eq!(
-            tp.get(&knobs::TcpRmem::key()).map(Entry::value),
+            tp.get(&knobs::TcpRmem::key()).map(ProfileEntry::value),
             Some("4096 131072 25000000")
         );
         assert_eq!(
-            tp.get(&knobs::CoreRmemMax::key()).map(Entry::value),
+            tp.get(&knobs::CoreRmemMax::key()).map(ProfileEntry::value),
             Some("25000000")
         );
         let huge = Bdp::new(400_000_000_000, Duration::from_secs(1)).expect("bdp");
@@ -606,7 +606,7 @@ mod tests {
         assert_eq!(
             merged
                 .get(&Key::new("net.ipv4.tcp_keepalive_time").expect("k"))
-                .map(Entry::why),
+                .map(ProfileEntry::why),
             Some("site policy")
         );
         assert_eq!(merged.name(), "low-latency+site");

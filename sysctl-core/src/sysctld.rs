@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::key::Key;
-use crate::profile::{Entry, Profile};
+use crate::profile::{Profile, ProfileEntry};
 use crate::sysctl::Sysctl;
 use crate::textfile;
 
@@ -200,7 +200,7 @@ impl SysctlD {
                             "{key} is a glob, which needs the live keys: use SysctlD::expand"
                         )));
                     }
-                    let entry = Entry::new(key.clone(), value, comment)
+                    let entry = ProfileEntry::new(key.clone(), value, comment)
                         .map_err(|e| syntax(e.to_string()))?;
                     profile.push(entry.optional(*optional));
                 }
@@ -520,7 +520,7 @@ impl SysctlConfig {
     pub fn to_profile(&self, sys: &Sysctl) -> Result<Profile> {
         let mut profile = Profile::new("sysctl.d");
         for r in self.resolve(sys)? {
-            let entry = Entry::new(r.key.clone(), &r.value, &format!("set by {}", r.origin))
+            let entry = ProfileEntry::new(r.key.clone(), &r.value, &format!("set by {}", r.origin))
                 .map_err(|e| Error::Syntax {
                     file: r.origin.file.display().to_string(),
                     line: r.origin.line,
