@@ -239,14 +239,14 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
     let mut rows = Vec::new();
     let opened = open_ct(ctx).map_err(|e| e.message().to_owned());
     let count = match &opened {
-        Ok(ct) => ct.count().map_err(|e| e.to_string()),
+        Ok(ct) => ct.count().map_err(|e| nettune::error::report(&e)),
         Err(e) => Err(e.clone()),
     };
     // Without CAP_NET_ADMIN ctnetlink refuses; the sysctls are world-readable.
     let count = count.or_else(|netlink| {
         let sys = ctx.sysctl();
         let read = |k: &str| -> Result<u32, String> {
-            let key = Key::new(k).map_err(|e| e.to_string())?;
+            let key = Key::new(k).map_err(|e| nettune::error::report(&e))?;
             let v = sys.read_raw(&key).map_err(|e| unread(&e))?;
             v.trim()
                 .parse()
@@ -279,7 +279,7 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
         )),
     }
     let stats = match &opened {
-        Ok(ct) => ct.stats().map_err(|e| e.to_string()),
+        Ok(ct) => ct.stats().map_err(|e| nettune::error::report(&e)),
         Err(e) => Err(e.clone()),
     };
     match stats {
@@ -553,7 +553,7 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &CliProfile) -> Res {
                     .map(|a| json!({ "key": a.key.to_string(), "message": a.message }))
                     .collect(),
             ),
-            Err(e) => json!({ "error": e.to_string() }),
+            Err(e) => json!({ "error": nettune::error::report(&e) }),
         };
         return ctx.json(&json!({
             "profile": p.sysctl.name(),

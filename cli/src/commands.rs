@@ -233,9 +233,9 @@ pub(crate) fn open_nic(ctx: &Ctx, name: &str) -> Res<nettune::nic::Nic> {
     };
     r.map_err(|e| match e {
         nettune::nic::Error::InvalidName { .. } | nettune::nic::Error::NoSuchInterface { .. } => {
-            Fail::Usage(e.to_string())
+            Fail::Usage(nettune::error::report(&e))
         }
-        other => Fail::Run(other.to_string()),
+        other => Fail::Run(nettune::error::report(&other)),
     })
 }
 
@@ -251,7 +251,7 @@ fn opt_json<T: serde::Serialize>(r: nettune::nic::Result<T>) -> Value {
     match r {
         Ok(v) => serde_json::to_value(v).unwrap_or(Value::Null),
         Err(e) if e.is_unsupported() => Value::Null,
-        Err(e) => json!({ "error": e.to_string() }),
+        Err(e) => json!({ "error": nettune::error::report(&e) }),
     }
 }
 
@@ -896,21 +896,6 @@ fn write_entry(out: &mut impl Write, e: &nettune::conntrack::Entry) -> std::io::
     writeln!(out, " use={}", e.use_count.unwrap_or(0))
 }
 
-fn entry_json(e: &nettune::conntrack::Entry) -> Value {
-    let tuple = |t: &nettune::conntrack::Tuple| json!({ "src": t.src.to_string(), "dst": t.dst.to_string(), "protocol": t.protocol, "sport": t.src_port, "dport": t.dst_port, "icmp": t.icmp.map(|i| json!({ "type": i.ty, "code": i.code, "id": i.id })) });
-    json!({
-        "id": e.id,
-        "family": if e.family == nettune::conntrack::Family::Ipv4 { "ipv4" } else { "ipv6" },
-        "original": tuple(&e.original),
-        "reply": e.reply.as_ref().map(tuple),
-        "status": e.status.bits(),
-        "timeout": e.timeout.map(|t| t.as_secs()),
-        "mark": e.mark,
-        "zone": e.zone,
-        "tcp_state": e.tcp.map(|t| t.state.as_str()),
-    })
-}
-
 fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
     let ct = open_ct(ctx)?;
     match cmd {
@@ -927,7 +912,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                     if n > 0 {
                         writeln!(ctx.out, ",")?;
                     }
-                    run(serde_json::to_writer(&mut ctx.out, &entry_json(&e)))?;
+                    run(serde_json::to_writer(&mut ctx.out, &e))?;
                 } else {
                     write_entry(&mut ctx.out, &e)?;
                 }
@@ -947,7 +932,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
         CtCmd::Count => {
             let c = run(ct.count())?;
             if ctx.json {
-                return ctx.json(&json!({ "entries": c.entries, "max": c.max }));
+                return ctx.json(&run(serde_json::to_value(c))?);
             }
             writeln!(
                 ctx.out,
@@ -961,11 +946,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
         CtCmd::Stats => {
             let stats = run(ct.stats())?;
             if ctx.json {
-                let v: Vec<Value> = stats
-                    .iter()
-                    .map(|s| json!({ "cpu": s.cpu, "found": s.found, "invalid": s.invalid, "insert": s.insert, "insert_failed": s.insert_failed, "drop": s.drop, "early_drop": s.early_drop, "error": s.error, "search_restart": s.search_restart, "clash_resolve": s.clash_resolve, "chaintoolong": s.chaintoolong }))
-                    .collect();
-                return ctx.json(&Value::Array(v));
+                return ctx.json(&run(serde_json::to_value(&stats))?);
             }
             for s in stats {
                 writeln!(
@@ -1021,7 +1002,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                 };
                 if ctx.json {
                     // One JSON object per line, as events arrive.
-                    let v = json!({ "event": kind.to_ascii_lowercase(), "entry": entry.as_ref().map(entry_json) });
+                    let v = json!({ "event": kind.to_ascii_lowercase(), "entry": entry });
                     run(serde_json::to_writer(&mut ctx.out, &v))?;
                     writeln!(ctx.out)?;
                 } else {
@@ -1057,11 +1038,7 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
         MptcpCmd::Endpoints => {
             let eps = run(pm.endpoints())?;
             if ctx.json {
-                let v: Vec<Value> = eps
-                    .iter()
-                    .map(|e| json!({ "id": e.id, "addr": e.addr.to_string(), "port": e.port, "flags": e.flags.names(), "ifindex": e.ifindex }))
-                    .collect();
-                return ctx.json(&Value::Array(v));
+                return ctx.json(&run(serde_json::to_value(&eps))?);
             }
             for e in eps {
                 let port = e.port.map(|p| format!(" port {p}")).unwrap_or_default();
@@ -1090,9 +1067,7 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
             }
             let l = run(pm.limits())?;
             if ctx.json {
-                return ctx.json(
-                    &json!({ "subflows": l.subflows, "add_addr_accepted": l.add_addr_accepted }),
-                );
+                return ctx.json(&run(serde_json::to_value(l))?);
             }
             writeln!(
                 ctx.out,
@@ -1108,26 +1083,17 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
                 let e = run(ev)?;
                 if ctx.json {
                     // One JSON object per line, as events arrive.
-                    let v = json!({
-                        "kind": format!("{:?}", e.kind).to_ascii_lowercase(),
-                        "token": e.token,
-                        "saddr": e.saddr.map(|a| a.to_string()),
-                        "sport": e.sport,
-                        "daddr": e.daddr.map(|a| a.to_string()),
-                        "dport": e.dport,
-                        "loc_id": e.loc_id,
-                        "rem_id": e.rem_id,
-                        "backup": e.backup,
-                        "error": e.error,
-                    });
-                    run(serde_json::to_writer(&mut ctx.out, &v))?;
+                    run(serde_json::to_writer(&mut ctx.out, &e))?;
                     writeln!(ctx.out)?;
                 } else {
                     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+                    let kind = e
+                        .kind
+                        .name()
+                        .map_or_else(|| e.kind.get().to_string(), str::to_owned);
                     writeln!(
                         ctx.out,
-                        "{:?} token={} {}:{} -> {}:{}",
-                        e.kind,
+                        "{kind} token={} {}:{} -> {}:{}",
                         opt(e.token.map(|t| t.to_string())),
                         opt(e.saddr.map(|a| a.to_string())),
                         opt(e.sport.map(|p| p.to_string())),

@@ -110,20 +110,54 @@ impl Fail {
 
 impl From<io::Error> for Fail {
     fn from(e: io::Error) -> Self {
-        Self::Run(e.to_string())
+        Self::Run(nettune::error::report(&e))
     }
 }
 
 pub(crate) type Res<T = ()> = Result<T, Fail>;
 
-/// Turns any displayable error into a run failure.
-pub(crate) fn run<T, E: std::fmt::Display>(r: Result<T, E>) -> Res<T> {
-    r.map_err(|e| Fail::Run(e.to_string()))
+/// The whole text of a failure: an error with its chain of sources (the library's
+/// `Display` says what failed, the sources say why), or a message as it is.
+pub(crate) trait Explain {
+    /// The text to print.
+    fn explain(&self) -> String;
 }
 
-/// Turns any displayable error into a usage failure.
-pub(crate) fn usage<T, E: std::fmt::Display>(r: Result<T, E>) -> Res<T> {
-    r.map_err(|e| Fail::Usage(e.to_string()))
+macro_rules! explain_errors {
+    ($($t:ty),* $(,)?) => {
+        $(impl Explain for $t {
+            fn explain(&self) -> String {
+                nettune::error::report(self)
+            }
+        })*
+    };
+}
+
+explain_errors!(
+    nettune::sysctl::Error,
+    nettune::nic::Error,
+    nettune::conntrack::Error,
+    nettune::mptcp::Error,
+    nettune::NetnsError,
+    nettune::ValueError,
+    io::Error,
+    serde_json::Error,
+);
+
+impl Explain for String {
+    fn explain(&self) -> String {
+        self.clone()
+    }
+}
+
+/// Turns an error into a run failure (exit 1).
+pub(crate) fn run<T, E: Explain>(r: Result<T, E>) -> Res<T> {
+    r.map_err(|e| Fail::Run(e.explain()))
+}
+
+/// Turns an error into a usage failure (exit 2).
+pub(crate) fn usage<T, E: Explain>(r: Result<T, E>) -> Res<T> {
+    r.map_err(|e| Fail::Usage(e.explain()))
 }
 
 /// What every command gets.
@@ -156,7 +190,7 @@ fn main() -> ExitCode {
         Some(name) => match NetNs::open(name) {
             Ok(ns) => Some(ns),
             Err(e) => {
-                eprintln!("nettune: --netns {name}: {e}");
+                eprintln!("nettune: --netns {name}: {}", nettune::error::report(&e));
                 return ExitCode::from(2);
             }
         },

@@ -12,6 +12,7 @@ use crate::proto::{self, CpuStats, Entry, Tuple, cta, filter_flag, flags, msg};
 
 /// The number of connections tracked and the most allowed (`CT_GET_STATS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Count {
     /// Entries in the table (this namespace).
     pub entries: u32,

@@ -73,6 +73,8 @@ const FILTER_REPLY_FLAGS: u16 = 2;
 
 /// Address family of an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Family {
     /// IPv4 (`AF_INET`).
     Ipv4,
@@ -105,6 +107,7 @@ impl Family {
 bitflags::bitflags! {
     /// Connection status bits (`IPS_*`, include/uapi/linux/netfilter/nf_conntrack_common.h).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(from = "u32", into = "u32"))]
     pub struct Status: u32 {
         /// An expected connection (of a helper).
         const EXPECTED = 1 << 0;
@@ -181,12 +184,26 @@ impl TcpConntrackState {
     }
 }
 
+impl From<u32> for Status {
+    fn from(bits: u32) -> Self {
+        Self::from_bits_retain(bits)
+    }
+}
+
+impl From<Status> for u32 {
+    fn from(s: Status) -> Self {
+        s.bits()
+    }
+}
+
 /// ICMP identity of a tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Icmp {
     /// Identifier.
     pub id: u16,
     /// Type.
+    #[cfg_attr(feature = "serde", serde(rename = "type"))]
     pub ty: u8,
     /// Code.
     pub code: u8,
@@ -194,6 +211,7 @@ pub struct Icmp {
 
 /// One direction of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Tuple {
     /// Source address.
     pub src: IpAddr,
@@ -202,8 +220,10 @@ pub struct Tuple {
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
     pub protocol: u8,
     /// Source port (TCP, UDP, SCTP, DCCP, UDP-Lite).
+    #[cfg_attr(feature = "serde", serde(rename = "sport"))]
     pub src_port: Option<u16>,
     /// Destination port.
+    #[cfg_attr(feature = "serde", serde(rename = "dport"))]
     pub dst_port: Option<u16>,
     /// ICMP / ICMPv6 identity.
     pub icmp: Option<Icmp>,
@@ -306,6 +326,7 @@ impl fmt::Display for Tuple {
 
 /// Packet and byte counters of one direction (with `nf_conntrack_acct` on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counters {
     /// Packets.
     pub packets: u64,
@@ -315,6 +336,7 @@ pub struct Counters {
 
 /// Start and stop times (with `nf_conntrack_timestamp` on), nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FlowTimestamps {
     /// When the connection started.
     pub start: u64,
@@ -324,6 +346,7 @@ pub struct FlowTimestamps {
 
 /// The TCP protocol information of an entry (`CTA_PROTOINFO_TCP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TcpProtoInfo {
     /// The conntrack TCP state.
     pub state: TcpConntrackState,
@@ -373,6 +396,40 @@ pub struct Entry {
     pub labels: Option<Vec<u8>>,
     /// Attributes this crate does not decode: (type, payload).
     pub other: Vec<(u16, Vec<u8>)>,
+}
+
+/// The shape `nettune conntrack list --json` prints: `family`, `id`, `mark`, `zone`,
+/// `status` (bits), `timeout` (seconds), `tcp_state`, `original`, `reply`, then the
+/// counters, timestamps, helper and use count when the kernel sent them.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("family", &self.family)?;
+        m.serialize_entry("id", &self.id)?;
+        m.serialize_entry("mark", &self.mark)?;
+        m.serialize_entry("zone", &self.zone)?;
+        m.serialize_entry("status", &self.status.bits())?;
+        m.serialize_entry("timeout", &self.timeout.map(|t| t.as_secs()))?;
+        m.serialize_entry("tcp_state", &self.tcp.map(|t| t.state.as_str()))?;
+        m.serialize_entry("original", &self.original)?;
+        m.serialize_entry("reply", &self.reply)?;
+        m.serialize_entry("use", &self.use_count)?;
+        if let Some(c) = &self.counters_original {
+            m.serialize_entry("counters_original", c)?;
+        }
+        if let Some(c) = &self.counters_reply {
+            m.serialize_entry("counters_reply", c)?;
+        }
+        if let Some(t) = &self.timestamps {
+            m.serialize_entry("timestamps", t)?;
+        }
+        if let Some(h) = &self.helper {
+            m.serialize_entry("helper", h)?;
+        }
+        m.end()
+    }
 }
 
 impl Entry {
@@ -673,6 +730,7 @@ pub(crate) fn encode_filter_flags(m: &mut MsgBuilder, orig: u32, reply: u32) {
 /// Per-CPU statistics (`conntrack -S`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CpuStats {
     /// The CPU.
     pub cpu: u16,

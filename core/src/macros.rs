@@ -3,8 +3,9 @@
 /// Declares an enum of the integer values a kernel interface defines, with a fallback
 /// variant `Other(n)` that keeps a value a newer kernel adds (never rejected, never lost).
 ///
-/// It generates `get()` (the kernel's number), `From<int>`, and `name()`, the kernel's
-/// name for the value (`None` for `Other`).
+/// It generates `get()` (the kernel's number), `From<int>`, `name()`, the kernel's name
+/// for the value (`None` for `Other`), `KNOWN`, and, when the calling crate's `serde`
+/// feature is on, serde impls that use the name (or the number of an unknown value).
 ///
 /// ```
 /// nettune_core::int_enum! {
@@ -64,6 +65,40 @@ macro_rules! int_enum {
                 match v {
                     $($value => Self::$variant,)+
                     v => Self::Other(v),
+                }
+            }
+        }
+
+        /// Serialized as the kernel's name, or the number for [`Self::Other`]; either is
+        /// accepted back.
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> ::core::result::Result<S::Ok, S::Error> {
+                match self.name() {
+                    ::core::option::Option::Some(n) => s.serialize_str(n),
+                    ::core::option::Option::None => s.serialize_u64(::core::convert::From::from(self.get())),
+                }
+            }
+        }
+
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> ::core::result::Result<Self, D::Error> {
+                #[derive(serde::Deserialize)]
+                #[serde(untagged)]
+                enum Repr {
+                    Name(::std::string::String),
+                    Number(u64),
+                }
+                match <Repr as serde::Deserialize>::deserialize(d)? {
+                    Repr::Name(n) => Self::KNOWN
+                        .iter()
+                        .copied()
+                        .find(|k| k.name() == ::core::option::Option::Some(n.as_str()))
+                        .ok_or_else(|| serde::de::Error::custom(format!("unknown {} {n:?}", stringify!($name)))),
+                    Repr::Number(v) => <$int as ::core::convert::TryFrom<u64>>::try_from(v)
+                        .map(Self::from)
+                        .map_err(|_| serde::de::Error::custom(format!("{v} is out of range"))),
                 }
             }
         }

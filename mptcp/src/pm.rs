@@ -16,6 +16,7 @@ use crate::proto::{
 
 /// How an endpoint names its interface.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Interface {
     /// By name (resolved in the path manager's namespace before sending).
     Name(String),
@@ -25,6 +26,7 @@ pub enum Interface {
 
 /// An endpoint to add, checked as `ip mptcp endpoint add` checks it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EndpointSpec {
     addr: IpAddr,
     id: Option<u8>,
@@ -106,6 +108,7 @@ impl EndpointSpec {
 
 /// Subflow and address limits (`ip mptcp limits`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Limits {
     /// The most extra subflows per connection.
     pub subflows: u32,
@@ -115,6 +118,7 @@ pub struct Limits {
 
 /// Which endpoint to remove or change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum EndpointRef {
     /// By id.
     Id(u8),

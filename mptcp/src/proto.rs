@@ -60,26 +60,76 @@ bitflags::bitflags! {
     }
 }
 
+/// Serialized as the list of names `ip mptcp` prints, with any bit this crate does not
+/// know as a hex string (`"0x100"`); read back the same way.
+#[cfg(feature = "serde")]
+impl serde::Serialize for EndpointFlags {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let unknown = self.bits() & !Self::all_known().bits();
+        let names = self.names();
+        let mut seq = s.serialize_seq(Some(names.len() + usize::from(unknown != 0)))?;
+        for n in names {
+            seq.serialize_element(n)?;
+        }
+        if unknown != 0 {
+            seq.serialize_element(&format!("{unknown:#x}"))?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for EndpointFlags {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = <Vec<String> as serde::Deserialize>::deserialize(d)?;
+        let mut out = Self::empty();
+        for n in &names {
+            let bits = match n.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => Self::NAMES
+                    .iter()
+                    .find(|(_, name)| name == n)
+                    .map(|(f, _)| f.bits()),
+            };
+            out |=
+                Self::from_bits_retain(bits.ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown endpoint flag {n:?}"))
+                })?);
+        }
+        Ok(out)
+    }
+}
+
 impl EndpointFlags {
+    /// Each known flag with the name `ip mptcp` prints.
+    pub const NAMES: [(Self, &'static str); 6] = [
+        (Self::SIGNAL, "signal"),
+        (Self::SUBFLOW, "subflow"),
+        (Self::BACKUP, "backup"),
+        (Self::FULLMESH, "fullmesh"),
+        (Self::IMPLICIT, "implicit"),
+        (Self::LAMINAR, "laminar"),
+    ];
+
+    /// Every flag this crate knows.
+    pub fn all_known() -> Self {
+        Self::NAMES.iter().fold(Self::empty(), |a, (f, _)| a | *f)
+    }
+
     /// The names `ip mptcp` prints.
     pub fn names(self) -> Vec<&'static str> {
-        [
-            (Self::SIGNAL, "signal"),
-            (Self::SUBFLOW, "subflow"),
-            (Self::BACKUP, "backup"),
-            (Self::FULLMESH, "fullmesh"),
-            (Self::IMPLICIT, "implicit"),
-            (Self::LAMINAR, "laminar"),
-        ]
-        .into_iter()
-        .filter(|(f, _)| self.contains(*f))
-        .map(|(_, n)| n)
-        .collect()
+        Self::NAMES
+            .into_iter()
+            .filter(|(f, _)| self.contains(*f))
+            .map(|(_, n)| n)
+            .collect()
     }
 }
 
 /// A path-manager endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Endpoint {
     /// The endpoint id.
     pub id: u8,
@@ -213,6 +263,7 @@ nettune_core::int_enum! {
 /// A path-manager event; fields the event does not carry are `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PmEvent {
     /// What happened.
     pub kind: EventKind,

@@ -31,6 +31,7 @@ const FR_ACT_TO_TBL: u8 = 1;
 
 /// A route in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Route {
     /// The table.
     pub table: u32,
@@ -44,6 +45,7 @@ pub struct Route {
 
 /// A policy rule `from SRC/LEN lookup TABLE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rule {
     /// The priority (lower first).
     pub priority: u32,

@@ -96,6 +96,7 @@ fn glob1(pattern: &str, name: &str) -> bool {
 /// ethtool tool expands it; or any kernel feature by its own name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Offload {
     /// `rx`: receive checksumming (`rx-checksum`).
     Rx,
@@ -207,6 +208,7 @@ impl fmt::Display for Offload {
 
 /// What happened to one kernel feature a set asked to change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum FeatureOutcome {
     /// Now as requested.
     Applied,
@@ -219,6 +221,7 @@ pub enum FeatureOutcome {
 
 /// What happened to one requested offload.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct OffloadOutcome {
     /// The offload asked for.
     pub offload: Offload,
@@ -230,6 +233,7 @@ pub struct OffloadOutcome {
 
 /// The result of [`Nic::set_offloads`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FeatureChange {
     /// For each requested offload, each kernel feature it stands for and what happened.
     pub requested: Vec<OffloadOutcome>,

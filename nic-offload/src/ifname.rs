@@ -83,3 +83,18 @@ impl AsRef<str> for IfName {
         &self.0
     }
 }
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for IfName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for IfName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        Self::new(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -29,6 +29,7 @@ pub struct Nic {
 /// What `ETHTOOL_GDRVINFO` says about the driver.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DriverInfo {
     /// Driver name (`virtio_net`, `veth`, `tun`, `ixgbe`, ...).
     pub driver: String,

@@ -15,6 +15,7 @@ macro_rules! param_struct {
     ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[non_exhaustive]
         pub struct $name {
             $($(#[$fdoc])* pub $field: u32,)*
@@ -41,6 +42,7 @@ macro_rules! param_struct {
 
         #[doc = concat!("A change to [`", stringify!($name), "`]: only the fields set are written.")]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[non_exhaustive]
         pub struct $update {
             $($(#[$fdoc])* pub $field: Option<u32>,)*
@@ -191,6 +193,7 @@ param_struct!(
 
 /// The fields a set asked for that read back otherwise (the driver ignored them).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Ignored {
     /// (field, asked for, reads back)
     pub fields: Vec<(&'static str, u32, u32)>,

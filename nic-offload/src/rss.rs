@@ -16,6 +16,7 @@ use crate::proto::{self, cmd};
 /// A flow type for flow-hash fields (`ethtool -N IF rx-flow-hash TYPE ...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum FlowType {
     /// `tcp4`
     Tcp4,
@@ -117,6 +118,7 @@ impl fmt::Display for FlowType {
 bitflags::bitflags! {
     /// The packet fields a flow hash covers (`RXH_*`).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(transparent))]
     pub struct Rxh: u64 {
         /// `m`: destination MAC.
         const L2DA = 1 << 1;
@@ -152,6 +154,7 @@ impl Rxh {
 
 /// The RSS state of a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rss {
     /// The indirection table: the RX ring of each hash bucket.
     pub indirection: Vec<u32>,
@@ -163,6 +166,7 @@ pub struct Rss {
 
 /// An indirection table to set, built for a ring count.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Indirection(Vec<u32>);
 
 impl Indirection {
@@ -247,6 +251,7 @@ fn invalid(reason: &str) -> Error {
 
 /// A change to the RSS state: each part `None` stays as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RssUpdate {
     /// A new indirection table.
     pub indirection: Option<Indirection>,

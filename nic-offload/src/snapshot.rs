@@ -12,6 +12,7 @@ use crate::steering::Steering;
 /// (or empty).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NicSnapshot {
     /// The interface.
     pub name: IfName,

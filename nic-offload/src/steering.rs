@@ -18,6 +18,7 @@ use crate::nic::Nic;
 
 /// A set of CPUs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CpuSet(BTreeSet<u32>);
 
 impl CpuSet {
@@ -144,6 +145,7 @@ impl fmt::Display for CpuSet {
 
 /// RPS settings of one RX queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RxQueue {
     /// The queue index (`rx-N`).
     pub index: u32,
@@ -155,6 +157,7 @@ pub struct RxQueue {
 
 /// XPS settings of one TX queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct TxQueue {
     /// The queue index (`tx-N`).
     pub index: u32,
@@ -164,6 +167,7 @@ pub struct TxQueue {
 
 /// One interrupt of the device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Irq {
     /// The IRQ number.
     pub number: u32,
@@ -175,6 +179,7 @@ pub struct Irq {
 
 /// The steering state of a device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Steering {
     /// RX queues.
     pub rx: Vec<RxQueue>,

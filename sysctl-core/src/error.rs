@@ -241,6 +241,7 @@ impl Error {
 
 /// What happened to the keys an apply had already written when a later write failed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Restore {
     /// Keys written back to their earlier value, checked by reading back.
     pub restored: Vec<Key>,

@@ -17,6 +17,7 @@ use crate::textfile;
 
 /// One key a plan changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Change {
     /// The key.
     pub key: Key,
@@ -30,6 +31,7 @@ pub struct Change {
 
 /// A key left out of a plan, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Skipped {
     /// The key.
     pub key: Key,
@@ -41,6 +43,7 @@ pub struct Skipped {
 
 /// How a plan treats keys that cannot be set in the target namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PlanOptions {
     skip_unsettable: bool,
 }
@@ -66,6 +69,7 @@ impl PlanOptions {
 /// The changes that take the live state to a desired one. Nothing is written until
 /// [`Plan::apply`]; an empty plan writes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Plan {
     changes: Vec<Change>,
     skipped: Vec<Skipped>,
@@ -261,6 +265,7 @@ impl fmt::Display for Plan {
 
 /// One key an apply wrote: its value before and after.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct UndoEntry {
     /// The key.
     pub key: Key,
@@ -272,6 +277,7 @@ pub struct UndoEntry {
 
 /// A key that someone else changed after the apply: rollback leaves it alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Drift {
     /// The key.
     pub key: Key,
@@ -300,6 +306,7 @@ impl fmt::Display for Drift {
 
 /// What a rollback did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Rollback {
     /// Keys written back to their earlier value (read back to check).
     pub restored: Vec<Key>,
@@ -312,6 +319,7 @@ pub struct Rollback {
 /// Save it with [`Applied::save`], load it in another process with [`Applied::load`], and
 /// [`Applied::rollback`] restores exactly the earlier values.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Applied {
     target: String,
     inode: Option<u64>,

@@ -12,11 +12,54 @@ use crate::value::INT_MAX;
 
 /// One entry of a profile: a key, its value in canonical form, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "EntryRepr")
+)]
 pub struct ProfileEntry {
     key: Key,
     value: String,
     why: String,
     optional: bool,
+}
+
+/// What a serialized entry holds; checked by [`ProfileEntry::new`] when read back.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct EntryRepr {
+    key: Key,
+    value: String,
+    why: String,
+    #[serde(default)]
+    optional: bool,
+}
+
+#[cfg(feature = "serde")]
+impl TryFrom<EntryRepr> for ProfileEntry {
+    type Error = Error;
+    fn try_from(r: EntryRepr) -> Result<Self> {
+        Ok(Self::new(r.key, &r.value, &r.why)?.optional(r.optional))
+    }
+}
+
+/// What a serialized profile holds; later entries for a key replace earlier ones.
+#[cfg(feature = "serde")]
+#[derive(serde::Deserialize)]
+struct ProfileRepr {
+    name: String,
+    entries: Vec<ProfileEntry>,
+}
+
+#[cfg(feature = "serde")]
+impl From<ProfileRepr> for Profile {
+    fn from(r: ProfileRepr) -> Self {
+        let mut p = Self::new(&r.name);
+        for e in r.entries {
+            p.push(e);
+        }
+        p
+    }
 }
 
 impl ProfileEntry {
@@ -93,6 +136,11 @@ impl ProfileEntry {
 /// # Ok::<(), nettune_sysctl::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "ProfileRepr")
+)]
 pub struct Profile {
     name: String,
     entries: Vec<ProfileEntry>,

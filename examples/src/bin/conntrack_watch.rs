@@ -63,7 +63,10 @@ fn fill_line(ct: &Conntrack, warn: f64) -> String {
             }
             s
         }
-        Err(e) => format!("table: cannot read the count: {e}"),
+        Err(e) => format!(
+            "table: cannot read the count: {}",
+            nettune::error::report(&e)
+        ),
     }
 }
 
@@ -76,7 +79,7 @@ fn main() -> ExitCode {
     let (ct, reporter) = match (Conntrack::open(), Conntrack::open()) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("conntrack_watch: {e}");
+            eprintln!("conntrack_watch: {}", nettune::error::report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -87,7 +90,7 @@ fn main() -> ExitCode {
     let events = match ct.events(config) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("conntrack_watch: {e}");
+            eprintln!("conntrack_watch: {}", nettune::error::report(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -105,7 +108,7 @@ fn main() -> ExitCode {
         match e {
             Ok(ev) => println!("{}", describe(&ev)),
             Err(e) => {
-                eprintln!("conntrack_watch: {e}");
+                eprintln!("conntrack_watch: {}", nettune::error::report(&e));
                 return ExitCode::FAILURE;
             }
         }

@@ -54,7 +54,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr) {
             i.delivery_rate().unwrap_or_default(),
             i.pacing_rate().unwrap_or_default()
         ),
-        Err(e) => eprintln!("closed {peer}: TCP_INFO: {e}"),
+        Err(e) => eprintln!("closed {peer}: TCP_INFO: {}", nettune::error::report(&e)),
     }
 }
 
@@ -64,7 +64,7 @@ async fn main() -> ExitCode {
     let wan_cc = match args.wan_cc.parse() {
         Ok(cc) => cc,
         Err(e) => {
-            eprintln!("echo_server: --wan-cc: {e}");
+            eprintln!("echo_server: --wan-cc: {}", nettune::error::report(&e));
             return ExitCode::from(2);
         }
     };
@@ -91,7 +91,7 @@ async fn main() -> ExitCode {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("echo_server: accept: {e}");
+                eprintln!("echo_server: accept: {}", nettune::error::report(&e));
                 continue;
             }
         };
@@ -108,7 +108,10 @@ async fn main() -> ExitCode {
                     print!("{report}");
                 }
             }
-            Err(e) => eprintln!("accepted {peer}: tuning failed: {e}"),
+            Err(e) => eprintln!(
+                "accepted {peer}: tuning failed: {}",
+                nettune::error::report(&e)
+            ),
         }
         tasks.push(tokio::spawn(serve(stream, peer)));
         served += 1;

@@ -44,7 +44,7 @@ fn server(addr: SocketAddr, connections: u64) -> Result<(), String> {
     match set_fastopen(&listener, 64) {
         Ok(()) => {}
         Err(e @ nettune::sockopt::Error::Inactive { .. }) => eprintln!("warning: {e}"),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(nettune::error::report(&e)),
     }
     println!("listening on {addr} with TCP_FASTOPEN");
     let mut n = 0;
@@ -78,7 +78,7 @@ fn client(addr: SocketAddr, message: &str) -> Result<(), String> {
         .fastopen_connect(true)
         .nodelay(true)
         .connect(addr)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| nettune::error::report(&e))?;
     stream
         .write_all(message.as_bytes())
         .map_err(|e| format!("write: {e}"))?;

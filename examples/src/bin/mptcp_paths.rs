@@ -108,23 +108,24 @@ fn run(args: Args) -> Result<(), String> {
             Some((n(a)?, n(b)?))
         }
     };
-    let pm = PathManager::open().map_err(|e| e.to_string())?;
+    let pm = PathManager::open().map_err(|e| nettune::error::report(&e))?;
     if args.flush {
-        pm.flush().map_err(|e| e.to_string())?;
+        pm.flush().map_err(|e| nettune::error::report(&e))?;
     }
     if let Some((subflows, accepted)) = limits {
         pm.set_limits(subflows, accepted)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| nettune::error::report(&e))?;
     }
     for spec in &specs {
-        pm.add_endpoint(spec).map_err(|e| e.to_string())?;
+        pm.add_endpoint(spec)
+            .map_err(|e| nettune::error::report(&e))?;
     }
-    let l = pm.limits().map_err(|e| e.to_string())?;
+    let l = pm.limits().map_err(|e| nettune::error::report(&e))?;
     println!(
         "limits: subflows {} add_addr_accepted {}",
         l.subflows, l.add_addr_accepted
     );
-    for e in pm.endpoints().map_err(|e| e.to_string())? {
+    for e in pm.endpoints().map_err(|e| nettune::error::report(&e))? {
         println!(
             "endpoint: {} id {} {}",
             e.addr,
@@ -132,19 +133,19 @@ fn run(args: Args) -> Result<(), String> {
             e.flags.names().join(" ")
         );
     }
-    let mut events = pm.events().map_err(|e| e.to_string())?;
+    let mut events = pm.events().map_err(|e| nettune::error::report(&e))?;
     println!("watching events");
     if args.idle_secs > 0 {
         events
             .set_timeout(Some(Duration::from_secs(args.idle_secs)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| nettune::error::report(&e))?;
     }
     let mut seen = 0;
     loop {
         match events.next_event() {
             Ok(e) => println!("{}", describe(&e)),
             Err(_) if args.idle_secs > 0 => return Ok(()),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(nettune::error::report(&e)),
         }
         seen += 1;
         if args.events != 0 && seen >= args.events {

@@ -39,7 +39,7 @@ fn show(nic: &Nic) {
         if e.is_unsupported() {
             "not supported by the driver".to_owned()
         } else {
-            e.to_string()
+            nettune::error::report(&e)
         }
     };
     match nic.driver_info() {
@@ -131,10 +131,12 @@ fn run(args: Args) -> Result<(), String> {
             .set(field, value)
             .map_err(|e| format!("--coalesce {c}: {e}"))?;
     }
-    let nic = Nic::open(&args.iface).map_err(|e| e.to_string())?;
+    let nic = Nic::open(&args.iface).map_err(|e| nettune::error::report(&e))?;
     show(&nic);
     if !changes.is_empty() {
-        let change = nic.set_offloads(&changes).map_err(|e| e.to_string())?;
+        let change = nic
+            .set_offloads(&changes)
+            .map_err(|e| nettune::error::report(&e))?;
         for r in &change.requested {
             for (name, outcome) in &r.features {
                 let what = match outcome {
@@ -157,7 +159,9 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     if !coalesce.named().is_empty() {
-        let ignored = nic.set_coalesce(&coalesce).map_err(|e| e.to_string())?;
+        let ignored = nic
+            .set_coalesce(&coalesce)
+            .map_err(|e| nettune::error::report(&e))?;
         for (field, want, got) in &ignored.fields {
             println!("coalesce {field}: asked {want}, the driver kept {got}");
         }
