@@ -27,6 +27,9 @@ mod conntrack;
 mod error;
 mod events;
 mod filter;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod notrack;
 mod proto;
 #[cfg(feature = "tokio")]

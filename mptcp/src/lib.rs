@@ -23,6 +23,9 @@
 #![warn(clippy::unwrap_used)]
 
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod pm;
 mod proto;
 pub mod routing;

@@ -1,7 +1,65 @@
-//! Linux network tuning from application code.
+//! Linux network tuning from application code: sysctls, NIC offloads and coalescing,
+//! connection tracking, MPTCP and per-socket options — per host, per network namespace
+//! and per connection — with values checked before anything is written and errors that
+//! say why.
 //!
-//! The crate re-exports each nettune crate as a module, each behind a feature that is on
-//! by default, and adds the whole-host layer on top.
+//! Each area is a module (and a crate of its own, behind a default feature):
+//!
+//! | module | what | kernel interface |
+//! |---|---|---|
+//! | [`sysctl`] | keys, typed knobs with their namespace scope, snapshots, plans, undo logs, sysctl.d | `/proc/sys` (`sysctl(8)`) |
+//! | [`sockopt`] | per-socket options, `TCP_INFO`, `SocketProfile`, MPTCP sockets | `setsockopt(2)` (`tcp(7)`, `socket(7)`) |
+//! | [`nic`] | offloads, coalescing, rings, channels, RSS, RPS/XPS/IRQ steering | `SIOCETHTOOL` (`ethtool(8)`) |
+//! | [`conntrack`] | the connection tracking table: dump, count, stats, create, delete, flush, events | `NETLINK_NETFILTER` (`conntrack(8)`) |
+//! | [`mptcp`] | the MPTCP path manager and source routing | `mptcp_pm` genetlink (`ip-mptcp(8)`) |
+//!
+//! Every handle opens the same way: `X::open()` in the calling thread's network
+//! namespace, `X::open_in(&ns)` in another ([`NetNs`]). Every error answers `kind()` with
+//! an [`ErrorKind`], and [`error::report`] prints it with its causes.
+//!
+//! One program, all five areas, inside a namespace of its own:
+//!
+//! ```no_run
+//! use nettune::conntrack::{Conntrack, Filter};
+//! use nettune::mptcp::PathManager;
+//! use nettune::nic::{Nic, Offload};
+//! use nettune::sockopt::{SocketProfile, tcp_info};
+//! use nettune::sysctl::{Sysctl, knobs};
+//! use nettune::NetNs;
+//!
+//! let ns = NetNs::create()?;                                   // needs CAP_SYS_ADMIN
+//!
+//! // sysctls of that namespace, typed and checked
+//! let sys = Sysctl::open_in(&ns);
+//! sys.set::<knobs::TcpCongestionControl>("bbr".parse()?)?;
+//! sys.set::<knobs::TcpNotsentLowat>(16 * 1024)?;
+//!
+//! // a NIC there (a fresh namespace has only `lo`)
+//! let lo = Nic::open_in(&ns, "lo")?;
+//! let outcome = lo.set_offloads(&[(Offload::Gro, true)])?;
+//!
+//! // its conntrack table and MPTCP path manager
+//! let count = Conntrack::open_in(&ns)?.count()?;
+//! let flows = Conntrack::open_in(&ns)?.dump(&Filter::new().mark(0x10, 0xff))?.count();
+//! let pm = PathManager::open_in(&ns)?;
+//! pm.set_limits(2, 2)?;
+//!
+//! // and per connection, from a thread inside it (once `lo` is up: a fresh namespace
+//! // starts with it down)
+//! ns.run(|| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//!     let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+//!     SocketProfile::new().nodelay(true).notsent_lowat(16 * 1024).apply(&client)?;
+//!     println!("rtt {:?}", tcp_info(&client)?.rtt());
+//!     Ok(())
+//! })?
+//! .map_err(|e| e as Box<dyn std::error::Error>)?;
+//! println!("{outcome:?}, {} of {} tracked, {flows} marked", count.entries, count.max);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Reading needs no privilege for most items; writing needs `CAP_NET_ADMIN` over the
+//! namespace, and entering or creating one `CAP_SYS_ADMIN`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use nettune_core::{ErrorKind, ExtAck, NetNs, NetNsId, NetnsError, ValueError};
@@ -11,7 +69,7 @@ pub mod netns {
     pub use nettune_core::netns::*;
 }
 
-/// Errors shared by every module.
+/// The error vocabulary every module shares.
 pub mod error {
     pub use nettune_core::error::*;
 }

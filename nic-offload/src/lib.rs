@@ -34,6 +34,10 @@ mod snapshot;
 mod steering;
 mod sys;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use error::{Error, Result};
 pub use features::{Feature, FeatureChange, FeatureOutcome, Features, Offload, OffloadOutcome};
 pub use ifname::IfName;

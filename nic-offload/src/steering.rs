@@ -16,20 +16,78 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::nic::Nic;
 
-/// A set of CPUs.
+/// A set of CPUs, each below [`CpuSet::MAX_CPUS`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "Vec<u32>", into = "Vec<u32>")
+)]
 pub struct CpuSet(BTreeSet<u32>);
 
+impl TryFrom<Vec<u32>> for CpuSet {
+    type Error = Error;
+    fn try_from(cpus: Vec<u32>) -> Result<Self> {
+        Self::of(cpus)
+    }
+}
+
+impl From<CpuSet> for Vec<u32> {
+    fn from(set: CpuSet) -> Self {
+        set.0.into_iter().collect()
+    }
+}
+
 impl CpuSet {
+    /// The most CPUs a Linux kernel can have (`CONFIG_NR_CPUS` is at most 8192); a CPU
+    /// number is below this.
+    pub const MAX_CPUS: u32 = 8192;
+
     /// The empty set (RPS/XPS off).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A set of the given CPUs.
-    pub fn of(cpus: impl IntoIterator<Item = u32>) -> Self {
-        Self(cpus.into_iter().collect())
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] for a CPU number of [`CpuSet::MAX_CPUS`] or more.
+    pub fn of(cpus: impl IntoIterator<Item = u32>) -> Result<Self> {
+        let set: BTreeSet<u32> = cpus.into_iter().collect();
+        match set.last() {
+            Some(&max) if max >= Self::MAX_CPUS => Err(bad_cpus(
+                &max.to_string(),
+                &format!(
+                    "CPU numbers are below {} (the kernel's most)",
+                    Self::MAX_CPUS
+                ),
+            )),
+            _ => Ok(Self(set)),
+        }
+    }
+
+    /// The CPUs that exist on this machine (`/sys/devices/system/cpu/possible`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, [`Error::InvalidValue`] when it does
+    /// not hold a CPU list.
+    pub fn possible() -> Result<Self> {
+        let text =
+            std::fs::read_to_string("/sys/devices/system/cpu/possible").map_err(|source| {
+                Error::Io {
+                    iface: "-".into(),
+                    op: "read /sys/devices/system/cpu/possible",
+                    source,
+                }
+            })?;
+        Self::from_list(&text)
+    }
+
+    /// The CPUs of this set that are not in `other`.
+    pub fn difference(&self, other: &Self) -> Self {
+        Self(self.0.difference(&other.0).copied().collect())
     }
 
     /// The CPUs, ascending.
@@ -52,30 +110,42 @@ impl CpuSet {
         let groups: Vec<&str> = text.trim().split(',').collect();
         let mut set = BTreeSet::new();
         for (i, g) in groups.iter().rev().enumerate() {
+            if g.is_empty() || g.len() > 8 {
+                return Err(bad_cpus(text, "not a hex CPU mask"));
+            }
             let bits =
                 u32::from_str_radix(g, 16).map_err(|_| bad_cpus(text, "not a hex CPU mask"))?;
+            let base = u32::try_from(i).map_or(u32::MAX, |i| i.saturating_mul(32));
             for b in 0..32 {
                 if bits & (1 << b) != 0 {
-                    set.insert(i as u32 * 32 + b);
+                    if base >= Self::MAX_CPUS {
+                        return Err(bad_cpus(
+                            text,
+                            "a CPU number above the kernel's most (8191)",
+                        ));
+                    }
+                    set.insert(base + b);
                 }
             }
         }
         Ok(Self(set))
     }
 
-    /// The sysfs hex mask form.
+    /// The sysfs hex mask form (one pass over the set).
     pub fn to_mask(&self) -> String {
-        let groups = self.0.iter().next_back().map_or(1, |m| m / 32 + 1);
-        let mut out = Vec::with_capacity(groups as usize);
-        for g in (0..groups).rev() {
-            let bits = self
-                .0
-                .iter()
-                .filter(|c| **c / 32 == g)
-                .fold(0u32, |acc, c| acc | 1 << (c % 32));
-            out.push(format!("{bits:08x}"));
+        let groups = self.0.iter().next_back().map_or(1, |m| m / 32 + 1) as usize;
+        let mut words = vec![0u32; groups];
+        for c in &self.0 {
+            words[(c / 32) as usize] |= 1 << (c % 32);
         }
-        out.join(",")
+        let mut out = String::with_capacity(groups * 9);
+        for (i, w) in words.iter().rev().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&format!("{w:08x}"));
+        }
+        out
     }
 
     /// Parses a CPU list (`0-3,5`), as in `smp_affinity_list`.
@@ -92,8 +162,14 @@ impl CpuSet {
             };
             let a: u32 = a.parse().map_err(|_| bad_cpus(text, "not a CPU list"))?;
             let b: u32 = b.parse().map_err(|_| bad_cpus(text, "not a CPU list"))?;
-            if a > b || b >= 1 << 16 {
+            if a > b {
                 return Err(bad_cpus(text, "bad CPU range"));
+            }
+            if b >= Self::MAX_CPUS {
+                return Err(bad_cpus(
+                    text,
+                    "a CPU number above the kernel's most (8191)",
+                ));
             }
             set.extend(a..=b);
         }
@@ -353,11 +429,27 @@ impl Nic {
     /// [`Error::Unsupported`] when the queue does not exist; [`Error::InvalidValue`] for
     /// CPUs the kernel refuses.
     pub fn set_rps(&self, queue: u32, cpus: &CpuSet) -> Result<()> {
+        self.check_cpus("write rps_cpus", cpus)?;
         self.write_queue_file(
             "write rps_cpus",
             format!("rx-{queue}/rps_cpus"),
             cpus.to_mask(),
         )
+    }
+
+    /// Refuses CPUs this machine does not have, naming them and the ones it has.
+    fn check_cpus(&self, op: &'static str, cpus: &CpuSet) -> Result<()> {
+        let possible = CpuSet::possible()?;
+        let missing = cpus.difference(&possible);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidValue {
+            iface: self.name().to_string(),
+            op,
+            reason: format!("CPU(s) {missing} do not exist on this machine (possible: {possible})"),
+            source: None,
+        })
     }
 
     /// Sets the RFS flow count of RX queue `queue` (`rps_flow_cnt`). Needs root.
@@ -379,6 +471,7 @@ impl Nic {
     ///
     /// As [`Nic::set_rps`].
     pub fn set_xps(&self, queue: u32, cpus: &CpuSet) -> Result<()> {
+        self.check_cpus("write xps_cpus", cpus)?;
         self.write_queue_file(
             "write xps_cpus",
             format!("tx-{queue}/xps_cpus"),
@@ -401,6 +494,7 @@ impl Nic {
                 source: None,
             });
         }
+        self.check_cpus("write smp_affinity_list", cpus)?;
         std::fs::write(format!("/proc/irq/{irq}/smp_affinity_list"), cpus.to_list())
             .map_err(|e| self.sysfs_error("write smp_affinity_list", e))
     }
@@ -413,9 +507,9 @@ mod tests {
     #[test]
     fn masks_and_lists() {
         let s = CpuSet::from_mask("00000000,00000003").expect("mask");
-        assert_eq!(s, CpuSet::of([0, 1]));
+        assert_eq!(s, CpuSet::of([0, 1]).expect("cpus"));
         assert_eq!(s.to_mask(), "00000003");
-        let big = CpuSet::of([0, 33, 63]);
+        let big = CpuSet::of([0, 33, 63]).expect("cpus");
         assert_eq!(big.to_mask(), "80000002,00000001");
         assert_eq!(CpuSet::from_mask(&big.to_mask()).expect("mask"), big);
         assert_eq!(CpuSet::new().to_mask(), "00000000");
@@ -428,5 +522,22 @@ mod tests {
         assert!(CpuSet::from_list("a").is_err());
         assert!(CpuSet::from_mask("xyz").is_err());
         assert!(CpuSet::from_list("0-99999999").is_err());
+    }
+
+    #[test]
+    fn cpu_numbers_are_bounded_by_the_kernels_most() {
+        let e = CpuSet::of([u32::MAX]).expect_err("u32::MAX");
+        assert!(e.to_string().contains("8192"), "{e}");
+        assert!(CpuSet::of([CpuSet::MAX_CPUS - 1]).is_ok());
+        assert!(CpuSet::from_list("8192").is_err());
+        // 257 groups of 32 bits name CPU 8192: refused, not allocated.
+        let mask = std::iter::once("1")
+            .chain(std::iter::repeat_n("00000000", 256))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(CpuSet::from_mask(&mask).is_err());
+        let all = CpuSet::from_list("0-8191").expect("list");
+        assert_eq!(CpuSet::from_mask(&all.to_mask()).expect("mask"), all);
+        assert_eq!(all.to_mask().len(), 256 * 9 - 1);
     }
 }

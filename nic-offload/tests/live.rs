@@ -315,10 +315,11 @@ fn veth_channels_and_steering() {
     assert!(e.contains("above the device's maximum 4"), "{e}");
     assert_eq!(nic.channels().expect("read").rx, 2, "nothing written");
 
-    let cpus = CpuSet::of([0, 1]);
+    let cpus = CpuSet::of([0, 1]).expect("cpus");
     nic.set_rps(0, &cpus).expect("rps");
     nic.set_rps_flow_cnt(0, 256).expect("flow cnt");
-    nic.set_xps(1, &CpuSet::of([1])).expect("xps");
+    nic.set_xps(1, &CpuSet::of([1]).expect("cpus"))
+        .expect("xps");
     let s = nic.steering().expect("steering");
     assert_eq!(
         s.rx.iter()
@@ -330,7 +331,7 @@ fn veth_channels_and_steering() {
         s.tx.iter()
             .find(|q| q.index == 1)
             .and_then(|q| q.xps_cpus.clone()),
-        Some(CpuSet::of([1]))
+        Some(CpuSet::of([1]).expect("cpus"))
     );
     assert!(s.irqs.is_empty(), "veth has no interrupts");
     assert_eq!(
@@ -350,6 +351,20 @@ fn veth_channels_and_steering() {
         "256"
     );
     assert!(!std::path::Path::new("/sys/class/net/v0").exists() || Nic::open("v0").is_ok());
+    // A CPU this machine does not have: refused, naming it, and nothing written.
+    let ghost = CpuSet::of([8000]).expect("below the kernel's most");
+    let e = nic.set_rps(0, &ghost).expect_err("no CPU 8000 here");
+    assert!(
+        e.to_string().contains("8000") && e.to_string().contains("possible"),
+        "{e}"
+    );
+    assert_eq!(
+        ns.sh("cat /sys/class/net/v0/queues/rx-0/rps_cpus")
+            .trim()
+            .trim_start_matches('0'),
+        "3",
+        "rps_cpus unchanged"
+    );
     // RSS: veth has none, and says so.
     assert!(nic.rss().expect_err("no rss").is_unsupported());
     assert!(nic.rx_rings().expect_err("no rss").is_unsupported());
@@ -416,8 +431,10 @@ fn snapshot_change_restore() {
     let mut u = ChannelsUpdate::new();
     u.rx = Some(1);
     nic.set_channels(&u).expect("channels");
-    nic.set_rps(0, &CpuSet::of([1])).expect("rps");
-    nic.set_xps(0, &CpuSet::of([0])).expect("xps");
+    nic.set_rps(0, &CpuSet::of([1]).expect("cpus"))
+        .expect("rps");
+    nic.set_xps(0, &CpuSet::of([0]).expect("cpus"))
+        .expect("xps");
     assert_ne!(nic.snapshot().expect("snapshot"), before);
     nic.restore(&before).expect("restore");
     assert_eq!(nic.snapshot().expect("snapshot"), before);

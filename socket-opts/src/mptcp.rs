@@ -321,15 +321,17 @@ pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
     let (Some(num), Some(size_kernel), Some(size_user)) = (u32_at(4), u32_at(8), u32_at(12)) else {
         return Err(bad("reply shorter than its header"));
     };
-    let step = (size_user as usize).min(size_kernel as usize).max(1);
-    let mut out = Vec::with_capacity((num as usize).min(64));
-    for i in 0..num as usize {
-        let Some(entry) = b
-            .get(HEADER + i * (size_user as usize)..)
-            .map(|e| &e[..e.len().min(step)])
-        else {
-            break;
-        };
+    if size_user == 0 {
+        return Err(bad("entries of size 0"));
+    }
+    let stride = size_user as usize;
+    let step = stride.min(size_kernel as usize);
+    // The kernel writes at most what fits; a count beyond the bytes is not trusted.
+    let fits = b.len().saturating_sub(HEADER) / stride;
+    let mut out = Vec::with_capacity((num as usize).min(fits).min(64));
+    for i in 0..(num as usize).min(fits) {
+        let start = HEADER + i * stride;
+        let entry = &b[start..(start + step).min(b.len())];
         let half = ADDRS / 2;
         if let (Some(local), Some(remote)) = (sockaddr(entry), entry.get(half..).and_then(sockaddr))
         {
@@ -434,5 +436,10 @@ mod tests {
         let mut hostile = b.clone();
         hostile[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
         assert_eq!(decode_subflows(&hostile).expect("hostile").len(), 2);
+        // Found by the tcp_info fuzz target: entries of size 0 with a huge count looped
+        // four billion times over the same bytes.
+        let mut zero = hostile.clone();
+        zero[12..16].copy_from_slice(&0u32.to_ne_bytes());
+        assert!(decode_subflows(&zero).is_err());
     }
 }

@@ -274,7 +274,14 @@ impl Profile {
                 out.push('\n');
             }
             let dash = if e.optional { "-" } else { "" };
-            out.push_str(&format!("{dash}{} = {}\n", e.key, e.value));
+            // A value that itself starts with a quote would lose it to the reader's
+            // unquoting: quote it, and the reader takes off exactly that pair.
+            let value = if e.value.starts_with(['"', '\'']) {
+                format!("\"{}\"", e.value)
+            } else {
+                e.value.clone()
+            };
+            out.push_str(&format!("{dash}{} = {value}\n", e.key));
         }
         out
     }
@@ -586,6 +593,19 @@ impl fmt::Display for Bdp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctl_d_output_reads_back_values_that_start_with_a_quote() {
+        // Found by the sysctl_d fuzz target: `'= '~` was written bare and read back as an
+        // unterminated quote.
+        let mut p = Profile::new("q");
+        p.set("net.x", "'= '~", "").expect("set");
+        p.set("net.y", "\"a b\"\"", "").expect("set");
+        let again = Profile::from_sysctl_d(&p.to_sysctl_d()).expect("reads back");
+        let values: Vec<&str> = again.entries().iter().map(ProfileEntry::value).collect();
+        let want: Vec<&str> = p.entries().iter().map(ProfileEntry::value).collect();
+        assert_eq!(values, want);
+    }
 
     #[test]
     fn builtin_profiles_are_valid() {
