@@ -8,7 +8,8 @@ use nettune::sysctl::{Error, Key, advice};
 use serde_json::{Value, json};
 
 use crate::commands::{flat, list_nics, open_ct, open_nic, open_pm};
-use crate::profile_file::{CliProfile, NicSettings};
+use nettune::Profile;
+use nettune::profile::NicProfile;
 use crate::{Ctx, Res};
 
 /// One audited item.
@@ -54,25 +55,29 @@ fn unread(e: &Error) -> String {
     }
 }
 
-fn sysctl_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
+fn sysctl_rows(ctx: &Ctx, p: &Profile) -> Vec<Row> {
     let sys = ctx.sysctl();
-    p.sysctl
-        .entries()
+    p.sysctls()
         .iter()
-        .map(|entry| {
-            let (current, status) = match sys.read_raw(entry.key()) {
-                Ok(v) if canonical_lenient(entry.key(), &v) == entry.value() => {
-                    (flat(&v), "ok".to_owned())
+        .map(|rule| {
+            let (current, status) = match sys.read_raw(&rule.key) {
+                Ok(v) => {
+                    let ok = rule.want.resolve(Some(&canonical_lenient(&rule.key, &v))).is_none();
+                    (flat(&v), if ok { "ok" } else { "differs" }.to_owned())
                 }
-                Ok(v) => (flat(&v), "differs".to_owned()),
                 Err(e) => ("-".to_owned(), unread(&e)),
             };
+            let recommended = match &rule.want {
+                nettune::Want::Exact(v) => v.clone(),
+                nettune::Want::AtLeast(v) => format!(">={v}"),
+                nettune::Want::AtMost(v) => format!("<={v}"),
+            };
             Row {
-                item: entry.key().to_string(),
+                item: rule.key.to_string(),
                 current,
-                recommended: entry.value().to_owned(),
+                recommended,
                 status,
-                why: entry.why().to_owned(),
+                why: rule.why.clone(),
             }
         })
         .collect()
@@ -115,7 +120,7 @@ const COALESCE: [(&str, &str); 3] = [
 ];
 
 /// What the profile recommends for an offload, if anything (short or kernel name).
-fn recommended_offload(s: Option<&NicSettings>, short: &str, kernel: &str) -> Option<bool> {
+fn recommended_offload(s: Option<&NicProfile>, short: &str, kernel: &str) -> Option<bool> {
     let s = s?;
     s.offloads
         .get(short)
@@ -135,7 +140,7 @@ fn compare(current: &str, recommended: Option<String>) -> (String, String) {
     }
 }
 
-fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
+fn nic_rows(ctx: &Ctx, p: &Profile) -> Vec<Row> {
     let mut rows = Vec::new();
     let names = match list_nics(ctx) {
         Ok(n) => n,
@@ -150,7 +155,9 @@ fn nic_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
         }
     };
     for name in names {
-        let settings = p.nic.get(&name);
+        let settings = nettune::nic::IfName::new(&name)
+            .ok()
+            .and_then(|n| p.nics().get(&n));
         let nic = match open_nic(ctx, &name) {
             Ok(n) => n,
             Err(e) => {
@@ -333,7 +340,7 @@ fn conntrack_rows(ctx: &Ctx) -> Vec<Row> {
     rows
 }
 
-fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
+fn mptcp_rows(ctx: &Ctx, p: &Profile) -> Vec<Row> {
     let mut rows = Vec::new();
     let pm = match open_pm(ctx) {
         Ok(pm) => pm,
@@ -353,7 +360,7 @@ fn mptcp_rows(ctx: &Ctx, p: &CliProfile) -> Vec<Row> {
                 "subflows {} add_addr_accepted {}",
                 l.subflows, l.add_addr_accepted
             );
-            let rec = p.mptcp_limits.map(|r| {
+            let rec = p.mptcp_limits().map(|r| {
                 format!(
                     "subflows {} add_addr_accepted {}",
                     r.subflows, r.add_addr_accepted
@@ -538,7 +545,7 @@ fn write_section(out: &mut impl Write, title: &str, rows: &[Row]) -> std::io::Re
 }
 
 /// Audits the live state against `p`.
-pub(crate) fn audit(ctx: &mut Ctx, p: &CliProfile) -> Res {
+pub(crate) fn audit(ctx: &mut Ctx, p: &Profile) -> Res {
     let sysctl = sysctl_rows(ctx, p);
     let nic = nic_rows(ctx, p);
     let conntrack = conntrack_rows(ctx);
@@ -556,7 +563,7 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &CliProfile) -> Res {
             Err(e) => json!({ "error": nettune::error::report(&e) }),
         };
         return ctx.json(&json!({
-            "profile": p.sysctl.name(),
+            "profile": p.name(),
             "sysctl": list(&sysctl),
             "nic": list(&nic),
             "conntrack": list(&conntrack),
@@ -568,7 +575,7 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &CliProfile) -> Res {
     }
     let out = &mut ctx.out;
     let width = sysctl.iter().map(|r| r.item.len()).max().unwrap_or(40);
-    writeln!(out, "profile {}", p.sysctl.name())?;
+    writeln!(out, "profile {}", p.name())?;
     writeln!(
         out,
         "{:<width$}  {:<26}  {:<26}  STATUS",

@@ -2,16 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::time::Duration;
 
 use clap::Subcommand;
-use nettune::sysctl::plan::PlanOptions;
-use nettune::sysctl::{Applied, Bdp, Key, Profile};
+use nettune::sysctl::{Bdp, Key};
 use serde_json::{Value, json};
 
-use crate::profile_file::{self, CliProfile, LimitsSettings, NicSettings};
-use crate::{Cmd, Ctx, Fail, Res, run, usage};
+use crate::{Cmd, Ctx, Fail, Res, run, txn, usage};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SysctlCmd {
@@ -126,22 +123,44 @@ pub(crate) enum ProfileCmd {
     List,
 }
 
+fn load(profile: &str) -> Res<nettune::Profile> {
+    usage(nettune::Profile::load(profile).map_err(|e| nettune::error::report(&e)))
+}
+
 pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
     match cmd {
         Cmd::Audit { profile } => {
-            let p = usage(profile_file::load(&profile))?;
+            let p = load(&profile)?;
             crate::audit::audit(ctx, &p)
         }
         Cmd::Apply {
             profile,
             dry_run,
-            undo,
+            journal,
             strict,
+            no_wait,
+            allow_host_keys,
         } => {
-            let p = usage(profile_file::load(&profile))?;
-            apply(ctx, &p, dry_run, undo.as_deref(), strict)
+            let p = load(&profile)?;
+            txn::apply(
+                ctx,
+                &txn::ApplyArgs {
+                    profile: &p,
+                    dry_run,
+                    journal: journal.as_deref(),
+                    strict,
+                    no_wait,
+                    allow_host_keys,
+                    ephemeral: false,
+                },
+            )
         }
-        Cmd::Rollback { file } => rollback(ctx, &file),
+        Cmd::Rollback { file, no_wait } => txn::rollback(ctx, &file, no_wait),
+        Cmd::Recover { file, no_wait } => txn::recover(ctx, &file, no_wait),
+        Cmd::Verify { profile, strict } => {
+            let p = load(&profile)?;
+            txn::verify(ctx, &p, strict)
+        }
         Cmd::Sysctl { cmd } => sysctl(ctx, cmd),
         Cmd::Nic { cmd } => nic(ctx, cmd),
         Cmd::Conntrack { cmd } => conntrack(ctx, cmd),
@@ -149,6 +168,31 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
         Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
         Cmd::Profile { cmd } => profile(ctx, cmd),
     }
+}
+
+/// A one-off change (`sysctl set`, `nic set`): the same transaction as `apply`, all or
+/// nothing, strict, its journal removed once it succeeded.
+fn one_off(ctx: &mut Ctx, p: &nettune::Profile) -> Res {
+    let dir = std::env::temp_dir().join(format!("nettune-{}", std::process::id()));
+    run(std::fs::create_dir_all(&dir))?;
+    let journal = dir.join("one-off.journal");
+    let result = txn::apply(
+        ctx,
+        &txn::ApplyArgs {
+            profile: p,
+            dry_run: false,
+            journal: Some(&journal),
+            strict: true,
+            no_wait: false,
+            allow_host_keys: false,
+            ephemeral: true,
+        },
+    );
+    // Kept only when the apply failed and could not put everything back.
+    if !journal.exists() {
+        let _ = std::fs::remove_dir(&dir);
+    }
+    result
 }
 
 // ---- sysctl ------------------------------------------------------------------------------
@@ -176,28 +220,15 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             Ok(())
         }
         SysctlCmd::Set { assignments } => {
-            let mut p = Profile::new("command line");
+            let mut p = nettune::Profile::new("command line");
             for a in &assignments {
                 let (k, v) = a
                     .split_once('=')
                     .ok_or_else(|| Fail::Usage(format!("{a:?}: expected KEY=VALUE")))?;
-                usage(p.set(k.trim(), v.trim(), "nettune sysctl set"))?;
+                usage(p.set(k.trim(), v.trim(), "nettune sysctl set").map(drop).map_err(|e| nettune::error::report(&e)))?;
             }
-            let plan = run(p.plan(&sys))?;
-            let applied = run(plan.apply(&sys))?;
-            for e in applied.entries() {
-                writeln!(
-                    ctx.out,
-                    "{} = {} (was {})",
-                    e.key,
-                    flat(&e.after),
-                    flat(&e.before)
-                )?;
-            }
-            for k in plan.unchanged() {
-                writeln!(ctx.out, "{k}: already set")?;
-            }
-            Ok(())
+            drop(sys);
+            one_off(ctx, &p)
         }
         SysctlCmd::List { prefix } => {
             let prefix = usage(Key::new(&prefix))?;
@@ -352,7 +383,7 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
             rings,
             channels,
         } => {
-            let mut settings = NicSettings::default();
+            let mut settings = nettune::profile::NicProfile::default();
             for o in &offloads {
                 let (n, v) = o
                     .split_once('=')
@@ -379,446 +410,21 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
                     map.insert(f.to_owned(), n);
                 }
             }
-            let nic = open_nic(ctx, &iface)?;
-            let (lines, _) = prepare_nic(&nic, &settings)?.apply()?;
-            for l in lines {
-                writeln!(ctx.out, "{l}")?;
-            }
-            Ok(())
+            let name = usage(nettune::nic::IfName::new(&iface))?;
+            let mut p = nettune::Profile::new("command line");
+            usage(p.set_nic(name, settings).map(drop).map_err(|e| nettune::error::report(&e)))?;
+            one_off(ctx, &p)
         }
     }
 }
 
-/// What a NIC looked like before an apply, for the undo file.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct NicUndo {
-    iface: String,
-    features: Vec<(String, bool)>,
-    coalesce: Option<BTreeMap<String, u32>>,
-    rings: Option<BTreeMap<String, u32>>,
-    channels: Option<BTreeMap<String, u32>>,
-}
-
-fn to_map(fields: Vec<(&'static str, u32)>) -> BTreeMap<String, u32> {
-    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
-
-/// NIC settings checked against the device, with the state an undo needs.
-pub(crate) struct NicStep<'a> {
-    nic: &'a nettune::nic::Nic,
-    offloads: Vec<(nettune::nic::Offload, bool)>,
-    coalesce: Option<nettune::nic::CoalesceUpdate>,
-    rings: Option<nettune::nic::RingsUpdate>,
-    channels: Option<nettune::nic::ChannelsUpdate>,
-    undo: NicUndo,
-}
-
-/// Validates NIC settings (names, fields, whether the driver has each operation) and reads
-/// the state an undo needs. Writes nothing.
-pub(crate) fn prepare_nic<'a>(nic: &'a nettune::nic::Nic, s: &NicSettings) -> Res<NicStep<'a>> {
-    let name = nic.name().to_string();
-    let offloads: Vec<(nettune::nic::Offload, bool)> = s
-        .offloads
-        .iter()
-        .map(|(n, on)| Ok((usage(n.parse())?, *on)))
-        .collect::<Res<_>>()?;
-    let mut undo = NicUndo {
-        iface: name.clone(),
-        ..NicUndo::default()
-    };
-    if !offloads.is_empty() {
-        let before = run(nic.features())?;
-        for (o, _) in &offloads {
-            if before.expand(o).is_empty() {
-                return Err(Fail::Usage(format!(
-                    "{name}: no feature {:?} on this device",
-                    o.as_str()
-                )));
-            }
-        }
-        undo.features = before
-            .iter()
-            .filter(|f| !f.fixed)
-            .map(|f| (f.name.to_owned(), f.requested))
-            .collect();
-    }
-    let coalesce = if s.coalesce.is_empty() {
-        None
-    } else {
-        let mut c = nettune::nic::CoalesceUpdate::new();
-        for (f, v) in &s.coalesce {
-            usage(c.set(f, *v))?;
-        }
-        undo.coalesce = Some(to_map(run(nic.coalesce())?.fields()));
-        Some(c)
-    };
-    let rings = if s.rings.is_empty() {
-        None
-    } else {
-        let mut r = nettune::nic::RingsUpdate::new();
-        for (f, v) in &s.rings {
-            usage(r.set(f, *v))?;
-        }
-        undo.rings = Some(to_map(run(nic.rings())?.fields()));
-        Some(r)
-    };
-    let channels = if s.channels.is_empty() {
-        None
-    } else {
-        let mut ch = nettune::nic::ChannelsUpdate::new();
-        for (f, v) in &s.channels {
-            usage(ch.set(f, *v))?;
-        }
-        undo.channels = Some(to_map(run(nic.channels())?.fields()));
-        Some(ch)
-    };
-    Ok(NicStep {
-        nic,
-        offloads,
-        coalesce,
-        rings,
-        channels,
-        undo,
-    })
-}
-
-impl NicStep<'_> {
-    /// Applies the settings; returns printable outcomes and the undo record. When a step
-    /// fails, the steps before it are put back.
-    pub(crate) fn apply(self) -> Res<(Vec<String>, NicUndo)> {
-        let mut lines = Vec::new();
-        match self.apply_steps(&mut lines) {
-            Ok(()) => Ok((lines, self.undo)),
-            Err(e) => {
-                let restored = match restore_nic(self.nic, &self.undo) {
-                    Ok(()) => "the device was put back as it was".to_owned(),
-                    Err(r) => format!("putting the device back failed too: {}", r.message()),
-                };
-                Err(Fail::Run(format!("{}; {restored}", e.message())))
-            }
-        }
-    }
-
-    fn apply_steps(&self, lines: &mut Vec<String>) -> Res {
-        let name = self.nic.name();
-        if let Some(ch) = &self.channels {
-            let ignored = run(self.nic.set_channels(ch))?;
-            lines.push(format!("{name}: channels set{}", ignored_text(&ignored)));
-        }
-        if !self.offloads.is_empty() {
-            let change = run(self.nic.set_offloads(&self.offloads))?;
-            for o in &change.requested {
-                for (f, outcome) in &o.features {
-                    let what = match outcome {
-                        nettune::nic::FeatureOutcome::Applied => "applied",
-                        nettune::nic::FeatureOutcome::Fixed => "fixed (cannot change)",
-                        nettune::nic::FeatureOutcome::Wish => "requested, the driver kept it",
-                    };
-                    lines.push(format!(
-                        "{name}: {}={} {f}: {what}",
-                        o.offload,
-                        if o.on { "on" } else { "off" }
-                    ));
-                }
-            }
-            for (f, on) in &change.side_effects {
-                lines.push(format!(
-                    "{name}: side effect: {f} now {}",
-                    if *on { "on" } else { "off" }
-                ));
-            }
-        }
-        if let Some(c) = &self.coalesce {
-            let ignored = run(self.nic.set_coalesce(c))?;
-            lines.push(format!("{name}: coalescing set{}", ignored_text(&ignored)));
-        }
-        if let Some(r) = &self.rings {
-            let ignored = run(self.nic.set_rings(r))?;
-            lines.push(format!("{name}: rings set{}", ignored_text(&ignored)));
-        }
-        Ok(())
-    }
-}
-
-fn ignored_text(i: &nettune::nic::Ignored) -> String {
-    if i.is_empty() {
-        String::new()
-    } else {
-        let f: Vec<String> = i
-            .fields
-            .iter()
-            .map(|(n, want, got)| format!("{n} asked {want}, kept {got}"))
-            .collect();
-        format!("; ignored by the driver: {}", f.join(", "))
-    }
-}
-
-fn restore_nic(nic: &nettune::nic::Nic, u: &NicUndo) -> Res {
-    let update = |m: &BTreeMap<String, u32>, set: &mut dyn FnMut(&str, u32) -> Res| -> Res {
-        for (k, v) in m {
-            set(k, *v)?;
-        }
-        Ok(())
-    };
-    if let Some(m) = &u.channels {
-        let mut ch = nettune::nic::ChannelsUpdate::new();
-        update(m, &mut |k, v| usage(ch.set(k, v)).map(drop))?;
-        ch.max_rx = None;
-        ch.max_tx = None;
-        ch.max_other = None;
-        ch.max_combined = None;
-        run(nic.set_channels(&ch))?;
-    }
-    if !u.features.is_empty() {
-        let now = run(nic.features())?;
-        let differ: Vec<(nettune::nic::Offload, bool)> = u
-            .features
-            .iter()
-            .filter(|(n, on)| now.get(n).is_some_and(|f| f.requested != *on))
-            .map(|(n, on)| (nettune::nic::Offload::Named(n.clone()), *on))
-            .collect();
-        if !differ.is_empty() {
-            run(nic.set_offloads(&differ))?;
-        }
-    }
-    if let Some(m) = &u.coalesce {
-        let mut c = nettune::nic::CoalesceUpdate::new();
-        update(m, &mut |k, v| usage(c.set(k, v)).map(drop))?;
-        run(nic.set_coalesce(&c))?;
-    }
-    if let Some(m) = &u.rings {
-        let mut r = nettune::nic::RingsUpdate::new();
-        update(m, &mut |k, v| usage(r.set(k, v)).map(drop))?;
-        r.rx_max = None;
-        r.rx_mini_max = None;
-        r.rx_jumbo_max = None;
-        r.tx_max = None;
-        run(nic.set_rings(&r))?;
-    }
-    Ok(())
-}
-
-// ---- apply / rollback ----------------------------------------------------------------------
-
-/// The undo file: JSON with the sysctl undo log (sysctl-core's text form), NIC and MPTCP
-/// state before the apply, and the namespace.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct UndoFile {
-    version: u32,
-    netns: Option<String>,
-    sysctl: String,
-    nic: Vec<NicUndo>,
-    mptcp_limits: Option<LimitsSettings>,
-}
+// ---- transactions: see txn.rs ---------------------------------------------------------
 
 pub(crate) fn open_pm(ctx: &Ctx) -> Res<nettune::mptcp::PathManager> {
     run(match &ctx.netns {
         Some(ns) => nettune::mptcp::PathManager::open_in(ns),
         None => nettune::mptcp::PathManager::open(),
     })
-}
-
-fn apply(ctx: &mut Ctx, p: &CliProfile, dry_run: bool, undo: Option<&Path>, strict: bool) -> Res {
-    let sys = ctx.sysctl();
-    let plan = run(p.sysctl.plan_with(&sys, PlanOptions::skip_unsettable()))?;
-    write!(ctx.out, "{plan}")?;
-    for (iface, s) in &p.nic {
-        writeln!(
-            ctx.out,
-            "  nic {iface}: offloads {:?} coalesce {:?} rings {:?} channels {:?}",
-            s.offloads, s.coalesce, s.rings, s.channels
-        )?;
-    }
-    if let Some(l) = p.mptcp_limits {
-        writeln!(
-            ctx.out,
-            "  mptcp limits: subflows {} add_addr_accepted {}",
-            l.subflows, l.add_addr_accepted
-        )?;
-    }
-    if strict && !plan.skipped().is_empty() {
-        let keys: Vec<String> = plan
-            .skipped()
-            .iter()
-            .map(|s| format!("{} ({})", s.key, s.reason))
-            .collect();
-        return Err(Fail::Run(format!(
-            "--strict: these keys cannot be set here, nothing was written: {}",
-            keys.join("; ")
-        )));
-    }
-    // Open and check every NIC, and read the MPTCP limits, first: a bad interface, a
-    // missing driver operation or an unreadable path manager stops the apply before
-    // anything is written.
-    let nics = p
-        .nic
-        .keys()
-        .map(|n| open_nic(ctx, n))
-        .collect::<Res<Vec<_>>>()?;
-    let steps = nics
-        .iter()
-        .zip(p.nic.values())
-        .map(|(nic, s)| prepare_nic(nic, s))
-        .collect::<Res<Vec<_>>>()?;
-    let mptcp = match p.mptcp_limits {
-        None => None,
-        Some(l) => {
-            let pm = open_pm(ctx)?;
-            let before = run(pm.limits())?;
-            Some((pm, l, before))
-        }
-    };
-    if dry_run {
-        writeln!(ctx.out, "dry run: nothing was written")?;
-        return Ok(());
-    }
-    // Create the undo file before the first write, so an unwritable path changes nothing.
-    let mut undo_out = match undo {
-        Some(path) => Some((
-            path,
-            run(std::fs::File::create(path).map_err(|e| format!("--undo {}: {e}", path.display())))?,
-        )),
-        None => None,
-    };
-    let result = apply_all(ctx, &plan, steps, mptcp);
-    let (file, lines) = match result {
-        Ok(done) => done,
-        Err(e) => {
-            if let Some((path, _)) = &undo_out {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
-    };
-    // The undo file first: printing may fail (a closed pipe), the record must not.
-    if let Some((path, f)) = undo_out.as_mut() {
-        run(serde_json::to_writer_pretty(&mut *f, &file))?;
-        run(f.sync_all())?;
-        writeln!(ctx.out, "undo file: {}", path.display())?;
-    }
-    for l in lines {
-        writeln!(ctx.out, "{l}")?;
-    }
-    Ok(())
-}
-
-/// The writing half of `apply`: sysctls, then NICs, then MPTCP limits. When a step fails
-/// everything before it is put back. Returns the undo record and the lines to print.
-fn apply_all(
-    ctx: &Ctx,
-    plan: &nettune::sysctl::Plan,
-    steps: Vec<NicStep<'_>>,
-    mptcp: Option<(
-        nettune::mptcp::PathManager,
-        LimitsSettings,
-        nettune::mptcp::Limits,
-    )>,
-) -> Res<(UndoFile, Vec<String>)> {
-    let applied = run(plan.apply(&ctx.sysctl()))?;
-    let mut file = UndoFile {
-        version: 1,
-        netns: ctx.netns_name.clone(),
-        sysctl: applied.to_text(),
-        ..UndoFile::default()
-    };
-    let mut lines = Vec::new();
-    let undo_all = |file: &UndoFile| {
-        for u in file.nic.iter().rev() {
-            if let Ok(nic) = open_nic(ctx, &u.iface) {
-                let _ = restore_nic(&nic, u);
-            }
-        }
-        let _ = applied.rollback(&ctx.sysctl());
-    };
-    for step in steps {
-        let iface = step.nic.name().to_string();
-        match step.apply() {
-            Ok((l, u)) => {
-                lines.extend(l);
-                file.nic.push(u);
-            }
-            Err(e) => {
-                undo_all(&file);
-                return Err(Fail::Run(format!(
-                    "nic {iface}: {}; everything applied before was put back",
-                    e.message()
-                )));
-            }
-        }
-    }
-    if let Some((pm, l, before)) = mptcp {
-        if let Err(e) = pm.set_limits(l.subflows, l.add_addr_accepted) {
-            undo_all(&file);
-            return Err(Fail::Run(format!(
-                "mptcp limits: {e}; everything applied before was put back"
-            )));
-        }
-        lines.push(format!(
-            "mptcp limits: subflows {} add_addr_accepted {}",
-            l.subflows, l.add_addr_accepted
-        ));
-        file.mptcp_limits = Some(LimitsSettings {
-            subflows: before.subflows,
-            add_addr_accepted: before.add_addr_accepted,
-        });
-    }
-    lines.push(format!(
-        "applied {} sysctl change(s), {} skipped",
-        applied.entries().len(),
-        applied.skipped().len()
-    ));
-    Ok((file, lines))
-}
-
-fn rollback(ctx: &mut Ctx, path: &Path) -> Res {
-    let text =
-        usage(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())))?;
-    let file: UndoFile = usage(
-        serde_json::from_str(&text)
-            .map_err(|e| format!("{}: not a nettune undo file: {e}", path.display())),
-    )?;
-    let applied = usage(Applied::from_text(
-        &path.display().to_string(),
-        &file.sysctl,
-    ))?;
-    // The undo file names its namespace; --netns may not contradict it.
-    if let Some(name) = &file.netns {
-        if ctx.netns_name.as_deref().is_some_and(|n| n != name) {
-            return Err(Fail::Usage(format!(
-                "the undo file is for namespace {name}, not {}",
-                ctx.netns_name.as_deref().unwrap_or("")
-            )));
-        }
-        ctx.netns = Some(usage(nettune::NetNs::open(name))?);
-        ctx.netns_name = Some(name.clone());
-    } else if let Some(n) = &ctx.netns_name {
-        return Err(Fail::Usage(format!(
-            "the undo file is for the namespace nettune ran in, not {n}: drop --netns"
-        )));
-    }
-    // Nothing is undone unless this is the namespace the apply ran in.
-    usage(applied.check_target(&ctx.sysctl()))?;
-    if let Some(l) = file.mptcp_limits {
-        run(open_pm(ctx)?.set_limits(l.subflows, l.add_addr_accepted))?;
-        writeln!(
-            ctx.out,
-            "mptcp limits: restored subflows {} add_addr_accepted {}",
-            l.subflows, l.add_addr_accepted
-        )?;
-    }
-    for u in file.nic.iter().rev() {
-        let nic = open_nic(ctx, &u.iface)?;
-        restore_nic(&nic, u)?;
-        writeln!(ctx.out, "nic {}: restored", u.iface)?;
-    }
-    let report = run(applied.rollback(&ctx.sysctl()))?;
-    for k in &report.restored {
-        writeln!(ctx.out, "restored {k}")?;
-    }
-    for d in &report.drift {
-        writeln!(ctx.out, "left alone (changed since the apply): {d}")?;
-    }
-    Ok(())
 }
 
 // ---- conntrack ---------------------------------------------------------------------------
@@ -1189,43 +795,94 @@ fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {
     Ok(())
 }
 
+/// The sysctls of a profile as a sysctl.d file; what sysctl.d cannot say (bounds, NIC,
+/// MPTCP and NOTRACK settings) is named in comments, never dropped silently.
+fn sysctl_d(p: &nettune::Profile) -> String {
+    let mut out = format!("# nettune profile {}\n", p.name());
+    for r in p.sysctls() {
+        out.push('\n');
+        for line in r.why.lines() {
+            out.push_str(&format!("# {line}\n"));
+        }
+        match &r.want {
+            nettune::Want::Exact(v) => out.push_str(&format!("{} = {v}\n", r.key)),
+            nettune::Want::AtLeast(v) | nettune::Want::AtMost(v) => {
+                let how = if matches!(r.want, nettune::Want::AtLeast(_)) { "at least" } else { "at most" };
+                out.push_str(&format!(
+                    "# the profile wants {how} {v}; sysctl.d has no bounds, so this sets it\n{} = {v}\n",
+                    r.key
+                ));
+            }
+        }
+    }
+    let rest = p.nics().len() + usize::from(p.mptcp_limits().is_some()) + p.endpoints().len() + p.notrack().len();
+    if rest > 0 {
+        out.push_str(&format!(
+            "\n# not expressible in sysctl.d ({rest} item(s)): NIC settings for {:?}, MPTCP limits/endpoints, NOTRACK rules; use `nettune apply`\n",
+            p.nics().keys().map(ToString::to_string).collect::<Vec<_>>()
+        ));
+    }
+    out
+}
+
 fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
     match cmd {
         ProfileCmd::List => {
             if ctx.json {
-                return ctx.json(&json!(profile_file::BUILTIN));
+                return ctx.json(&json!(nettune::profile::BUILTIN));
             }
-            for n in profile_file::BUILTIN {
+            for n in nettune::profile::BUILTIN {
                 writeln!(ctx.out, "{n}")?;
             }
             Ok(())
         }
         ProfileCmd::Show { name, emit } => {
-            let p = usage(profile_file::load(&name))?;
+            let p = load(&name)?;
             match emit.as_deref() {
-                Some("sysctl.d") => write!(ctx.out, "{}", p.sysctl.to_sysctl_d())?,
-                Some("toml") => write!(ctx.out, "{}", profile_file::to_toml(&p))?,
+                Some("sysctl.d") => write!(ctx.out, "{}", sysctl_d(&p))?,
+                Some("toml") => write!(ctx.out, "{}", p.to_toml())?,
+                Some("json") => writeln!(ctx.out, "{}", p.to_json())?,
                 Some(other) => {
                     return Err(Fail::Usage(format!(
-                        "--emit {other}: expected sysctl.d or toml"
+                        "--emit {other}: expected sysctl.d, toml or json"
                     )));
                 }
                 None if ctx.json => {
                     let v: Vec<Value> = p
-                        .sysctl
-                        .entries()
+                        .sysctls()
                         .iter()
-                        .map(|e| json!({ "key": e.key().to_string(), "value": e.value(), "why": e.why() }))
+                        .map(|r| json!({ "key": r.key.to_string(), "value": r.want.value(), "want": r.want, "why": r.why }))
                         .collect();
-                    return ctx.json(&json!({ "name": p.sysctl.name(), "sysctl": v, "nic": p.nic, "mptcp_limits": p.mptcp_limits }));
+                    return ctx.json(&json!({
+                        "name": p.name(),
+                        "sysctl": v,
+                        "nic": run(serde_json::to_value(p.nics()))?,
+                        "mptcp_limits": run(serde_json::to_value(p.mptcp_limits()))?,
+                        "mptcp_endpoints": run(serde_json::to_value(p.endpoints()))?,
+                        "notrack": run(serde_json::to_value(p.notrack()))?,
+                    }));
                 }
                 None => {
-                    writeln!(ctx.out, "profile {}", p.sysctl.name())?;
-                    for e in p.sysctl.entries() {
-                        writeln!(ctx.out, "  {} = {}\n      {}", e.key(), e.value(), e.why())?;
+                    writeln!(ctx.out, "profile {}", p.name())?;
+                    for r in p.sysctls() {
+                        let v = match &r.want {
+                            nettune::Want::Exact(v) => v.clone(),
+                            nettune::Want::AtLeast(v) => format!("at least {v}"),
+                            nettune::Want::AtMost(v) => format!("at most {v}"),
+                        };
+                        writeln!(ctx.out, "  {} = {v}\n      {}", r.key, r.why)?;
                     }
-                    for (iface, s) in &p.nic {
-                        writeln!(ctx.out, "  nic {iface}: {s:?}")?;
+                    for (iface, n) in p.nics() {
+                        writeln!(ctx.out, "  nic {iface}: {}", run(serde_json::to_string(n))?)?;
+                    }
+                    if let Some(l) = p.mptcp_limits() {
+                        writeln!(ctx.out, "  mptcp limits: subflows {} add_addr_accepted {}", l.subflows, l.add_addr_accepted)?;
+                    }
+                    for e in p.endpoints() {
+                        writeln!(ctx.out, "  mptcp endpoint {} {}", e.addr, e.flags.names().join(","))?;
+                    }
+                    for r in p.notrack() {
+                        writeln!(ctx.out, "  notrack {}", run(serde_json::to_string(r))?)?;
                     }
                 }
             }

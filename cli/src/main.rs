@@ -6,7 +6,7 @@
 
 mod audit;
 mod commands;
-mod profile_file;
+mod txn;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -36,25 +36,52 @@ pub(crate) enum Cmd {
         #[arg(long, default_value = "low-latency")]
         profile: String,
     },
-    /// Apply a profile transactionally and write an undo file.
+    /// Apply a profile transactionally: a write-ahead journal first, then every change,
+    /// read back; on a failure everything is put back.
     Apply {
-        /// A built-in profile or a TOML file.
+        /// A built-in profile (low-latency, throughput, conntrack-heavy) or a TOML/JSON file.
         #[arg(long)]
         profile: String,
         /// Print the plan and write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Where to write the undo file.
-        #[arg(long, value_name = "FILE")]
-        undo: Option<std::path::PathBuf>,
-        /// Refuse (before writing anything) when a key cannot be set here.
+        /// The journal (default: /var/lib/nettune/<namespace>.journal).
+        #[arg(long, alias = "undo", value_name = "FILE")]
+        journal: Option<std::path::PathBuf>,
+        /// Refuse (before writing anything) when an item cannot be set here.
         #[arg(long)]
         strict: bool,
+        /// Fail at once when another transaction holds the namespace's lock.
+        #[arg(long)]
+        no_wait: bool,
+        /// Allow keys outside net.* and global keys (the initial namespace only).
+        #[arg(long)]
+        allow_host_keys: bool,
     },
-    /// Undo an apply from its undo file (in the namespace the file records).
+    /// Put everything a journal changed back to its baseline (in the namespace it records).
     Rollback {
-        /// The undo file.
+        /// The journal.
         file: std::path::PathBuf,
+        /// Fail at once when another transaction holds the namespace's lock.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Finish an apply that was interrupted: back to the state before it.
+    Recover {
+        /// The journal.
+        file: std::path::PathBuf,
+        /// Fail at once when another transaction holds the namespace's lock.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Compare the live state with a profile; exit 1 when anything differs.
+    Verify {
+        /// A built-in profile or a TOML/JSON file.
+        #[arg(long, default_value = "low-latency")]
+        profile: String,
+        /// Count items that cannot be set here as differences, not as skipped.
+        #[arg(long)]
+        strict: bool,
     },
     /// sysctl get, set and list.
     Sysctl {
@@ -134,6 +161,7 @@ macro_rules! explain_errors {
 }
 
 explain_errors!(
+    nettune::Error,
     nettune::sysctl::Error,
     nettune::nic::Error,
     nettune::conntrack::Error,
@@ -160,12 +188,40 @@ pub(crate) fn usage<T, E: Explain>(r: Result<T, E>) -> Res<T> {
     r.map_err(|e| Fail::Usage(e.explain()))
 }
 
+/// Standard output that never fails a command: after the first error (a closed pipe) it
+/// drops what follows, and remembers the error, so that the command finishes what it
+/// was doing and the exit code still says whether it succeeded.
+pub(crate) struct Out {
+    inner: io::BufWriter<io::StdoutLock<'static>>,
+    lost: Option<io::Error>,
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.lost.is_none() {
+            if let Err(e) = self.inner.write_all(buf) {
+                self.lost = Some(e);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.lost.is_none() {
+            if let Err(e) = self.inner.flush() {
+                self.lost = Some(e);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What every command gets.
 pub(crate) struct Ctx {
     pub(crate) json: bool,
     pub(crate) netns: Option<NetNs>,
     pub(crate) netns_name: Option<String>,
-    pub(crate) out: io::BufWriter<io::StdoutLock<'static>>,
+    pub(crate) out: Out,
 }
 
 impl Ctx {
@@ -199,22 +255,38 @@ fn main() -> ExitCode {
         json: cli.json,
         netns,
         netns_name: cli.netns.clone(),
-        out: io::BufWriter::new(io::stdout().lock()),
+        out: Out {
+            inner: io::BufWriter::new(io::stdout().lock()),
+            lost: None,
+        },
     };
-    let result = commands::dispatch(&mut ctx, cli.command)
-        .and_then(|()| ctx.out.flush().map_err(Fail::from));
-    match result {
+    let changes_state = matches!(
+        cli.command,
+        Cmd::Apply { dry_run: false, .. } | Cmd::Rollback { .. } | Cmd::Recover { .. }
+    );
+    let result = commands::dispatch(&mut ctx, cli.command);
+    let _ = ctx.out.flush();
+    let code = match &result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Fail::Run(e)) if e.contains("Broken pipe") => ExitCode::SUCCESS,
         Err(Fail::Usage(e)) => {
-            let _ = ctx.out.flush();
             eprintln!("nettune: {e}");
             ExitCode::from(2)
         }
         Err(Fail::Run(e)) => {
-            let _ = ctx.out.flush();
             eprintln!("nettune: {e}");
             ExitCode::FAILURE
         }
+    };
+    match (ctx.out.lost, result.is_ok()) {
+        (Some(e), true) if changes_state => {
+            // The change was made (or undone) as the exit code says; only its report is lost.
+            eprintln!("nettune: standard output failed ({e}); the report above is incomplete, the result is not");
+            code
+        }
+        (Some(e), true) => {
+            eprintln!("nettune: standard output failed: {e}");
+            ExitCode::FAILURE
+        }
+        _ => code,
     }
 }

@@ -93,7 +93,8 @@ const SO_NETNS_COOKIE: libc::c_int = 71;
 pub struct NetNsId {
     /// `SO_NETNS_COOKIE`.
     pub cookie: u64,
-    /// `/proc/sys/kernel/random/boot_id`, as 128 bits.
+    /// `/proc/sys/kernel/random/boot_id`, as 128 bits (serialized as 32 hex digits).
+    #[cfg_attr(feature = "serde", serde(with = "hex128"))]
     pub boot_id: u128,
     /// The nsfs inode number.
     pub inode: u64,
@@ -111,9 +112,24 @@ impl fmt::Display for NetNsId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "network namespace {} (cookie {}, boot {:032x})",
-            self.inode, self.cookie, self.boot_id
+            "network namespace {} (cookie {}, boot {:08x})",
+            self.inode,
+            self.cookie,
+            self.boot_id >> 96
         )
+    }
+}
+
+/// A `u128` as 32 hex digits: JSON numbers above 2^53 do not survive every reader.
+#[cfg(feature = "serde")]
+mod hex128 {
+    pub(super) fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:032x}"))
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        u128::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
     }
 }
 

@@ -42,7 +42,7 @@ const ADDR_IF_IDX: u16 = 7;
 
 bitflags::bitflags! {
     /// Endpoint flags (`MPTCP_PM_ADDR_FLAG_*`); unknown bits are kept.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct EndpointFlags: u32 {
         /// Announce the address to peers (ADD_ADDR).
         const SIGNAL = 1 << 0;

@@ -64,12 +64,41 @@
 
 pub use nettune_core::{ErrorKind, ExtAck, NetNs, NetNsId, NetnsError, ValueError};
 
+#[cfg(feature = "host")]
+mod item;
+#[cfg(feature = "host")]
+pub mod journal;
+#[cfg(feature = "host")]
+pub mod plan;
+#[cfg(feature = "host")]
+pub mod profile;
+#[cfg(feature = "host")]
+mod target;
+
+#[cfg(feature = "host")]
+pub use error::{Error, Result};
+#[cfg(feature = "host")]
+pub use item::{ABSENT, ItemId};
+#[cfg(feature = "host")]
+pub use journal::{Applied, ApplyOptions, Journal, Outcome, Report};
+#[cfg(feature = "host")]
+pub use plan::{Change, Plan, PlanOptions, Skipped};
+#[cfg(feature = "host")]
+pub use profile::{Profile, Want};
+#[cfg(feature = "host")]
+pub use target::Target;
+
 /// Network namespace handles (from nettune-core).
 pub mod netns {
     pub use nettune_core::netns::*;
 }
 
+/// The error vocabulary every module shares, and the whole-host layer's error.
+#[cfg(feature = "host")]
+pub mod error;
+
 /// The error vocabulary every module shares.
+#[cfg(not(feature = "host"))]
 pub mod error {
     pub use nettune_core::error::*;
 }
@@ -93,3 +122,8 @@ pub use nettune_conntrack as conntrack;
 #[cfg(feature = "mptcp")]
 #[doc(inline)]
 pub use nettune_mptcp as mptcp;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -184,9 +184,11 @@ impl FromStr for Offload {
             "ntuple" => Self::Ntuple,
             "rxhash" => Self::RxHash,
             other => {
+                // `*` is this crate's own pattern character (for the short names): a name
+                // the user gives is one feature, never a pattern over all of them.
                 if other.is_empty()
                     || other.len() >= proto::GSTRING_LEN
-                    || !other.bytes().all(|b| b.is_ascii_graphic())
+                    || !other.bytes().all(|b| b.is_ascii_graphic() && b != b'*')
                 {
                     return Err(Error::UnknownFeature {
                         iface: "-".into(),
@@ -420,6 +422,15 @@ impl Nic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_feature_is_never_a_pattern() {
+        for name in ["*", "rx-*", "*-gro"] {
+            let e = name.parse::<Offload>().expect_err(name);
+            assert!(e.to_string().contains("not a feature name"), "{e}");
+        }
+        assert!("rx-gro-hw".parse::<Offload>().is_ok());
+    }
 
     #[test]
     fn aliases_expand_like_ethtool() {

@@ -181,6 +181,7 @@ impl Indirection {
                 "an indirection table needs at least one bucket and one ring",
             ));
         }
+        check_size(size)?;
         Ok(Self((0..size).map(|i| i % rings).collect()))
     }
 
@@ -197,6 +198,7 @@ impl Indirection {
                 "weights must not all be 0, and the table needs a bucket",
             ));
         }
+        check_size(size)?;
         let mut table = Vec::with_capacity(size as usize);
         let mut acc = 0u64;
         for (ring, &w) in weights.iter().enumerate() {
@@ -238,6 +240,17 @@ impl Indirection {
         }
         Ok(())
     }
+}
+
+/// Refuses a table larger than any device has (`MAX_INDIR` buckets), before allocating it.
+fn check_size(size: u32) -> Result<()> {
+    if size > proto::MAX_INDIR {
+        return Err(invalid(&format!(
+            "{size} buckets: indirection tables have at most {} (see ethtool -x for the device's size)",
+            proto::MAX_INDIR
+        )));
+    }
+    Ok(())
 }
 
 fn invalid(reason: &str) -> Error {
@@ -446,6 +459,10 @@ mod tests {
         assert_eq!(w.entries(), &[1, 1, 2, 2]);
         assert!(Indirection::weighted(4, &[0, 0]).is_err());
         assert!(Indirection::equal(0, 2).is_err());
+        // Refused before allocating 17 GB.
+        assert!(Indirection::equal(u32::MAX, 4).is_err());
+        assert!(Indirection::weighted(u32::MAX, &[1, 1]).is_err());
+        assert!(Indirection::equal(proto::MAX_INDIR, 4).is_ok());
         let t = Indirection::equal(128, 4).expect("equal");
         assert!(t.validate(128, 4).is_ok());
         assert!(t.validate(64, 4).is_err());

@@ -120,6 +120,13 @@ pub fn info(key: &Key) -> Option<&'static KnobInfo> {
     ALL.iter().find(|k| k.key == dotted)
 }
 
+/// Whether `key` holds a secret that is never printed: `net.ipv4.tcp_fastopen_key` (the
+/// keys that sign fast-open cookies). Journals keep such values, in files only the owner
+/// may read; plans, reports and errors show `<secret>`.
+pub fn is_secret(key: &Key) -> bool {
+    key.to_string() == TcpFastopenKey::KEY
+}
+
 /// `0`/`1` and the words configuration tools use for them (`yes`, `true`, `on`, ...).
 pub(crate) fn bool_word(text: &str) -> Option<bool> {
     match text.to_ascii_lowercase().as_str() {

@@ -76,9 +76,9 @@ pub struct Plan {
     unchanged: Vec<Key>,
 }
 
-/// Where a key goes in the write order: enabling switches and limits before the keys that
-/// depend on them.
-fn rank(key: &Key) -> u8 {
+/// Where a key goes in the write order (lower first): enabling switches and limits before
+/// the keys that depend on them; a rollback writes in the reverse order.
+pub fn write_rank(key: &Key) -> u8 {
     match key.to_string().as_str() {
         // The allowed list before the default algorithm that must be in it.
         knobs::TcpAllowedCongestionControl::KEY => 0,
@@ -134,7 +134,7 @@ impl Plan {
             });
         }
         // Stable: keys of one rank keep the profile's order.
-        plan.changes.sort_by_key(|c| rank(&c.key));
+        plan.changes.sort_by_key(|c| write_rank(&c.key));
         Ok(plan)
     }
 

@@ -144,6 +144,10 @@ impl ProfileEntry {
 pub struct Profile {
     name: String,
     entries: Vec<ProfileEntry>,
+    /// Where each key's entry is, so that adding an entry costs the same however many
+    /// there are (loading a profile is linear in its entries).
+    #[cfg_attr(feature = "serde", serde(skip))]
+    index: std::collections::HashMap<Key, usize>,
 }
 
 impl Profile {
@@ -152,6 +156,7 @@ impl Profile {
         Self {
             name: name.to_owned(),
             entries: Vec::new(),
+            index: std::collections::HashMap::new(),
         }
     }
 
@@ -167,14 +172,17 @@ impl Profile {
 
     /// The entry for `key`.
     pub fn get(&self, key: &Key) -> Option<&ProfileEntry> {
-        self.entries.iter().find(|e| &e.key == key)
+        self.index.get(key).map(|&i| &self.entries[i])
     }
 
     /// Adds an entry, replacing an earlier one for the same key in place.
     pub fn push(&mut self, entry: ProfileEntry) -> &mut Self {
-        match self.entries.iter_mut().find(|e| e.key == entry.key) {
-            Some(slot) => *slot = entry,
-            None => self.entries.push(entry),
+        match self.index.get(&entry.key) {
+            Some(&i) => self.entries[i] = entry,
+            None => {
+                self.index.insert(entry.key.clone(), self.entries.len());
+                self.entries.push(entry);
+            }
         }
         self
     }

@@ -199,7 +199,7 @@ impl Sysctl {
 
     /// Why `key` cannot be set in this handle's namespace, or `None` when it can: absent
     /// (with the likely cause), read-only (in a child namespace or everywhere).
-    pub(crate) fn unsettable_reason(&self, key: &Key) -> Option<String> {
+    pub fn unsettable_reason(&self, key: &Key) -> Option<String> {
         match self.is_writable(key) {
             Ok(true) => None,
             Ok(false) => {

@@ -627,7 +627,7 @@ fn cli_bench(plan: Plan) {
     use nettune_core::NetNs;
     let Some(bin) = nettune_bin() else {
         eprintln!(
-            "cli: build the command first: cargo build --release -p nettune-examples --bin nettune"
+            "cli: build the command first: cargo build --release -p nettune-cli"
         );
         return;
     };
