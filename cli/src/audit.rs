@@ -8,9 +8,9 @@ use nettune::sysctl::{Error, Key, advice};
 use serde_json::{Value, json};
 
 use crate::commands::{flat, list_nics, open_ct, open_nic, open_pm};
+use crate::{Ctx, Res};
 use nettune::Profile;
 use nettune::profile::NicProfile;
-use crate::{Ctx, Res};
 
 /// One audited item.
 struct Row {
@@ -62,7 +62,10 @@ fn sysctl_rows(ctx: &Ctx, p: &Profile) -> Vec<Row> {
         .map(|rule| {
             let (current, status) = match sys.read_raw(&rule.key) {
                 Ok(v) => {
-                    let ok = rule.want.resolve(Some(&canonical_lenient(&rule.key, &v))).is_none();
+                    let ok = rule
+                        .want
+                        .resolve(Some(&canonical_lenient(&rule.key, &v)))
+                        .is_none();
                     (flat(&v), if ok { "ok" } else { "differs" }.to_owned())
                 }
                 Err(e) => ("-".to_owned(), unread(&e)),

@@ -225,7 +225,11 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
                 let (k, v) = a
                     .split_once('=')
                     .ok_or_else(|| Fail::Usage(format!("{a:?}: expected KEY=VALUE")))?;
-                usage(p.set(k.trim(), v.trim(), "nettune sysctl set").map(drop).map_err(|e| nettune::error::report(&e)))?;
+                usage(
+                    p.set(k.trim(), v.trim(), "nettune sysctl set")
+                        .map(drop)
+                        .map_err(|e| nettune::error::report(&e)),
+                )?;
             }
             drop(sys);
             one_off(ctx, &p)
@@ -412,7 +416,11 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
             }
             let name = usage(nettune::nic::IfName::new(&iface))?;
             let mut p = nettune::Profile::new("command line");
-            usage(p.set_nic(name, settings).map(drop).map_err(|e| nettune::error::report(&e)))?;
+            usage(
+                p.set_nic(name, settings)
+                    .map(drop)
+                    .map_err(|e| nettune::error::report(&e)),
+            )?;
             one_off(ctx, &p)
         }
     }
@@ -807,7 +815,11 @@ fn sysctl_d(p: &nettune::Profile) -> String {
         match &r.want {
             nettune::Want::Exact(v) => out.push_str(&format!("{} = {v}\n", r.key)),
             nettune::Want::AtLeast(v) | nettune::Want::AtMost(v) => {
-                let how = if matches!(r.want, nettune::Want::AtLeast(_)) { "at least" } else { "at most" };
+                let how = if matches!(r.want, nettune::Want::AtLeast(_)) {
+                    "at least"
+                } else {
+                    "at most"
+                };
                 out.push_str(&format!(
                     "# the profile wants {how} {v}; sysctl.d has no bounds, so this sets it\n{} = {v}\n",
                     r.key
@@ -815,7 +827,10 @@ fn sysctl_d(p: &nettune::Profile) -> String {
             }
         }
     }
-    let rest = p.nics().len() + usize::from(p.mptcp_limits().is_some()) + p.endpoints().len() + p.notrack().len();
+    let rest = p.nics().len()
+        + usize::from(p.mptcp_limits().is_some())
+        + p.endpoints().len()
+        + p.notrack().len();
     if rest > 0 {
         out.push_str(&format!(
             "\n# not expressible in sysctl.d ({rest} item(s)): NIC settings for {:?}, MPTCP limits/endpoints, NOTRACK rules; use `nettune apply`\n",
@@ -876,10 +891,19 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
                         writeln!(ctx.out, "  nic {iface}: {}", run(serde_json::to_string(n))?)?;
                     }
                     if let Some(l) = p.mptcp_limits() {
-                        writeln!(ctx.out, "  mptcp limits: subflows {} add_addr_accepted {}", l.subflows, l.add_addr_accepted)?;
+                        writeln!(
+                            ctx.out,
+                            "  mptcp limits: subflows {} add_addr_accepted {}",
+                            l.subflows, l.add_addr_accepted
+                        )?;
                     }
                     for e in p.endpoints() {
-                        writeln!(ctx.out, "  mptcp endpoint {} {}", e.addr, e.flags.names().join(","))?;
+                        writeln!(
+                            ctx.out,
+                            "  mptcp endpoint {} {}",
+                            e.addr,
+                            e.flags.names().join(",")
+                        )?;
                     }
                     for r in p.notrack() {
                         writeln!(ctx.out, "  notrack {}", run(serde_json::to_string(r))?)?;

@@ -45,7 +45,7 @@ pub(crate) enum Cmd {
         /// Print the plan and write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// The journal (default: /var/lib/nettune/<namespace>.journal).
+        /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
         #[arg(long, alias = "undo", value_name = "FILE")]
         journal: Option<std::path::PathBuf>,
         /// Refuse (before writing anything) when an item cannot be set here.
@@ -280,7 +280,9 @@ fn main() -> ExitCode {
     match (ctx.out.lost, result.is_ok()) {
         (Some(e), true) if changes_state => {
             // The change was made (or undone) as the exit code says; only its report is lost.
-            eprintln!("nettune: standard output failed ({e}); the report above is incomplete, the result is not");
+            eprintln!(
+                "nettune: standard output failed ({e}); the report above is incomplete, the result is not"
+            );
             code
         }
         (Some(e), true) => {

@@ -22,7 +22,8 @@ pub(crate) fn default_journal(target: &Target) -> PathBuf {
 
 /// Lock options: `NETTUNE_LOCK_DIR` (for tests and unusual hosts) and `--no-wait`.
 pub(crate) fn options(no_wait: bool) -> ApplyOptions {
-    let dir = std::env::var_os("NETTUNE_LOCK_DIR").map_or_else(|| PathBuf::from(DEFAULT_LOCK_DIR), PathBuf::from);
+    let dir = std::env::var_os("NETTUNE_LOCK_DIR")
+        .map_or_else(|| PathBuf::from(DEFAULT_LOCK_DIR), PathBuf::from);
     let o = ApplyOptions::new().lock_dir(dir);
     if no_wait { o.no_wait() } else { o }
 }
@@ -49,9 +50,18 @@ pub(crate) struct ApplyArgs<'a> {
 
 /// Plans `profile` for `target`: strictly, or leaving out (and reporting) what cannot be
 /// set here.
-pub(crate) fn plan(target: &Target, profile: &Profile, strict: bool, allow_host_keys: bool) -> Res<Plan> {
-    let options = if strict { PlanOptions::strict() } else { PlanOptions::skip_unsettable() }
-        .allow_host_keys(allow_host_keys);
+pub(crate) fn plan(
+    target: &Target,
+    profile: &Profile,
+    strict: bool,
+    allow_host_keys: bool,
+) -> Res<Plan> {
+    let options = if strict {
+        PlanOptions::strict()
+    } else {
+        PlanOptions::skip_unsettable()
+    }
+    .allow_host_keys(allow_host_keys);
     profile.plan_with(target, options).map_err(|e| match e {
         // What the profile asks cannot be done here: nothing was written.
         nettune::Error::Refused { .. } | nettune::Error::Profile { .. } => {
@@ -86,8 +96,13 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
     if !ctx.json {
         write!(ctx.out, "{plan}")?;
     }
-    let journal = a.journal.map_or_else(|| default_journal(&target), Path::to_owned);
-    if let Some(dir) = journal.parent().filter(|d| !d.as_os_str().is_empty() && a.journal.is_none()) {
+    let journal = a
+        .journal
+        .map_or_else(|| default_journal(&target), Path::to_owned);
+    if let Some(dir) = journal
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && a.journal.is_none())
+    {
         run(std::fs::create_dir_all(dir))?;
     }
     match plan.apply_with(&journal, &options(a.no_wait)) {
@@ -109,7 +124,13 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
                 }));
             }
             for c in &applied.changes {
-                writeln!(ctx.out, "{}: {} -> {}", c.id, c.id.show(&flat(&c.current)), c.id.show(&flat(&c.desired)))?;
+                writeln!(
+                    ctx.out,
+                    "{}: {} -> {}",
+                    c.id,
+                    c.id.show(&flat(&c.current)),
+                    c.id.show(&flat(&c.desired))
+                )?;
             }
             for id in &applied.unchanged {
                 writeln!(ctx.out, "{id}: already set (changed since the plan)")?;
@@ -119,10 +140,19 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
                 "applied {} change(s), {} skipped{}",
                 applied.changes.len(),
                 applied.skipped.len(),
-                if applied.kept_baseline { "; the journal keeps the first apply's baseline" } else { "" }
+                if applied.kept_baseline {
+                    "; the journal keeps the first apply's baseline"
+                } else {
+                    ""
+                }
             )?;
             if !a.ephemeral && !applied.changes.is_empty() {
-                writeln!(ctx.out, "journal: {} (nettune rollback {} undoes it)", journal.display(), journal.display())?;
+                writeln!(
+                    ctx.out,
+                    "journal: {} (nettune rollback {} undoes it)",
+                    journal.display(),
+                    journal.display()
+                )?;
             }
             Ok(())
         }
@@ -130,7 +160,9 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
             let text = nettune::error::report(&e);
             if ctx.json {
                 let restore = match &e {
-                    nettune::Error::ApplyFailed { restore, .. } => run(serde_json::to_value(restore))?,
+                    nettune::Error::ApplyFailed { restore, .. } => {
+                        run(serde_json::to_value(restore))?
+                    }
                     _ => Value::Null,
                 };
                 ctx.json(&json!({ "ok": false, "error": text, "restore": restore, "journal": journal.display().to_string() }))?;
@@ -144,12 +176,20 @@ fn flat(v: &str) -> String {
     v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A rollback or recover error: the wrong namespace is a usage error (nothing written).
+fn undo_error(e: nettune::Error) -> Fail {
+    match e {
+        nettune::Error::WrongNamespace { .. } => Fail::Usage(nettune::error::report(&e)),
+        other => Fail::Run(nettune::error::report(&other)),
+    }
+}
+
 fn open_journal(ctx: &Ctx, path: &Path, no_wait: bool) -> Res<Journal> {
     let j = usage(Journal::open(path).map_err(|e| nettune::error::report(&e)))?;
     let j = j.with_options(options(no_wait));
     // --netns names the target when the journal's namespace has no name of its own.
     Ok(match (&ctx.netns, j.netns_name()) {
-        (Some(ns), None) => j.in_target(run(Target::of(ns))?),
+        (Some(ns), None) => j.in_target(Target::of(ns).map_err(undo_error)?),
         (Some(_), Some(name)) if ctx.netns_name.as_deref() != Some(name) => {
             return Err(Fail::Usage(format!(
                 "{}: the journal is for namespace {name}, not {}",
@@ -176,7 +216,10 @@ fn render(ctx: &mut Ctx, what: &str, path: &Path, report: &Report) -> Res {
             let text = match &i.outcome {
                 nettune::Outcome::Restored => "restored".to_owned(),
                 nettune::Outcome::Unchanged => "already as before".to_owned(),
-                nettune::Outcome::Drift { found } => format!("left alone: changed by someone else since (now {})", flat(found)),
+                nettune::Outcome::Drift { found } => format!(
+                    "left alone: changed by someone else since (now {})",
+                    flat(found)
+                ),
                 nettune::Outcome::Failed { reason } => format!("NOT restored: {reason}"),
             };
             writeln!(ctx.out, "{}: {text}", i.item)?;
@@ -186,13 +229,16 @@ fn render(ctx: &mut Ctx, what: &str, path: &Path, report: &Report) -> Res {
     if report.complete() {
         Ok(())
     } else {
-        Err(Fail::Run(format!("{what} incomplete: {report}; the journal {} stays", path.display())))
+        Err(Fail::Run(format!(
+            "{what} incomplete: {report}; the journal {} stays",
+            path.display()
+        )))
     }
 }
 
 pub(crate) fn rollback(ctx: &mut Ctx, path: &Path, no_wait: bool) -> Res {
     let j = open_journal(ctx, path, no_wait)?;
-    let report = run(j.rollback())?;
+    let report = j.rollback().map_err(undo_error)?;
     render(ctx, "rollback", path, &report)
 }
 
@@ -202,10 +248,14 @@ pub(crate) fn recover(ctx: &mut Ctx, path: &Path, no_wait: bool) -> Res {
         if ctx.json {
             return ctx.json(&json!({ "journal": path.display().to_string(), "complete": true, "items": [], "note": "the last apply finished: nothing to recover" }));
         }
-        writeln!(ctx.out, "{}: the last apply finished: nothing to recover (nettune rollback undoes it)", path.display())?;
+        writeln!(
+            ctx.out,
+            "{}: the last apply finished: nothing to recover (nettune rollback undoes it)",
+            path.display()
+        )?;
         return Ok(());
     }
-    let report = run(j.recover())?;
+    let report = j.recover().map_err(undo_error)?;
     render(ctx, "recover", path, &report)
 }
 
@@ -223,7 +273,13 @@ pub(crate) fn verify(ctx: &mut Ctx, profile: &Profile, strict: bool) -> Res {
         }))?;
     } else {
         for c in plan.changes() {
-            writeln!(ctx.out, "{}: {} (the profile wants {})", c.id, c.id.show(&flat(&c.current)), c.id.show(&flat(&c.desired)))?;
+            writeln!(
+                ctx.out,
+                "{}: {} (the profile wants {})",
+                c.id,
+                c.id.show(&flat(&c.current)),
+                c.id.show(&flat(&c.desired))
+            )?;
         }
         for s in plan.skipped() {
             writeln!(ctx.out, "{}: not checked: {}", s.id, s.reason)?;
@@ -239,6 +295,10 @@ pub(crate) fn verify(ctx: &mut Ctx, profile: &Profile, strict: bool) -> Res {
     if plan.is_empty() {
         Ok(())
     } else {
-        Err(Fail::Run(format!("{} item(s) differ from profile {}", plan.changes().len(), profile.name())))
+        Err(Fail::Run(format!(
+            "{} item(s) differ from profile {}",
+            plan.changes().len(),
+            profile.name()
+        )))
     }
 }

@@ -94,10 +94,10 @@ fn apply_audit_rollback_in_a_namespace() {
     ]);
     // The child namespace cannot set the global keys: listed as skipped, with the reason.
     assert!(
-        out.contains("skip net.core.rmem_max = 16777216: the key is read-only in a child"),
+        out.contains("skip sysctl net.core.rmem_max: the key is read-only in a child"),
         "{out}"
     );
-    assert!(out.contains("undo file:"), "{out}");
+    assert!(out.contains("journal:"), "{out}");
     let sys = ns.sysctl();
     for k in NS_KEYS {
         let live = sys.read_raw(&Key::new(k).expect("key")).expect("read");
@@ -113,10 +113,11 @@ fn apply_audit_rollback_in_a_namespace() {
     assert_eq!(host_values(), host_before, "the host's values moved");
     assert_same(&bystander_before, &snapshot(&bystander));
 
-    // The undo file records the namespace.
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(&undo).expect("undo file")).expect("json");
-    assert_eq!(file["netns"], ns.name());
+    // The journal records the namespace: its name, and what names it for good.
+    let journal = nettune::Journal::open(&undo).expect("journal");
+    assert_eq!(journal.netns_name(), Some(ns.name()));
+    assert_eq!(journal.netns(), ns.netns().id().expect("id"));
+    assert!(journal.is_committed());
 
     // The audit reports no drift for what was applied.
     let audit = json(&["--netns", ns.name(), "--json", "audit"]);
@@ -130,9 +131,10 @@ fn apply_audit_rollback_in_a_namespace() {
     // Rollback finds the namespace from the file and restores the snapshot exactly.
     let out = ok(&["rollback", undo_s]);
     assert!(
-        out.contains("restored net.ipv4.tcp_keepalive_time"),
+        out.contains("sysctl net.ipv4.tcp_keepalive_time: restored"),
         "{out}"
     );
+    assert!(!undo.exists(), "a complete rollback removes the journal");
     assert_same(&before, &snapshot(&ns));
     assert_eq!(host_values(), host_before);
     let _ = std::fs::remove_file(&undo);
@@ -153,10 +155,16 @@ fn strict_refuses_before_writing() {
         "low-latency",
         "--strict",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a refused plan is a usage error"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("--strict") && err.contains("net.core.rmem_max"),
+        err.contains("refuses")
+            && err.contains("net.core.rmem_max")
+            && err.contains("nothing was written"),
         "{err}"
     );
     assert_same(&before, &snapshot(&ns));

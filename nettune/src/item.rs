@@ -224,38 +224,45 @@ impl<'t> Session<'t> {
             }
             ItemId::NicFeature { iface, feature } => {
                 let features = self.nic(iface)?.features()?;
-                let f = features.get(feature).ok_or_else(|| nettune_nic::Error::UnknownFeature {
-                    iface: iface.to_string(),
-                    name: feature.clone(),
-                    hint: String::new(),
-                })?;
+                let f =
+                    features
+                        .get(feature)
+                        .ok_or_else(|| nettune_nic::Error::UnknownFeature {
+                            iface: iface.to_string(),
+                            name: feature.clone(),
+                            hint: String::new(),
+                        })?;
                 on_off(f.requested)
             }
-            ItemId::NicCoalesce { iface, field } => {
-                field_of(self.nic(iface)?.coalesce()?.fields(), field, iface, "coalesce")?
-            }
+            ItemId::NicCoalesce { iface, field } => field_of(
+                self.nic(iface)?.coalesce()?.fields(),
+                field,
+                iface,
+                "coalesce",
+            )?,
             ItemId::NicRing { iface, field } => {
                 field_of(self.nic(iface)?.rings()?.fields(), field, iface, "rings")?
             }
-            ItemId::NicChannel { iface, field } => {
-                field_of(self.nic(iface)?.channels()?.fields(), field, iface, "channels")?
-            }
+            ItemId::NicChannel { iface, field } => field_of(
+                self.nic(iface)?.channels()?.fields(),
+                field,
+                iface,
+                "channels",
+            )?,
             ItemId::NicRss { iface } => {
                 let rss = self.nic(iface)?.rss()?;
                 join(&rss.indirection)
             }
             ItemId::NicRps { iface, queue } => {
                 let s = self.nic(iface)?.steering()?;
-                s.rx
-                    .iter()
+                s.rx.iter()
                     .find(|q| q.index == *queue)
                     .map(|q| q.rps_cpus.to_list())
                     .ok_or_else(|| no_queue(iface, "rx", *queue))?
             }
             ItemId::NicXps { iface, queue } => {
                 let s = self.nic(iface)?.steering()?;
-                s.tx
-                    .iter()
+                s.tx.iter()
                     .find(|q| q.index == *queue)
                     .map(|q| q.xps_cpus.as_ref().map(CpuSet::to_list).unwrap_or_default())
                     .ok_or_else(|| no_queue(iface, "tx", *queue))?
@@ -265,7 +272,11 @@ impl<'t> Session<'t> {
                 format!("{} {}", l.subflows, l.add_addr_accepted)
             }
             ItemId::MptcpEndpoint { addr } => {
-                let found = self.pm()?.endpoints()?.into_iter().find(|e| e.addr == *addr);
+                let found = self
+                    .pm()?
+                    .endpoints()?
+                    .into_iter()
+                    .find(|e| e.addr == *addr);
                 match found {
                     None => ABSENT.to_owned(),
                     Some(e) => {
@@ -288,9 +299,9 @@ impl<'t> Session<'t> {
     /// Writes `value` to an item (the caller reads it back to check).
     pub(crate) fn write(&mut self, id: &ItemId, value: &str) -> Result<()> {
         let number = |v: &str| {
-            v.trim().parse::<u32>().map_err(|_| {
-                Error::profile("journal", format!("{id}: {v:?} is not a number"))
-            })
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| Error::profile("journal", format!("{id}: {v:?} is not a number")))
         };
         match id {
             ItemId::Sysctl { key } => self.target.sysctl().write_raw(key, value)?,
@@ -299,7 +310,10 @@ impl<'t> Session<'t> {
                     "on" => true,
                     "off" => false,
                     other => {
-                        return Err(Error::profile("journal", format!("{id}: {other:?} is not on or off")));
+                        return Err(Error::profile(
+                            "journal",
+                            format!("{id}: {other:?} is not on or off"),
+                        ));
                     }
                 };
                 let change = self
@@ -318,7 +332,10 @@ impl<'t> Session<'t> {
                     return Err(nettune_nic::Error::InvalidValue {
                         iface: iface.to_string(),
                         op: "set features",
-                        reason: format!("fixed on this device, cannot change: {}", fixed.join(", ")),
+                        reason: format!(
+                            "fixed on this device, cannot change: {}",
+                            fixed.join(", ")
+                        ),
                         source: None,
                     }
                     .into());
@@ -361,7 +378,10 @@ impl<'t> Session<'t> {
             ItemId::MptcpLimits => {
                 let mut it = value.split_whitespace().map(number);
                 let (Some(s), Some(a)) = (it.next(), it.next()) else {
-                    return Err(Error::profile("journal", format!("{id}: {value:?} is not two numbers")));
+                    return Err(Error::profile(
+                        "journal",
+                        format!("{id}: {value:?} is not two numbers"),
+                    ));
                 };
                 self.pm()?.set_limits(s?, a?)?;
             }
@@ -399,7 +419,12 @@ fn join(v: &[u32]) -> String {
     v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
 }
 
-fn field_of(fields: Vec<(&'static str, u32)>, field: &str, iface: &IfName, what: &str) -> Result<String> {
+fn field_of(
+    fields: Vec<(&'static str, u32)>,
+    field: &str,
+    iface: &IfName,
+    what: &str,
+) -> Result<String> {
     fields
         .into_iter()
         .find(|(n, _)| *n == field)
@@ -422,7 +447,11 @@ pub(crate) fn notrack_listing(target: &Target) -> Result<String> {
     if out.status.success() {
         // Lines kept (the listing is `nft -f` input again), each trimmed.
         let text = String::from_utf8_lossy(&out.stdout);
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         return Ok(lines.join("\n"));
     }
     let err = String::from_utf8_lossy(&out.stderr);

@@ -292,7 +292,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn journal_error(path: &Path, kind: ErrorKind, reason: impl Into<String>, source: Option<io::Error>) -> Error {
+fn journal_error(
+    path: &Path,
+    kind: ErrorKind,
+    reason: impl Into<String>,
+    source: Option<io::Error>,
+) -> Error {
     Error::Journal {
         path: path.to_owned(),
         reason: reason.into(),
@@ -302,15 +307,25 @@ fn journal_error(path: &Path, kind: ErrorKind, reason: impl Into<String>, source
 }
 
 fn line(tag: &str, json: &str) -> String {
-    format!("{tag} crc32={:08x} {json}\n", crc32fast::hash(json.as_bytes()))
+    format!(
+        "{tag} crc32={:08x} {json}\n",
+        crc32fast::hash(json.as_bytes())
+    )
 }
 
 /// Splits `<tag> crc32=<hex> <json>` and checks the checksum.
-fn parse_line<'a>(l: &'a str) -> Option<(&'a str, std::result::Result<&'a str, ()>)> {
+fn parse_line(l: &str) -> Option<(&str, std::result::Result<&str, ()>)> {
     let (tag, rest) = l.split_once(" crc32=")?;
     let (crc, json) = rest.split_once(' ')?;
     let want = u32::from_str_radix(crc, 16).ok()?;
-    Some((tag, if crc32fast::hash(json.as_bytes()) == want { Ok(json) } else { Err(()) }))
+    Some((
+        tag,
+        if crc32fast::hash(json.as_bytes()) == want {
+            Ok(json)
+        } else {
+            Err(())
+        },
+    ))
 }
 
 impl Journal {
@@ -327,19 +342,39 @@ impl Journal {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => journal_error(path, ErrorKind::InvalidValue, "is a symlink: journals are never followed through links", Some(e)),
-                Some(libc::ENOENT) => journal_error(path, ErrorKind::NotFound, "no journal here (nothing was applied with it, or it was rolled back)", Some(e)),
+                Some(libc::ELOOP) => journal_error(
+                    path,
+                    ErrorKind::InvalidValue,
+                    "is a symlink: journals are never followed through links",
+                    Some(e),
+                ),
+                Some(libc::ENOENT) => journal_error(
+                    path,
+                    ErrorKind::NotFound,
+                    "no journal here (nothing was applied with it, or it was rolled back)",
+                    Some(e),
+                ),
                 _ => journal_error(path, ErrorKind::of_io(&e), "cannot be opened", Some(e)),
             })?;
-        let meta = file.metadata().map_err(|e| journal_error(path, ErrorKind::Io, "cannot be inspected", Some(e)))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| journal_error(path, ErrorKind::Io, "cannot be inspected", Some(e)))?;
         if !meta.is_file() {
-            return Err(journal_error(path, ErrorKind::InvalidValue, "is not a regular file", None));
+            return Err(journal_error(
+                path,
+                ErrorKind::InvalidValue,
+                "is not a regular file",
+                None,
+            ));
         }
         if meta.permissions().mode() & 0o022 != 0 {
             return Err(journal_error(
                 path,
                 ErrorKind::PermissionDenied,
-                format!("may be written by others (mode {:o}): refused; a journal is 0600", meta.permissions().mode() & 0o777),
+                format!(
+                    "may be written by others (mode {:o}): refused; a journal is 0600",
+                    meta.permissions().mode() & 0o777
+                ),
                 None,
             ));
         }
@@ -365,7 +400,9 @@ impl Journal {
             return Err(journal_error(
                 path,
                 ErrorKind::Unsupported,
-                format!("written by a newer nettune (format v{version}); this one reads v{VERSION}"),
+                format!(
+                    "written by a newer nettune (format v{version}); this one reads v{VERSION}"
+                ),
                 None,
             ));
         }
@@ -373,22 +410,29 @@ impl Journal {
             return Err(bad("truncated: the header is cut short"));
         }
         let header: Header = match parse_line(first.trim_end_matches('\n')) {
-            Some((_, Ok(json))) => serde_json::from_str(json).map_err(|e| bad(&format!("header does not decode: {e}")))?,
-            Some((_, Err(()))) => return Err(bad("edited or truncated: the header's checksum does not match")),
+            Some((_, Ok(json))) => serde_json::from_str(json)
+                .map_err(|e| bad(&format!("header does not decode: {e}")))?,
+            Some((_, Err(()))) => {
+                return Err(bad(
+                    "edited or truncated: the header's checksum does not match",
+                ));
+            }
             None => return Err(bad("malformed header line")),
         };
         if header.version != version {
             return Err(bad("edited: the header's version does not match its line"));
         }
         let mut committed = false;
-        while let Some(l) = lines.next() {
+        for l in lines {
             let complete = l.ends_with('\n');
             match parse_line(l.trim_end_matches('\n')) {
                 Some((COMMIT_TAG, Ok(_))) if complete => committed = true,
                 // A record cut short at the very end was being written when the process
                 // died: it never happened.
                 _ if !complete => break,
-                Some((COMMIT_TAG, Err(()))) => return Err(bad("edited: a commit record's checksum does not match")),
+                Some((COMMIT_TAG, Err(()))) => {
+                    return Err(bad("edited: a commit record's checksum does not match"));
+                }
                 _ => return Err(bad("edited: a line is not a journal record")),
             }
         }
@@ -460,8 +504,9 @@ impl Journal {
     }
 
     fn write_atomic(path: &Path, header: &Header) -> Result<()> {
-        let json = serde_json::to_string(header)
-            .map_err(|e| journal_error(path, ErrorKind::Io, format!("cannot be encoded: {e}"), None))?;
+        let json = serde_json::to_string(header).map_err(|e| {
+            journal_error(path, ErrorKind::Io, format!("cannot be encoded: {e}"), None)
+        })?;
         let text = line(&format!("{HEADER_TAG} v{VERSION}"), &json);
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -474,7 +519,9 @@ impl Journal {
             ".{}.tmp-{}-{:x}",
             name.to_string_lossy(),
             std::process::id(),
-            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos())
         ));
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
@@ -490,14 +537,25 @@ impl Journal {
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            journal_error(path, ErrorKind::of_io(&e), "cannot be written (nothing was changed)", Some(e))
+            journal_error(
+                path,
+                ErrorKind::of_io(&e),
+                "cannot be written (nothing was changed)",
+                Some(e),
+            )
         })
     }
 
     /// Removes temporary files a killed writer left beside `path`.
     fn sweep(path: &Path) {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         let prefix = format!(".{}.tmp-", name.to_string_lossy());
         if let Ok(entries) = fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -528,7 +586,8 @@ impl Journal {
             put_back(&mut session, &mut report, &item.id, &item.baseline, &ours);
         }
         if report.complete() {
-            fs::remove_file(&self.path).map_err(|e| Error::file("remove journal", &self.path, e))?;
+            fs::remove_file(&self.path)
+                .map_err(|e| Error::file("remove journal", &self.path, e))?;
         }
         Ok(report)
     }
@@ -551,7 +610,13 @@ impl Journal {
         let mut session = Session::new(&target);
         let mut report = Report::default();
         for item in fresh.header.items.iter().rev() {
-            put_back(&mut session, &mut report, &item.id, &item.prior, &[item.planned.as_str()]);
+            put_back(
+                &mut session,
+                &mut report,
+                &item.id,
+                &item.prior,
+                &[item.planned.as_str()],
+            );
         }
         if report.complete() {
             fresh.settle()?;
@@ -568,7 +633,8 @@ impl Journal {
             i.planned.clone_from(&i.prior);
         }
         if header.items.is_empty() {
-            return fs::remove_file(&self.path).map_err(|e| Error::file("remove journal", &self.path, e));
+            return fs::remove_file(&self.path)
+                .map_err(|e| Error::file("remove journal", &self.path, e));
         }
         Self::write_atomic(&self.path, &header)?;
         append_commit(&self.path)
@@ -579,13 +645,21 @@ impl Journal {
 /// nothing written; a machine that crashes loses the kernel state the journal describes).
 fn append_commit(path: &Path) -> Result<()> {
     let json = serde_json::to_string(&Commit { at: now() }).unwrap_or_default();
-    let fail = |e: io::Error| journal_error(path, ErrorKind::of_io(&e), "cannot record the commit", Some(e));
+    let fail = |e: io::Error| {
+        journal_error(
+            path,
+            ErrorKind::of_io(&e),
+            "cannot record the commit",
+            Some(e),
+        )
+    };
     let mut f = OpenOptions::new()
         .append(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(fail)?;
-    f.write_all(line(COMMIT_TAG, &json).as_bytes()).map_err(fail)
+    f.write_all(line(COMMIT_TAG, &json).as_bytes())
+        .map_err(fail)
 }
 
 /// Puts `id` back to `to` when its live value is one of `ours`; reports what happened.
@@ -593,7 +667,12 @@ fn put_back(session: &mut Session<'_>, report: &mut Report, id: &ItemId, to: &st
     let live = match session.read(id) {
         Ok(v) => v,
         Err(e) => {
-            report.push(id, Outcome::Failed { reason: format!("unreadable: {}", crate::error::report(&e)) });
+            report.push(
+                id,
+                Outcome::Failed {
+                    reason: format!("unreadable: {}", crate::error::report(&e)),
+                },
+            );
             return;
         }
     };
@@ -602,12 +681,19 @@ fn put_back(session: &mut Session<'_>, report: &mut Report, id: &ItemId, to: &st
         return;
     }
     if !ours.iter().any(|v| id.same(&live, v)) {
-        report.push(id, Outcome::Drift { found: id.show(&live).to_owned() });
+        report.push(
+            id,
+            Outcome::Drift {
+                found: id.show(&live).to_owned(),
+            },
+        );
         return;
     }
     let outcome = match write_checked(session, id, to) {
         Ok(()) => Outcome::Restored,
-        Err(e) => Outcome::Failed { reason: crate::error::report(&e) },
+        Err(e) => Outcome::Failed {
+            reason: crate::error::report(&e),
+        },
     };
     report.push(id, outcome);
 }
@@ -621,7 +707,11 @@ fn write_checked(session: &mut Session<'_>, id: &ItemId, value: &str) -> Result<
     } else {
         Err(Error::profile(
             &id.to_string(),
-            format!("reads back {} after writing {}: the kernel kept another value", id.show(&got), id.show(value)),
+            format!(
+                "reads back {} after writing {}: the kernel kept another value",
+                id.show(&got),
+                id.show(value)
+            ),
         ))
     }
 }
@@ -654,7 +744,10 @@ impl Plan {
         Journal::sweep(path);
         let earlier = match Journal::open(path) {
             Ok(j) => Some(j),
-            Err(Error::Journal { kind: ErrorKind::NotFound, .. }) => None,
+            Err(Error::Journal {
+                kind: ErrorKind::NotFound,
+                ..
+            }) => None,
             Err(e) => return Err(e),
         };
         if let Some(j) = &earlier {
@@ -732,7 +825,13 @@ impl Plan {
             if let Err(source) = write_checked(&mut session, &c.id, &c.desired) {
                 let mut restore = Report::default();
                 for done in applied.changes[..=n].iter().rev() {
-                    put_back(&mut session, &mut restore, &done.id, &done.current, &[done.desired.as_str()]);
+                    put_back(
+                        &mut session,
+                        &mut restore,
+                        &done.id,
+                        &done.current,
+                        &[done.desired.as_str()],
+                    );
                 }
                 if restore.complete() {
                     match &earlier {
@@ -741,7 +840,8 @@ impl Plan {
                             append_commit(path)?;
                         }
                         None => {
-                            fs::remove_file(path).map_err(|e| Error::file("remove journal", path, e))?;
+                            fs::remove_file(path)
+                                .map_err(|e| Error::file("remove journal", path, e))?;
                         }
                     }
                 }
@@ -785,7 +885,10 @@ mod tests {
     }
 
     fn text(h: &Header, commit: bool) -> String {
-        let mut t = line(&format!("{HEADER_TAG} v{VERSION}"), &serde_json::to_string(h).expect("json"));
+        let mut t = line(
+            &format!("{HEADER_TAG} v{VERSION}"),
+            &serde_json::to_string(h).expect("json"),
+        );
         if commit {
             t.push_str(&line(COMMIT_TAG, "{\"at\":2}"));
         }
@@ -799,7 +902,11 @@ mod tests {
         let j = Journal::parse(p, &text(&h, true)).expect("parse");
         assert!(j.committed);
         assert_eq!(j.header, h);
-        assert!(!Journal::parse(p, &text(&h, false)).expect("parse").committed);
+        assert!(
+            !Journal::parse(p, &text(&h, false))
+                .expect("parse")
+                .committed
+        );
         // A commit record cut short: the commit never happened.
         let mut torn = text(&h, true);
         torn.truncate(torn.len() - 3);
@@ -807,7 +914,9 @@ mod tests {
         let chain = |t: &str| crate::error::report(&Journal::parse(p, t).expect_err(t));
         let full = text(&h, false);
         assert!(chain(&full[..full.len() / 2]).contains("truncated"));
-        assert!(chain(&full.replacen("\"planned\":\"0\"", "\"planned\":\"1\"", 1)).contains("checksum"));
+        assert!(
+            chain(&full.replacen("\"planned\":\"0\"", "\"planned\":\"1\"", 1)).contains("checksum")
+        );
         assert!(chain(&full.replacen("v1", "v9", 1)).contains("newer nettune"));
         assert!(chain("hello\n").contains("not a nettune journal"));
         let mut edited = text(&h, true);
@@ -822,11 +931,24 @@ mod tests {
         r.push(&id, Outcome::Restored);
         r.push(&id, Outcome::Unchanged);
         assert!(r.complete());
-        r.push(&id, Outcome::Drift { found: "2 2".into() });
-        r.push(&id, Outcome::Failed { reason: "unreadable: x".into() });
+        r.push(
+            &id,
+            Outcome::Drift {
+                found: "2 2".into(),
+            },
+        );
+        r.push(
+            &id,
+            Outcome::Failed {
+                reason: "unreadable: x".into(),
+            },
+        );
         assert!(!r.complete());
         assert_eq!((r.restored(), r.drift(), r.failed()), (1, 1, 1));
         let text = r.to_string();
-        assert!(text.contains("1 drift") && text.contains("FAILED mptcp limits"), "{text}");
+        assert!(
+            text.contains("1 drift") && text.contains("FAILED mptcp limits"),
+            "{text}"
+        );
     }
 }

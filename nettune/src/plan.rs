@@ -133,14 +133,23 @@ impl Serialize for Plan {
         let skipped: Vec<_> = self
             .skipped
             .iter()
-            .map(|k| serde_json::json!({ "item": k.id.to_string(), "id": k.id, "reason": k.reason }))
+            .map(
+                |k| serde_json::json!({ "item": k.id.to_string(), "id": k.id, "reason": k.reason }),
+            )
             .collect();
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("profile", &self.profile)?;
         m.serialize_entry("target", &self.target.to_string())?;
         m.serialize_entry("netns", &self.target.id())?;
         m.serialize_entry("changes", &self.changes)?;
-        m.serialize_entry("unchanged", &self.unchanged.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        m.serialize_entry(
+            "unchanged",
+            &self
+                .unchanged
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )?;
         m.serialize_entry("skipped", &skipped)?;
         m.end()
     }
@@ -164,7 +173,14 @@ impl fmt::Display for Plan {
                 let v = c.id.show(v);
                 v.split_whitespace().collect::<Vec<_>>().join(" ")
             };
-            writeln!(f, "  {}: {} -> {}  # {}", c.id, show(&c.current), show(&c.desired), c.why)?;
+            writeln!(
+                f,
+                "  {}: {} -> {}  # {}",
+                c.id,
+                show(&c.current),
+                show(&c.desired),
+                c.why
+            )?;
         }
         for s in &self.skipped {
             writeln!(f, "  skip {}: {}", s.id, s.reason)?;
@@ -248,7 +264,13 @@ impl<'t> Planner<'t> {
                     continue;
                 }
                 Err(e) => {
-                    self.refuse(&id, format!("cannot read its value before changing it: {}", crate::error::report(&e)));
+                    self.refuse(
+                        &id,
+                        format!(
+                            "cannot read its value before changing it: {}",
+                            crate::error::report(&e)
+                        ),
+                    );
                     continue;
                 }
             };
@@ -282,20 +304,37 @@ impl<'t> Planner<'t> {
             if !n.channels.is_empty() {
                 match nic.channels() {
                     Ok(ch) => {
-                        let max = [("rx", ch.max_rx), ("tx", ch.max_tx), ("other", ch.max_other), ("combined", ch.max_combined)];
+                        let max = [
+                            ("rx", ch.max_rx),
+                            ("tx", ch.max_tx),
+                            ("other", ch.max_other),
+                            ("combined", ch.max_combined),
+                        ];
                         let now = ch.fields();
                         for (field, want) in &n.channels {
-                            let id = ItemId::NicChannel { iface: name.clone(), field: field.clone() };
-                            match (now.iter().find(|(f, _)| f == field), max.iter().find(|(f, _)| f == field)) {
+                            let id = ItemId::NicChannel {
+                                iface: name.clone(),
+                                field: field.clone(),
+                            };
+                            match (
+                                now.iter().find(|(f, _)| f == field),
+                                max.iter().find(|(f, _)| f == field),
+                            ) {
                                 (Some((_, cur)), Some((_, m))) if want <= m => {
                                     self.item(id, cur.to_string(), want.to_string(), &why);
                                 }
-                                (Some(_), Some((_, m))) => self.refuse(&id, format!("{want} is above the device's maximum {m}")),
-                                _ => self.refuse(&id, "no such channel field (rx, tx, other, combined)"),
+                                (Some(_), Some((_, m))) => self.refuse(
+                                    &id,
+                                    format!("{want} is above the device's maximum {m}"),
+                                ),
+                                _ => self
+                                    .refuse(&id, "no such channel field (rx, tx, other, combined)"),
                             }
                         }
                     }
-                    Err(e) => self.refuse(format!("nic {iface} channels"), crate::error::report(&e)),
+                    Err(e) => {
+                        self.refuse(format!("nic {iface} channels"), crate::error::report(&e))
+                    }
                 }
             }
             if !n.offloads.is_empty() {
@@ -305,29 +344,48 @@ impl<'t> Planner<'t> {
                             let offload = match name_given.parse::<Offload>() {
                                 Ok(o) => o,
                                 Err(e) => {
-                                    self.refuse(format!("nic {iface} offload {name_given}"), crate::error::report(&e));
+                                    self.refuse(
+                                        format!("nic {iface} offload {name_given}"),
+                                        crate::error::report(&e),
+                                    );
                                     continue;
                                 }
                             };
                             let expanded = features.expand(&offload);
                             if expanded.is_empty() {
-                                self.refuse(format!("nic {iface} offload {name_given}"), "no such feature on this device");
+                                self.refuse(
+                                    format!("nic {iface} offload {name_given}"),
+                                    "no such feature on this device",
+                                );
                                 continue;
                             }
                             for f in expanded {
-                                let id = ItemId::NicFeature { iface: name.clone(), feature: f.name.to_owned() };
+                                let id = ItemId::NicFeature {
+                                    iface: name.clone(),
+                                    feature: f.name.to_owned(),
+                                };
                                 let want = if *on { "on" } else { "off" };
                                 if f.requested == *on {
                                     self.plan.unchanged.push(id);
                                 } else if f.fixed || !f.changeable {
-                                    self.refuse(&id, "fixed on this device: the driver does not let it change");
+                                    self.refuse(
+                                        &id,
+                                        "fixed on this device: the driver does not let it change",
+                                    );
                                 } else {
-                                    self.item(id, if f.requested { "on" } else { "off" }.into(), want.into(), &why);
+                                    self.item(
+                                        id,
+                                        if f.requested { "on" } else { "off" }.into(),
+                                        want.into(),
+                                        &why,
+                                    );
                                 }
                             }
                         }
                     }
-                    Err(e) => self.refuse(format!("nic {iface} features"), crate::error::report(&e)),
+                    Err(e) => {
+                        self.refuse(format!("nic {iface} features"), crate::error::report(&e))
+                    }
                 }
             }
             if !n.coalesce.is_empty() {
@@ -335,27 +393,51 @@ impl<'t> Planner<'t> {
                     Ok(c) => {
                         let now = c.fields();
                         for (field, want) in &n.coalesce {
-                            let id = ItemId::NicCoalesce { iface: name.clone(), field: field.clone() };
+                            let id = ItemId::NicCoalesce {
+                                iface: name.clone(),
+                                field: field.clone(),
+                            };
                             match now.iter().find(|(f, _)| f == field) {
-                                Some((_, cur)) => self.item(id, cur.to_string(), want.to_string(), &why),
+                                Some((_, cur)) => {
+                                    self.item(id, cur.to_string(), want.to_string(), &why)
+                                }
                                 None => self.refuse(&id, "no such coalescing field"),
                             }
                         }
                     }
-                    Err(e) => self.refuse(format!("nic {iface} coalesce"), crate::error::report(&e)),
+                    Err(e) => {
+                        self.refuse(format!("nic {iface} coalesce"), crate::error::report(&e))
+                    }
                 }
             }
             if !n.rings.is_empty() {
                 match nic.rings() {
                     Ok(r) => {
                         let now = r.fields();
-                        let max = [("rx", r.rx_max), ("rx_mini", r.rx_mini_max), ("rx_jumbo", r.rx_jumbo_max), ("tx", r.tx_max)];
+                        let max = [
+                            ("rx", r.rx_max),
+                            ("rx_mini", r.rx_mini_max),
+                            ("rx_jumbo", r.rx_jumbo_max),
+                            ("tx", r.tx_max),
+                        ];
                         for (field, want) in &n.rings {
-                            let id = ItemId::NicRing { iface: name.clone(), field: field.clone() };
-                            match (now.iter().find(|(f, _)| f == field), max.iter().find(|(f, _)| f == field)) {
-                                (Some((_, cur)), Some((_, m))) if want <= m => self.item(id, cur.to_string(), want.to_string(), &why),
-                                (Some(_), Some((_, m))) => self.refuse(&id, format!("{want} is above the device's maximum {m}")),
-                                _ => self.refuse(&id, "no such ring field (rx, rx_mini, rx_jumbo, tx)"),
+                            let id = ItemId::NicRing {
+                                iface: name.clone(),
+                                field: field.clone(),
+                            };
+                            match (
+                                now.iter().find(|(f, _)| f == field),
+                                max.iter().find(|(f, _)| f == field),
+                            ) {
+                                (Some((_, cur)), Some((_, m))) if want <= m => {
+                                    self.item(id, cur.to_string(), want.to_string(), &why)
+                                }
+                                (Some(_), Some((_, m))) => self.refuse(
+                                    &id,
+                                    format!("{want} is above the device's maximum {m}"),
+                                ),
+                                _ => self
+                                    .refuse(&id, "no such ring field (rx, rx_mini, rx_jumbo, tx)"),
                             }
                         }
                     }
@@ -363,7 +445,9 @@ impl<'t> Planner<'t> {
                 }
             }
             if let Some(rss) = &n.rss {
-                let id = ItemId::NicRss { iface: name.clone() };
+                let id = ItemId::NicRss {
+                    iface: name.clone(),
+                };
                 match (nic.rss(), nic.rx_rings()) {
                     (Ok(current), Ok(rings)) => {
                         let size = u32::try_from(current.indirection.len()).unwrap_or(u32::MAX);
@@ -374,7 +458,9 @@ impl<'t> Planner<'t> {
                         .and_then(|t| t.validate(size, rings).map(|()| t));
                         match table {
                             Ok(t) => {
-                                let join = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+                                let join = |v: &[u32]| {
+                                    v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+                                };
                                 self.item(id, join(&current.indirection), join(t.entries()), &why);
                             }
                             Err(e) => self.refuse(&id, crate::error::report(&e)),
@@ -388,29 +474,53 @@ impl<'t> Planner<'t> {
                 match (nic.steering(), possible) {
                     (Ok(s), Ok(possible)) => {
                         for (queue, cpus) in &n.rps {
-                            let id = ItemId::NicRps { iface: name.clone(), queue: *queue };
+                            let id = ItemId::NicRps {
+                                iface: name.clone(),
+                                queue: *queue,
+                            };
                             let missing = cpus.difference(&possible);
                             match s.rx.iter().find(|q| q.index == *queue) {
-                                _ if !missing.is_empty() => self.refuse(&id, format!("CPU(s) {missing} do not exist here (possible: {possible})")),
-                                Some(q) => self.item(id, q.rps_cpus.to_list(), cpus.to_list(), &why),
+                                _ if !missing.is_empty() => self.refuse(
+                                    &id,
+                                    format!(
+                                        "CPU(s) {missing} do not exist here (possible: {possible})"
+                                    ),
+                                ),
+                                Some(q) => {
+                                    self.item(id, q.rps_cpus.to_list(), cpus.to_list(), &why)
+                                }
                                 None => self.refuse(&id, "no such RX queue"),
                             }
                         }
                         for (queue, cpus) in &n.xps {
-                            let id = ItemId::NicXps { iface: name.clone(), queue: *queue };
+                            let id = ItemId::NicXps {
+                                iface: name.clone(),
+                                queue: *queue,
+                            };
                             let missing = cpus.difference(&possible);
                             match s.tx.iter().find(|q| q.index == *queue) {
-                                _ if !missing.is_empty() => self.refuse(&id, format!("CPU(s) {missing} do not exist here (possible: {possible})")),
+                                _ if !missing.is_empty() => self.refuse(
+                                    &id,
+                                    format!(
+                                        "CPU(s) {missing} do not exist here (possible: {possible})"
+                                    ),
+                                ),
                                 Some(q) => match &q.xps_cpus {
                                     Some(c) => self.item(id, c.to_list(), cpus.to_list(), &why),
-                                    None => self.refuse(&id, "the device has no XPS for this queue"),
+                                    None => {
+                                        self.refuse(&id, "the device has no XPS for this queue")
+                                    }
                                 },
                                 None => self.refuse(&id, "no such TX queue"),
                             }
                         }
                     }
-                    (Err(e), _) => self.refuse(format!("nic {iface} steering"), crate::error::report(&e)),
-                    (_, Err(e)) => self.refuse(format!("nic {iface} steering"), crate::error::report(&e)),
+                    (Err(e), _) => {
+                        self.refuse(format!("nic {iface} steering"), crate::error::report(&e))
+                    }
+                    (_, Err(e)) => {
+                        self.refuse(format!("nic {iface} steering"), crate::error::report(&e))
+                    }
                 }
             }
         }
@@ -423,7 +533,12 @@ impl<'t> Planner<'t> {
         let why = format!("set by profile {}", profile.name());
         if let Some(l) = profile.mptcp_limits() {
             match self.session.read(&ItemId::MptcpLimits) {
-                Ok(cur) => self.item(ItemId::MptcpLimits, cur, format!("{} {}", l.subflows, l.add_addr_accepted), &why),
+                Ok(cur) => self.item(
+                    ItemId::MptcpLimits,
+                    cur,
+                    format!("{} {}", l.subflows, l.add_addr_accepted),
+                    &why,
+                ),
                 Err(e) => self.refuse(ItemId::MptcpLimits, crate::error::report(&e)),
             }
         }
@@ -442,7 +557,8 @@ impl<'t> Planner<'t> {
             }
             match self.session.read(&id) {
                 Ok(cur) => {
-                    let want = endpoint_value(e.flags, e.port, e.interface.as_ref().map(|i| i.as_str()));
+                    let want =
+                        endpoint_value(e.flags, e.port, e.interface.as_ref().map(|i| i.as_str()));
                     self.item(id, cur, want, &why);
                 }
                 Err(err) => self.refuse(&id, crate::error::report(&err)),
@@ -464,14 +580,24 @@ impl<'t> Planner<'t> {
             }
         }
         let desired = match n.ruleset() {
-            Ok(text) => text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n"),
+            Ok(text) => text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join("\n"),
             Err(e) => {
                 self.refuse(ItemId::NoTrack, crate::error::report(&e));
                 return;
             }
         };
         match self.session.read(&ItemId::NoTrack) {
-            Ok(cur) => self.item(ItemId::NoTrack, cur, desired, &format!("NOTRACK rules of profile {}", profile.name())),
+            Ok(cur) => self.item(
+                ItemId::NoTrack,
+                cur,
+                desired,
+                &format!("NOTRACK rules of profile {}", profile.name()),
+            ),
             Err(e) => self.refuse(ItemId::NoTrack, crate::error::report(&e)),
         }
     }

@@ -163,19 +163,26 @@ mod cpu_map {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(m: &BTreeMap<u32, CpuSet>, s: S) -> Result<S::Ok, S::Error> {
-        let text: BTreeMap<String, String> =
-            m.iter().map(|(q, c)| (q.to_string(), c.to_list())).collect();
+    pub(super) fn serialize<S: Serializer>(
+        m: &BTreeMap<u32, CpuSet>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text: BTreeMap<String, String> = m
+            .iter()
+            .map(|(q, c)| (q.to_string(), c.to_list()))
+            .collect();
         text.serialize(s)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, CpuSet>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<u32, CpuSet>, D::Error> {
         let text = BTreeMap::<String, String>::deserialize(d)?;
         text.into_iter()
             .map(|(q, c)| {
-                let queue = q
-                    .parse::<u32>()
-                    .map_err(|_| serde::de::Error::custom(format!("queue {q:?} is not a number")))?;
+                let queue = q.parse::<u32>().map_err(|_| {
+                    serde::de::Error::custom(format!("queue {q:?} is not a number"))
+                })?;
                 let cpus = CpuSet::from_list(&c).map_err(serde::de::Error::custom)?;
                 Ok((queue, cpus))
             })
@@ -394,7 +401,10 @@ impl Profile {
             other => {
                 return Err(Error::profile(
                     other,
-                    format!("no built-in profile {other:?}; built-in: {}", BUILTIN.join(", ")),
+                    format!(
+                        "no built-in profile {other:?}; built-in: {}",
+                        BUILTIN.join(", ")
+                    ),
                 ));
             }
         };
@@ -425,7 +435,8 @@ impl Profile {
 
     fn load_file(path: &Path, depth: usize) -> Result<Self> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::profile(&name, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::profile(&name, e.to_string()))?;
         let file = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| Error::profile(&name, e.to_string()))?
         } else {
@@ -440,7 +451,8 @@ impl Profile {
     ///
     /// [`Error::Profile`] naming the entry and what is wrong.
     pub fn from_toml(name: &str, text: &str) -> Result<Self> {
-        let file: ProfileFile = toml::from_str(text).map_err(|e| Error::profile(name, e.to_string()))?;
+        let file: ProfileFile =
+            toml::from_str(text).map_err(|e| Error::profile(name, e.to_string()))?;
         Self::from_file(name, file, None, 0)
     }
 
@@ -457,7 +469,10 @@ impl Profile {
 
     fn base(name: &str, dir: Option<&Path>, depth: usize) -> Result<Self> {
         if depth >= MAX_DEPTH {
-            return Err(Error::profile(name, "bases nest deeper than 8 (a cycle?)".into()));
+            return Err(Error::profile(
+                name,
+                "bases nest deeper than 8 (a cycle?)".into(),
+            ));
         }
         if let Some(sysctl) = name.strip_prefix("sysctl:") {
             let p = match sysctl {
@@ -470,7 +485,9 @@ impl Profile {
                 other => {
                     return Err(Error::profile(
                         name,
-                        format!("no sysctl built-in {other:?} (low-latency, throughput, conntrack-heavy)"),
+                        format!(
+                            "no sysctl built-in {other:?} (low-latency, throughput, conntrack-heavy)"
+                        ),
                     ));
                 }
             };
@@ -486,7 +503,10 @@ impl Profile {
         if !path.exists() {
             return Err(Error::profile(
                 name,
-                format!("unknown base {name:?}: not a built-in profile ({}) or a file", BUILTIN.join(", ")),
+                format!(
+                    "unknown base {name:?}: not a built-in profile ({}) or a file",
+                    BUILTIN.join(", ")
+                ),
             ));
         }
         Self::load_file(&path, depth + 1)
@@ -527,7 +547,7 @@ impl Profile {
                 .ok_or_else(|| bad("conntrack", k, format!("unknown key {k:?}")))?;
             entries.push(("conntrack", key.to_owned(), v));
         }
-        let enabled = f.mptcp.enabled.map(|e| FileValue::Bool(e));
+        let enabled = f.mptcp.enabled.map(FileValue::Bool);
         if let Some(v) = &enabled {
             entries.push(("mptcp", knobs::MptcpEnabled::KEY.to_owned(), v));
         }
@@ -539,13 +559,18 @@ impl Profile {
             out.push_sysctl(SysctlRule { key, want, why });
         }
         for (iface, n) in f.nic {
-            let name = IfName::new(&iface).map_err(|e| bad("nic", &iface, crate::error::report(&e)))?;
+            let name =
+                IfName::new(&iface).map_err(|e| bad("nic", &iface, crate::error::report(&e)))?;
             check_nic(&n).map_err(|e| bad(&format!("nic.{iface}"), "", e))?;
             out.nic.insert(name, n);
         }
         if let Some(l) = f.mptcp.limits {
             if l.subflows > 8 || l.add_addr_accepted > 8 {
-                return Err(bad("mptcp", "limits", "above the kernel's maximum of 8".into()));
+                return Err(bad(
+                    "mptcp",
+                    "limits",
+                    "above the kernel's maximum of 8".into(),
+                ));
             }
             out.mptcp_limits = Some(l);
         }
@@ -616,12 +641,13 @@ impl Profile {
     /// [`Error::Sysctl`] for a bad key or value.
     pub fn set(&mut self, key: &str, value: &str, why: &str) -> Result<&mut Self> {
         let key = Key::new(key)?;
-        let value = knobs::canonical(&key, value).map_err(|e| nettune_sysctl::Error::InvalidValue {
-            key: key.clone(),
-            value: e.input().to_owned(),
-            reason: e.reason().to_owned(),
-            source: None,
-        })?;
+        let value =
+            knobs::canonical(&key, value).map_err(|e| nettune_sysctl::Error::InvalidValue {
+                key: key.clone(),
+                value: e.input().to_owned(),
+                reason: e.reason().to_owned(),
+                source: None,
+            })?;
         Ok(self.push_sysctl(SysctlRule {
             key,
             want: Want::Exact(value),
@@ -647,7 +673,10 @@ impl Profile {
     /// [`Error::Profile`] above the kernel's maximum of 8.
     pub fn set_mptcp_limits(&mut self, subflows: u32, add_addr_accepted: u32) -> Result<&mut Self> {
         if subflows > 8 || add_addr_accepted > 8 {
-            return Err(Error::profile(&self.name, "[mptcp] limits above the kernel's maximum of 8".into()));
+            return Err(Error::profile(
+                &self.name,
+                "[mptcp] limits above the kernel's maximum of 8".into(),
+            ));
         }
         self.mptcp_limits = Some(LimitsProfile {
             subflows,
@@ -678,7 +707,8 @@ impl Profile {
     ///
     /// [`Error::Profile`] when it names neither a port nor an address.
     pub fn add_notrack(&mut self, rule: NoTrackRule) -> Result<&mut Self> {
-        check_notrack(&rule).map_err(|e| Error::profile(&self.name, format!("[conntrack] notrack: {e}")))?;
+        check_notrack(&rule)
+            .map_err(|e| Error::profile(&self.name, format!("[conntrack] notrack: {e}")))?;
         self.notrack.push(rule);
         Ok(self)
     }
@@ -733,7 +763,11 @@ impl Profile {
                     + n.xps.len()
             })
             .sum();
-        self.sysctl.len() + nic + usize::from(self.mptcp_limits.is_some()) + self.endpoints.len() + usize::from(!self.notrack.is_empty())
+        self.sysctl.len()
+            + nic
+            + usize::from(self.mptcp_limits.is_some())
+            + self.endpoints.len()
+            + usize::from(!self.notrack.is_empty())
     }
 
     /// Whether the profile names nothing.
@@ -755,7 +789,11 @@ impl Profile {
             f.sysctl.insert(k.clone(), v);
             f.why.insert(k, r.why.clone());
         }
-        f.nic = self.nic.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        f.nic = self
+            .nic
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         f.mptcp.limits = self.mptcp_limits;
         f.mptcp.endpoints.clone_from(&self.endpoints);
         f.conntrack.notrack.clone_from(&self.notrack);
@@ -782,7 +820,8 @@ impl Serialize for Profile {
 impl<'de> Deserialize<'de> for Profile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let f = ProfileFile::deserialize(d)?;
-        Self::from_file("(serde)", f, None, 0).map_err(|e| serde::de::Error::custom(crate::error::report(&e)))
+        Self::from_file("(serde)", f, None, 0)
+            .map_err(|e| serde::de::Error::custom(crate::error::report(&e)))
     }
 }
 
@@ -833,15 +872,18 @@ fn check_nic(n: &NicProfile) -> std::result::Result<(), String> {
     }
     let mut c = nettune_nic::CoalesceUpdate::new();
     for (f, v) in &n.coalesce {
-        c.set(f, *v).map_err(|e| format!("coalesce: {}", crate::error::report(&e)))?;
+        c.set(f, *v)
+            .map_err(|e| format!("coalesce: {}", crate::error::report(&e)))?;
     }
     let mut r = nettune_nic::RingsUpdate::new();
     for (f, v) in &n.rings {
-        r.set(f, *v).map_err(|e| format!("rings: {}", crate::error::report(&e)))?;
+        r.set(f, *v)
+            .map_err(|e| format!("rings: {}", crate::error::report(&e)))?;
     }
     let mut ch = nettune_nic::ChannelsUpdate::new();
     for (f, v) in &n.channels {
-        ch.set(f, *v).map_err(|e| format!("channels: {}", crate::error::report(&e)))?;
+        ch.set(f, *v)
+            .map_err(|e| format!("channels: {}", crate::error::report(&e)))?;
     }
     match &n.rss {
         Some(RssProfile::Equal(0)) => return Err("rss: equal needs at least one ring".into()),
@@ -893,13 +935,27 @@ mod tests {
             let p = Profile::builtin(name).expect(name);
             assert!(!p.sysctls().is_empty(), "{name}");
             for r in p.sysctls() {
-                assert!(!r.why.is_empty() && !r.why.starts_with("set by"), "{name}: {} has no reason", r.key);
+                assert!(
+                    !r.why.is_empty() && !r.why.starts_with("set by"),
+                    "{name}: {} has no reason",
+                    r.key
+                );
             }
         }
         let ll = Profile::low_latency();
-        let rmem = ll.sysctl_rule(&"net.core.rmem_max".parse().expect("key")).expect("rmem_max");
-        assert_eq!(rmem.want, Want::AtLeast("16777216".into()), "a floor, not a value");
-        assert!(rmem.why.contains("SO_RCVBUF"), "the base's reason kept: {}", rmem.why);
+        let rmem = ll
+            .sysctl_rule(&"net.core.rmem_max".parse().expect("key"))
+            .expect("rmem_max");
+        assert_eq!(
+            rmem.want,
+            Want::AtLeast("16777216".into()),
+            "a floor, not a value"
+        );
+        assert!(
+            rmem.why.contains("SO_RCVBUF"),
+            "the base's reason kept: {}",
+            rmem.why
+        );
     }
 
     #[test]
@@ -934,20 +990,44 @@ endpoints = [{ addr = "10.2.0.1", flags = ["subflow"], interface = "eth1" }]
         let rule = |s: &str| p.sysctl_rule(&k(s)).expect(s).clone();
         assert_eq!(rule("net.core.somaxconn").want, Want::Exact("8192".into()));
         assert_eq!(rule("net.core.somaxconn").why, "bursty accepts");
-        assert_eq!(rule("net.core.rmem_max").want, Want::AtLeast("33554432".into()));
-        assert_eq!(rule("net.ipv4.tcp_fin_timeout").want, Want::AtMost("30".into()));
-        assert_eq!(rule("net.netfilter.nf_conntrack_max").want, Want::Exact("2097152".into()), "the file over its bases");
-        assert!(p.sysctl_rule(&k("net.netfilter.nf_conntrack_buckets")).is_some(), "second base kept");
-        assert!(p.sysctl_rule(&k("net.ipv4.tcp_congestion_control")).is_some(), "first base kept");
+        assert_eq!(
+            rule("net.core.rmem_max").want,
+            Want::AtLeast("33554432".into())
+        );
+        assert_eq!(
+            rule("net.ipv4.tcp_fin_timeout").want,
+            Want::AtMost("30".into())
+        );
+        assert_eq!(
+            rule("net.netfilter.nf_conntrack_max").want,
+            Want::Exact("2097152".into()),
+            "the file over its bases"
+        );
+        assert!(
+            p.sysctl_rule(&k("net.netfilter.nf_conntrack_buckets"))
+                .is_some(),
+            "second base kept"
+        );
+        assert!(
+            p.sysctl_rule(&k("net.ipv4.tcp_congestion_control"))
+                .is_some(),
+            "first base kept"
+        );
         assert_eq!(p.nics().len(), 1);
         assert_eq!(p.mptcp_limits().map(|l| l.subflows), Some(2));
         assert_eq!(p.endpoints().len(), 1);
         assert_eq!(p.notrack().len(), 1);
+        // Tables are keyed maps: the entries come back sorted by key.
+        let sorted = |p: &Profile| {
+            let mut v = p.sysctls().to_vec();
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            v
+        };
         let again = Profile::from_toml("again", &p.to_toml()).expect("toml round trip");
-        assert_eq!(again.sysctls(), p.sysctls());
+        assert_eq!(sorted(&again), sorted(&p));
         assert_eq!(again.nics(), p.nics());
         let json = Profile::from_json("again.json", &p.to_json()).expect("json round trip");
-        assert_eq!(json.sysctls(), p.sysctls());
+        assert_eq!(sorted(&json), sorted(&p));
         assert_eq!(json.endpoints(), p.endpoints());
     }
 
@@ -955,19 +1035,37 @@ endpoints = [{ addr = "10.2.0.1", flags = ["subflow"], interface = "eth1" }]
     fn bad_files_say_what_and_where() {
         for (text, needle) in [
             ("[sysctl]\n\"net..x\" = 1\n", "empty component"),
-            ("[sysctl]\n\"net.ipv4.tcp_rmem\" = \"3 2 1\"\n", "min <= default <= max"),
+            (
+                "[sysctl]\n\"net.ipv4.tcp_rmem\" = \"3 2 1\"\n",
+                "min <= default <= max",
+            ),
             ("[conntrack]\nmaxx = 1\n", "unknown key \"maxx\""),
-            ("[nic.eth0]\noffloads = { \"warp drive\" = true }\n", "warp drive"),
-            ("[nic.eth0]\noffloads = { \"*\" = false }\n", "not a feature name"),
+            (
+                "[nic.eth0]\noffloads = { \"warp drive\" = true }\n",
+                "warp drive",
+            ),
+            (
+                "[nic.eth0]\noffloads = { \"*\" = false }\n",
+                "not a feature name",
+            ),
             ("[nic.eth0]\ncoalesce = { rx_huge = 1 }\n", "rx_huge"),
             ("[nic.eth0]\nrps = { \"0\" = \"0-99999\" }\n", "8191"),
-            ("[mptcp]\nlimits = { subflows = 9, add_addr_accepted = 0 }\n", "maximum of 8"),
-            ("[mptcp]\nendpoints = [{ addr = \"10.0.0.1\", flags = [\"signal\", \"fullmesh\"] }]\n", "signal and fullmesh"),
+            (
+                "[mptcp]\nlimits = { subflows = 9, add_addr_accepted = 0 }\n",
+                "maximum of 8",
+            ),
+            (
+                "[mptcp]\nendpoints = [{ addr = \"10.0.0.1\", flags = [\"signal\", \"fullmesh\"] }]\n",
+                "signal and fullmesh",
+            ),
             ("[conntrack]\nnotrack = [{ port = 53 }]\n", "needs proto"),
             ("base = \"fast\"\n", "unknown base"),
             ("[bogus]\n", "unknown field"),
             ("sysctl = [\n", "t.toml"),
-            ("[sysctl]\n\"net.core.somaxconn\" = { value = 1, at_least = 2 }\n", "exactly one"),
+            (
+                "[sysctl]\n\"net.core.somaxconn\" = { value = 1, at_least = 2 }\n",
+                "exactly one",
+            ),
         ] {
             let e = Profile::from_toml("t.toml", text).expect_err(text);
             let chain = crate::error::report(&e);

@@ -102,8 +102,16 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let id = &self.id;
         match self.ns.name() {
-            Some(n) => write!(f, "network namespace {n:?} (inode {}, cookie {})", id.inode, id.cookie),
-            None if self.initial => write!(f, "the initial network namespace (inode {}, cookie {})", id.inode, id.cookie),
+            Some(n) => write!(
+                f,
+                "network namespace {n:?} (inode {}, cookie {})",
+                id.inode, id.cookie
+            ),
+            None if self.initial => write!(
+                f,
+                "the initial network namespace (inode {}, cookie {})",
+                id.inode, id.cookie
+            ),
             None => write!(f, "{id}"),
         }
     }

@@ -626,9 +626,7 @@ fn cli_bench(plan: Plan) {
     use nettune_conntrack::Conntrack;
     use nettune_core::NetNs;
     let Some(bin) = nettune_bin() else {
-        eprintln!(
-            "cli: build the command first: cargo build --release -p nettune-cli"
-        );
+        eprintln!("cli: build the command first: cargo build --release -p nettune-cli");
         return;
     };
     let bin = bin.to_string_lossy().into_owned();
