@@ -497,7 +497,15 @@ fn a_recreated_namespace_is_not_the_one_a_journal_names() {
             "{c}"
         )
     };
+    /// Deletes the namespace however the test ends.
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
     sh(&format!("ip netns add {name}"));
+    let _gone = Gone(name.clone());
     let journal = tmp("reuse.journal");
     let file = tmp("reuse.toml");
     std::fs::write(&file, "[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 99\n").expect("write");
@@ -541,7 +549,48 @@ fn a_recreated_namespace_is_not_the_one_a_journal_names() {
         "7200",
         "the new namespace was not touched"
     );
-    sh(&format!("ip netns del {name}"));
+}
+
+#[test]
+fn an_apply_costs_two_fsyncs() {
+    if !require_root("an_apply_costs_two_fsyncs") {
+        return;
+    }
+    let ns = setup();
+    let (profile, _) = big_profile(&ns);
+    let journal = tmp("fsync.journal");
+    let trace = tmp("fsync.trace");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,sync",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(BIN)
+        .args([
+            "--netns",
+            ns.name(),
+            "apply",
+            "--profile",
+            p(&profile),
+            "--journal",
+            p(&journal),
+        ])
+        .env("NETTUNE_LOCK_DIR", lock_dir())
+        .output()
+        .expect("strace");
+    assert!(out.status.success(), "{}", text(&out));
+    let calls = std::fs::read_to_string(&trace).expect("trace");
+    let syncs: Vec<&str> = calls.lines().filter(|l| l.contains("sync")).collect();
+    assert_eq!(
+        syncs.len(),
+        2,
+        "the journal file and its directory: {syncs:?}"
+    );
+    ok(&["rollback", p(&journal)]);
 }
 
 #[test]

@@ -384,6 +384,17 @@ impl Journal {
         Self::parse(path, &text)
     }
 
+    #[cfg(fuzzing)]
+    pub(crate) fn parse_text(path: &Path, text: &str) -> Result<Self> {
+        let j = Self::parse(path, text)?;
+        // What parses encodes back to a header that parses to the same.
+        let json = serde_json::to_string(&j.header).expect("a parsed header encodes");
+        let again = Self::parse(path, &line(&format!("{HEADER_TAG} v{VERSION}"), &json))
+            .expect("our own header parses");
+        assert_eq!(again.header, j.header);
+        Ok(j)
+    }
+
     fn parse(path: &Path, text: &str) -> Result<Self> {
         let bad = |reason: &str| journal_error(path, ErrorKind::Decode, reason, None);
         let mut lines = text.split_inclusive('\n');

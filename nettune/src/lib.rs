@@ -58,11 +58,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The whole host, as one transaction
+//!
+//! [`Profile`] holds everything a host is tuned with, as data (TOML or JSON, built-ins
+//! included); [`Profile::plan`] reads a [`Target`] namespace and checks every item,
+//! writing nothing; [`Plan::apply`] takes the namespace's lock, writes a write-ahead
+//! [`Journal`], then the changes; [`Journal::rollback`] and [`Journal::recover`] put them
+//! back, from any process, even after a crash. See [`journal`] for the guarantees.
+//!
+//! ```no_run
+//! let target = nettune::Target::current()?;
+//! let plan = nettune::Profile::low_latency().plan(&target)?;        // what would change, nothing written
+//! let applied = plan.apply("/var/lib/myapp/tuning.journal")?;       // locked, journaled, all or nothing
+//! // ... later, from this or any other process, even after a crash:
+//! nettune::Journal::open("/var/lib/myapp/tuning.journal")?.rollback()?;
+//! # Ok::<(), nettune::Error>(())
+//! ```
+//!
 //! Reading needs no privilege for most items; writing needs `CAP_NET_ADMIN` over the
 //! namespace, and entering or creating one `CAP_SYS_ADMIN`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use nettune_core::{ErrorKind, ExtAck, NetNs, NetNsId, NetnsError, ValueError};
+
+#[cfg(all(feature = "host", fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing {
+    //! Entry points for the fuzz targets (built only with `--cfg fuzzing`).
+    #![allow(missing_docs)]
+
+    /// Parses a journal's text; a journal that parses has a header that encodes back.
+    pub fn journal_text(text: &str) {
+        let _ = crate::journal::Journal::parse_text(std::path::Path::new("fuzz"), text);
+    }
+}
 
 #[cfg(feature = "host")]
 mod item;

@@ -372,6 +372,8 @@ const CONNTRACK_HEAVY: &str = include_str!("../profiles/conntrack-heavy.toml");
 
 /// How deep `base` may chain files.
 const MAX_DEPTH: usize = 8;
+/// The largest profile file read (a base named `/dev/zero` is refused, not read forever).
+const MAX_FILE: u64 = 16 << 20;
 
 impl Profile {
     /// An empty profile.

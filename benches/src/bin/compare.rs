@@ -270,6 +270,83 @@ fn sysctl_apply(plan: Plan) {
     }
 }
 
+/// The whole-host transaction: plan + journaled apply + rollback of the same per-namespace
+/// low-latency sysctls, against the raw floor of the same reads and writes.
+fn host_apply(plan: Plan) {
+    use nettune_core::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("host_apply: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("create namespace");
+    let profile = nettune::Profile::from_sysctl(&per_namespace_low_latency());
+    let target = nettune::Target::of(&ns).expect("target");
+    let dir = std::env::temp_dir().join(format!("nettune-bench-host-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let journal = dir.join("bench.journal");
+    let options = nettune::ApplyOptions::new().lock_dir(dir.join("locks"));
+    let changed: Vec<(PathBuf, String)> = profile
+        .plan(&target)
+        .expect("plan")
+        .changes()
+        .iter()
+        .filter_map(|c| match &c.id {
+            nettune::ItemId::Sysctl { key } => {
+                Some((Path::new("/proc/sys").join(key.path()), c.desired.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let all: Vec<PathBuf> = profile
+        .sysctls()
+        .iter()
+        .map(|r| Path::new("/proc/sys").join(r.key.path()))
+        .collect();
+    eprintln!("host_apply: {} keys, {} changed", all.len(), changed.len());
+    let mut ours = || {
+        let applied = profile
+            .plan(&target)
+            .and_then(|p| p.apply_with(&journal, &options))
+            .expect("apply");
+        black_box(applied);
+        let report = nettune::Journal::open(&journal)
+            .expect("journal")
+            .with_options(options.clone())
+            .in_target(target.clone())
+            .rollback()
+            .expect("rollback");
+        assert!(report.complete());
+    };
+    let result = ns.run(|| {
+        let mut buf = Vec::with_capacity(256);
+        compare(
+            "host_plan_apply_rollback/floor",
+            plan,
+            &mut ours,
+            &mut || {
+                for path in &all {
+                    floor_read(path, &mut buf);
+                }
+                let mut old = Vec::with_capacity(changed.len());
+                for (path, value) in &changed {
+                    floor_read(path, &mut buf);
+                    old.push(String::from_utf8_lossy(&buf).trim_end().to_owned());
+                    floor_write(path, value);
+                    floor_read(path, &mut buf);
+                }
+                for ((path, _), value) in changed.iter().zip(&old).rev() {
+                    floor_write(path, value);
+                    floor_read(path, &mut buf);
+                }
+            },
+        );
+    });
+    if let Err(e) = result {
+        eprintln!("host_apply: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A connected loopback pair in the calling thread's namespace.
 fn loopback() -> (
     std::net::TcpListener,
@@ -687,6 +764,14 @@ fn main() {
             Plan {
                 rounds: 11,
                 batch: 1,
+            },
+        ),
+        (
+            "host",
+            host_apply,
+            Plan {
+                rounds: 21,
+                batch: 5,
             },
         ),
         (
