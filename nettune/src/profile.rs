@@ -436,9 +436,22 @@ impl Profile {
     }
 
     fn load_file(path: &Path, depth: usize) -> Result<Self> {
+        use std::io::Read;
         let name = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| Error::profile(&name, e.to_string()))?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::profile(&name, e.to_string()))?;
+        if !meta.is_file() {
+            return Err(Error::profile(&name, "not a regular file".into()));
+        }
+        if meta.len() > MAX_FILE {
+            return Err(Error::profile(
+                &name,
+                format!("{} bytes: profiles are at most {MAX_FILE} bytes", meta.len()),
+            ));
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE + 1).read_to_string(&mut text))
+            .map_err(|e| Error::profile(&name, e.to_string()))?;
         let file = if path.extension().is_some_and(|e| e == "json") {
             serde_json::from_str(&text).map_err(|e| Error::profile(&name, e.to_string()))?
         } else {
@@ -1062,6 +1075,7 @@ endpoints = [{ addr = "10.2.0.1", flags = ["subflow"], interface = "eth1" }]
             ),
             ("[conntrack]\nnotrack = [{ port = 53 }]\n", "needs proto"),
             ("base = \"fast\"\n", "unknown base"),
+            ("base = \"/dev/zero\"\n", "not a regular file"),
             ("[bogus]\n", "unknown field"),
             ("sysctl = [\n", "t.toml"),
             (
