@@ -90,10 +90,10 @@ pub enum Error {
     Nic(#[from] nettune_nic::Error),
     /// An MPTCP operation failed.
     #[error(transparent)]
-    Mptcp(#[from] nettune_mptcp::Error),
+    Mptcp(Box<nettune_mptcp::Error>),
     /// A conntrack operation (or NOTRACK rule) failed.
     #[error(transparent)]
-    Conntrack(#[from] nettune_conntrack::Error),
+    Conntrack(Box<nettune_conntrack::Error>),
     /// A network namespace could not be opened or entered.
     #[error(transparent)]
     Netns(#[from] NetnsError),
@@ -142,6 +142,18 @@ impl Error {
             Self::Netns(e) => e.kind(),
             Self::File { source, .. } => ErrorKind::of_io(source),
         }
+    }
+}
+
+impl From<nettune_mptcp::Error> for Error {
+    fn from(e: nettune_mptcp::Error) -> Self {
+        Self::Mptcp(Box::new(e))
+    }
+}
+
+impl From<nettune_conntrack::Error> for Error {
+    fn from(e: nettune_conntrack::Error) -> Self {
+        Self::Conntrack(Box::new(e))
     }
 }
 
