@@ -445,7 +445,10 @@ impl Profile {
         if meta.len() > MAX_FILE {
             return Err(Error::profile(
                 &name,
-                format!("{} bytes: profiles are at most {MAX_FILE} bytes", meta.len()),
+                format!(
+                    "{} bytes: profiles are at most {MAX_FILE} bytes",
+                    meta.len()
+                ),
             ));
         }
         let mut text = String::new();
