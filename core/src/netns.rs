@@ -80,6 +80,8 @@ struct Inner {
     worker: Mutex<Option<mpsc::Sender<Job>>>,
     /// The cookie, read once.
     cookie: OnceLock<u64>,
+    /// The namespace file's device and inode, read once.
+    file_id: OnceLock<Option<(u64, u64)>>,
 }
 
 /// `SO_NETNS_COOKIE` (asm-generic/socket.h).
@@ -245,14 +247,30 @@ impl NetNs {
                 name: None,
                 worker: Mutex::new(None),
                 cookie: OnceLock::new(),
+                file_id: OnceLock::new(),
             }),
         }
+    }
+
+    /// Whether the calling thread is in this namespace now (its
+    /// `/proc/thread-self/ns/net` is the same namespace file). `false` when either cannot
+    /// be inspected.
+    pub fn is_current_thread(&self) -> bool {
+        let own = *self.inner.file_id.get_or_init(|| {
+            nix::sys::stat::fstat(self.inner.fd.as_fd())
+                .ok()
+                .map(|st| (st.st_dev, st.st_ino))
+        });
+        let Some(own) = own else { return false };
+        std::fs::metadata("/proc/thread-self/ns/net").is_ok_and(|m| (m.dev(), m.ino()) == own)
     }
 
     /// Runs `f` on a scoped thread inside this namespace and returns its result.
     ///
     /// Files, sockets and netlink handles that `f` opens stay bound to the namespace. A
-    /// panic in `f` is resumed on the calling thread. Needs `CAP_SYS_ADMIN`.
+    /// panic in `f` is resumed on the calling thread. Needs `CAP_SYS_ADMIN`, except when
+    /// the calling thread is already in the namespace ([`NetNs::is_current_thread`]): then
+    /// `f` runs on the calling thread itself, and no privilege is needed.
     ///
     /// # Errors
     ///
@@ -269,6 +287,9 @@ impl NetNs {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        if self.is_current_thread() {
+            return Ok(f());
+        }
         let fd = self.inner.fd.as_fd();
         let joined = std::thread::scope(|scope| {
             scope
@@ -289,7 +310,8 @@ impl NetNs {
     ///
     /// The parked thread takes one job at a time: a call made while it is busy (from
     /// another thread, or from inside `f`) falls back to [`NetNs::run`]. Needs
-    /// `CAP_SYS_ADMIN`.
+    /// `CAP_SYS_ADMIN`, except when the calling thread is already in the namespace: then
+    /// `f` runs on the calling thread, as with [`NetNs::run`].
     ///
     /// # Errors
     ///
@@ -299,6 +321,9 @@ impl NetNs {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.is_current_thread() {
+            return Ok(f());
+        }
         let mut worker = match self.inner.worker.try_lock() {
             Ok(guard) => guard,
             // A job panicked while the lock was held; the worker itself is fine.
@@ -551,4 +576,26 @@ fn netns_error(op: &'static str, what: &str, source: io::Error) -> NetnsError {
 /// hardened kernel may deny.
 pub fn thread_in_initial() -> bool {
     Path::new("/proc/sys/net/core/netdev_max_backlog").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NetNs;
+
+    #[test]
+    fn the_callers_own_namespace_runs_on_the_calling_thread() {
+        let here = NetNs::current().expect("open the current namespace");
+        assert!(here.is_current_thread());
+        let me = std::thread::current().id();
+        assert_eq!(here.run(|| std::thread::current().id()).unwrap(), me);
+        assert!(
+            here.run_owned(move || std::thread::current().id() == me)
+                .unwrap()
+        );
+        // From another thread that has not moved, the same holds there.
+        let other = here.clone();
+        std::thread::spawn(move || assert!(other.is_current_thread()))
+            .join()
+            .unwrap();
+    }
 }
