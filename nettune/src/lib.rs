@@ -94,6 +94,8 @@ pub mod fuzzing {
 }
 
 #[cfg(feature = "host")]
+pub mod audit;
+#[cfg(feature = "host")]
 mod item;
 #[cfg(feature = "host")]
 pub mod journal;
@@ -104,6 +106,8 @@ pub mod profile;
 #[cfg(feature = "host")]
 mod target;
 
+#[cfg(feature = "host")]
+pub use audit::Audit;
 #[cfg(feature = "host")]
 pub use error::{Error, Result};
 #[cfg(feature = "host")]

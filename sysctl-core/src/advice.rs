@@ -7,6 +7,7 @@ use crate::value::TcpMem;
 
 /// One piece of advice about the live values.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Advice {
     /// The key the advice is about.
     pub key: &'static str,
