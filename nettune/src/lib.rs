@@ -65,6 +65,7 @@
 //! writing nothing; [`Plan::apply`] takes the namespace's lock, writes a write-ahead
 //! [`Journal`], then the changes; [`Journal::rollback`] and [`Journal::recover`] put them
 //! back, from any process, even after a crash. See [`journal`] for the guarantees.
+//! [`Profile::audit`] compares a namespace with a profile row by row and writes nothing.
 //!
 //! ```no_run
 //! let target = nettune::Target::current()?;
