@@ -4,7 +4,8 @@
 //!
 //! - [`NetNs`]: a handle of a network namespace (by name under `/run/netns`, by path, by
 //!   pid, the current one, or a fresh one) and [`NetNs::run`], which runs a closure on a
-//!   thread inside it. Every nettune handle opens the same way: `X::open()` in the calling
+//!   thread inside it; [`files`] reads and writes its `/proc/sys/net`, `/proc/net` and
+//!   `/sys/class/net` files from any thread, entering it once. Every nettune handle opens the same way: `X::open()` in the calling
 //!   thread's namespace, `X::open_in(&ns)` in another (see `network_namespaces(7)`).
 //! - [`ErrorKind`]: what every nettune error is, whichever crate it comes from; each crate's
 //!   error adds what failed (the key, the option, the interface, the netlink operation).
@@ -23,6 +24,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod error;
+pub mod files;
 mod macros;
 pub mod netns;
 pub mod raw;

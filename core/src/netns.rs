@@ -67,10 +67,10 @@ impl NetnsError {
 /// handle of it.
 #[derive(Clone)]
 pub struct NetNs {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     fd: OwnedFd,
     origin: Box<str>,
     /// The name under /run/netns, when opened by name.
@@ -82,6 +82,8 @@ struct Inner {
     cookie: OnceLock<u64>,
     /// The namespace file's device and inode, read once.
     file_id: OnceLock<Option<(u64, u64)>>,
+    /// The directories and files of the namespace kept open ([`crate::files`]).
+    pub(crate) files: crate::files::Files,
 }
 
 /// `SO_NETNS_COOKIE` (asm-generic/socket.h).
@@ -248,6 +250,7 @@ impl NetNs {
                 worker: Mutex::new(None),
                 cookie: OnceLock::new(),
                 file_id: OnceLock::new(),
+                files: crate::files::Files::default(),
             }),
         }
     }

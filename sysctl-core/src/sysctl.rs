@@ -13,6 +13,7 @@ use crate::error::{Error, Result, clip};
 use crate::key::Key;
 use crate::knobs::{self, Knob, Scope};
 use crate::value::{CongestionControl, NameList};
+use nettune_core::files::Tree;
 use nettune_core::netns::{self, NetNs};
 
 /// The largest value text written, in bytes (the kernel reads at most a page).
@@ -112,6 +113,18 @@ impl Sysctl {
         self.root.join(key.path())
     }
 
+    /// For a `net.*` key of a namespace's live tree, the namespace and the key's path
+    /// below `/proc/sys/net`: such a key is read and written from the calling thread
+    /// through the namespace's open files ([`nettune_core::files`]), entering it at most
+    /// once.
+    fn net_file<'k>(&self, key: &'k Key) -> Option<(&NetNs, &'k str)> {
+        let ns = self.netns.as_ref()?;
+        if *self.root != *Path::new("/proc/sys") {
+            return None;
+        }
+        key.path().strip_prefix("net/").map(|rel| (ns, rel))
+    }
+
     /// Reads a key's value as the kernel prints it, without the trailing newline.
     ///
     /// # Errors
@@ -119,6 +132,26 @@ impl Sysctl {
     /// [`Error::Unsupported`] when the key does not exist here, [`Error::PermissionDenied`]
     /// when it may not be read (write-only, root-only), [`Error::Io`] otherwise.
     pub fn read_raw(&self, key: &Key) -> Result<String> {
+        if let Some((ns, rel)) = self.net_file(key) {
+            let mut buf = Vec::new();
+            let read = ns.read_file(Tree::SysctlNet, rel, &mut buf)?;
+            let text = read.and_then(|_| {
+                String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            });
+            return match text {
+                Ok(mut text) => {
+                    if text.ends_with('\n') {
+                        text.pop();
+                    }
+                    Ok(text)
+                }
+                Err(e) => {
+                    // Explaining the error looks around inside the namespace.
+                    let key = key.clone();
+                    self.in_ns(move |sys| Err(sys.open_error(&key, "read", e)))
+                }
+            };
+        }
         let key = key.clone();
         self.in_ns(move |sys| sys.read_here(&key))
     }
@@ -159,6 +192,21 @@ impl Sysctl {
                 source: None,
             });
         }
+        if let Some((ns, rel)) = self.net_file(key) {
+            let written = ns.write_file(Tree::SysctlNet, rel, value.as_bytes())?;
+            let (key, value) = (key.clone(), value.to_owned());
+            return match written {
+                Ok(n) => short_write(&key, n, value.len()),
+                Err(e) => self.in_ns(move |sys| {
+                    // Opening and writing fail alike here: a key that is not there was
+                    // never opened (absent), one that is there refused the value.
+                    if fs::metadata(sys.path_of(&key)).is_err() {
+                        return Err(sys.open_error(&key, "write", e));
+                    }
+                    Err(sys.write_error(&key, &value, e))
+                }),
+            };
+        }
         let (key, value) = (key.clone(), value.to_owned());
         self.in_ns(move |sys| sys.write_here(&key, &value))
     }
@@ -169,15 +217,7 @@ impl Sysctl {
             .open(self.path_of(key))
             .map_err(|e| self.open_error(key, "write", e))?;
         match file.write(value.as_bytes()) {
-            Ok(n) if n == value.len() => Ok(()),
-            Ok(n) => Err(Error::Io {
-                op: "write",
-                key: key.clone(),
-                source: io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    format!("short write: the kernel took {n} of {} bytes", value.len()),
-                ),
-            }),
+            Ok(n) => short_write(key, n, value.len()),
             Err(e) => Err(self.write_error(key, value, e)),
         }
     }
@@ -189,6 +229,15 @@ impl Sysctl {
     ///
     /// [`Error::Unsupported`] when the key does not exist here.
     pub fn is_writable(&self, key: &Key) -> Result<bool> {
+        if let Some((ns, rel)) = self.net_file(key) {
+            return match ns.file_mode(Tree::SysctlNet, rel)? {
+                Ok(mode) => Ok(mode & libc::S_IFMT == libc::S_IFREG && mode & 0o200 != 0),
+                Err(e) => {
+                    let key = key.clone();
+                    self.in_ns(move |sys| Err(sys.open_error(&key, "inspect", e)))
+                }
+            };
+        }
         let key = key.clone();
         self.in_ns(move |sys| {
             fs::metadata(sys.path_of(&key))
@@ -509,6 +558,21 @@ impl Sysctl {
             _ => Err(source),
         }
     }
+}
+
+/// A write the kernel took only part of is an error.
+fn short_write(key: &Key, took: usize, len: usize) -> Result<()> {
+    if took == len {
+        return Ok(());
+    }
+    Err(Error::Io {
+        op: "write",
+        key: key.clone(),
+        source: io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: the kernel took {took} of {len} bytes"),
+        ),
+    })
 }
 
 /// Reads a whole value file without the trailing newline.
