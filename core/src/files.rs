@@ -378,6 +378,19 @@ impl NetNs {
         if let Err(e) = rel_ok(rel) {
             return Ok(Err(e));
         }
+        // A file kept open answers without a lookup (which, from a thread of another
+        // namespace, the kernel cannot take from its dentry cache).
+        let files = &self.inner.files;
+        let open = files
+            .lookup(tree, Access::Read, rel)
+            .or_else(|| files.lookup(tree, Access::Write, rel));
+        if let Some(file) = open {
+            match file.metadata() {
+                Ok(m) => return Ok(Ok(std::os::unix::fs::MetadataExt::mode(&m))),
+                Err(e) if gone(&e) => files.forget(tree, Access::Read, rel),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
         let stat = match tree {
             Tree::ProcNet => {
                 let path = format!("{}/{rel}", tree.path());

@@ -467,15 +467,21 @@ impl NetNs {
 
     /// Whether this is the initial network namespace (the one of pid 1).
     ///
-    /// Compares with `/proc/1/ns/net` when that may be read; otherwise enters the namespace
-    /// and looks for a global-only key, which exists only in the initial namespace.
+    /// Compares with `/proc/1/ns/net` when that may be read; otherwise looks for a
+    /// global-only key in the namespace's `/proc/sys/net`, which exists only in the initial
+    /// namespace.
     ///
     /// # Errors
     ///
     /// [`NetnsError`] when neither way works.
     pub fn is_initial(&self) -> Result<bool> {
-        match std::fs::metadata("/proc/1/ns/net") {
-            Ok(init) => Ok(init.ino() == self.inode()?),
+        if let Ok(init) = std::fs::metadata("/proc/1/ns/net") {
+            return Ok(init.ino() == self.inode()?);
+        }
+        let probe = self.file_mode(crate::files::Tree::SysctlNet, "core/netdev_max_backlog")?;
+        match probe {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
             Err(_) => self.run(thread_in_initial),
         }
     }

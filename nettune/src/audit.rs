@@ -15,6 +15,7 @@ use std::fmt;
 
 use nettune_core::ErrorKind;
 use nettune_core::error::report;
+use nettune_core::files::Tree;
 use nettune_nic::{Nic, Offload};
 use nettune_sysctl::advice::{self, Advice};
 use nettune_sysctl::knobs::canonical_lenient;
@@ -639,17 +640,15 @@ fn lookup(text: &str, group: &str, name: &str) -> Option<u64> {
 }
 
 fn counter_rows(target: &Target) -> Vec<Row> {
-    let read = || {
-        let r = |f: &str| {
-            std::fs::read_to_string(format!("/proc/thread-self/net/{f}"))
-                .map_err(|e| format!("/proc/net/{f}: {e}"))
-        };
-        (r("netstat"), r("snmp"))
+    let read = |file: &str| -> Result<String, String> {
+        let mut buf = Vec::new();
+        match target.netns().read_file(Tree::ProcNet, file, &mut buf) {
+            Ok(Ok(_)) => Ok(String::from_utf8_lossy(&buf).into_owned()),
+            Ok(Err(e)) => Err(format!("/proc/net/{file}: {e}")),
+            Err(e) => Err(report(&e)),
+        }
     };
-    let (netstat, snmp) = target.netns().run(read).unwrap_or_else(|e| {
-        let e = report(&e);
-        (Err(e.clone()), Err(e))
-    });
+    let (netstat, snmp) = (read("netstat"), read("snmp"));
     COUNTERS
         .iter()
         .map(|&(file, group, name, why)| {

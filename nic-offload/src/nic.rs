@@ -89,7 +89,7 @@ impl Nic {
     pub fn open_in(ns: &NetNs, name: &str) -> Result<Self> {
         let name = IfName::new(name)?;
         let owned = ns.clone();
-        ns.run(move || Self::open_here(name, Some(owned)))?
+        ns.run_owned(move || Self::open_here(name, Some(owned)))?
     }
 
     fn open_here(name: IfName, netns: Option<NetNs>) -> Result<Self> {
@@ -136,7 +136,7 @@ impl Nic {
     ///
     /// As [`Nic::list`], and [`Error::Netns`].
     pub fn list_in(ns: &NetNs) -> Result<Vec<IfName>> {
-        ns.run(Self::list)?
+        ns.run_owned(Self::list)?
     }
 
     /// The interface's name.

@@ -9,12 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::nic::Nic;
+use nettune_core::files::Tree;
 
 /// A set of CPUs, each below [`CpuSet::MAX_CPUS`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
@@ -410,16 +411,30 @@ impl Nic {
         read.map_err(|e| self.sysfs_error("read queues", e))
     }
 
+    /// Writes a file of the interface's `queues/` directory: in another namespace through
+    /// the namespace's sysfs kept open ([`nettune_core::files`]), so a run of writes enters
+    /// it once.
     fn write_queue_file(&self, op: &'static str, rel: String, value: String) -> Result<()> {
-        let name = self.name().to_string();
-        let result = self.with_sysfs(move || {
-            let path = PathBuf::from("/sys/class/net")
-                .join(&name)
-                .join("queues")
-                .join(rel);
-            std::fs::write(path, value)
-        })?;
-        result.map_err(|e| self.sysfs_error(op, e))
+        let rel = format!("{}/queues/{rel}", self.name());
+        let written = match self.netns() {
+            Some(ns) => ns.write_file(Tree::SysClassNet, &rel, value.as_bytes())?,
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(Path::new("/sys/class/net").join(&rel))
+                .and_then(|mut f| f.write(value.as_bytes())),
+        };
+        match written {
+            Ok(n) if n == value.len() => Ok(()),
+            Ok(n) => Err(Error::Io {
+                iface: self.name().to_string(),
+                op,
+                source: io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    format!("short write: the kernel took {n} of {} bytes", value.len()),
+                ),
+            }),
+            Err(e) => Err(self.sysfs_error(op, e)),
+        }
     }
 
     /// Sets the RPS CPUs of RX queue `queue` (`rps_cpus`; empty turns RPS off). Needs root.

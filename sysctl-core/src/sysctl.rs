@@ -71,9 +71,16 @@ impl Sysctl {
         Self::new().in_netns(ns)
     }
 
-    /// The same tree as seen from inside `ns`: every read and write is done by a thread
-    /// that has entered `ns`, whatever thread calls. Each call needs `CAP_SYS_ADMIN` to
-    /// enter the namespace.
+    /// The same tree as seen from inside `ns`, whatever thread calls.
+    ///
+    /// `net.*` keys are read and written from the calling thread through files of the
+    /// namespace kept open ([`nettune_core::files`]): the first use enters the namespace
+    /// once (which needs `CAP_SYS_ADMIN`, unless the calling thread is in it already),
+    /// later ones cost a `pread(2)`/`pwrite(2)`, as in the caller's own namespace. Listing
+    /// and [`Sysctl::read_tree`] enter it once per call; other keys are not namespaced by
+    /// the network namespace and enter it per call. Clones share the open files, which stay
+    /// bound to `ns` even after its `/run/netns` name is deleted (a handle keeps its
+    /// namespace alive).
     pub fn in_netns(&self, ns: &NetNs) -> Self {
         Self {
             root: self.root.clone(),

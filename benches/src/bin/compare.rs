@@ -119,17 +119,20 @@ fn sysctl_snapshot(plan: Plan) {
     );
 }
 
-/// Reading one key of another namespace: ours (`Sysctl::in_netns`, a scoped thread per
-/// call) against the raw floor of switching the calling thread there and back with setns.
-fn sysctl_read_one_in_netns(plan: Plan) {
+/// Access to another namespace (issue 20): one key read against the setns floor and
+/// against the same read in the caller's own namespace; a snapshot of every `net.` key, and
+/// plan + apply + rollback of a profile, against the same done from a thread inside the
+/// namespace; and 100 namespaces audited by one process.
+fn netns_access(plan: Plan) {
     use nettune_core::NetNs;
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("sysctl_read_one_in_netns: needs root, not measured");
+        eprintln!("netns_access: needs root, not measured");
         return;
     }
     let ns = NetNs::create().expect("create namespace");
     let home = NetNs::current().expect("current namespace");
-    let sys = Sysctl::new().in_netns(&ns);
+    let sys = Sysctl::open_in(&ns);
+    let here = Sysctl::new();
     let path = Path::new("/proc/sys/net/ipv4/tcp_rmem");
     let mut buf = Vec::with_capacity(256);
     // The floor runs on a thread of its own so that the bench's main thread never changes
@@ -151,6 +154,121 @@ fn sysctl_read_one_in_netns(plan: Plan) {
             );
         });
     });
+    compare(
+        "sysctl_read_one_in_netns/same_read_here",
+        plan,
+        &mut || {
+            black_box(sys.get::<knobs::TcpRmem>().ok());
+        },
+        &mut || {
+            black_box(here.get::<knobs::TcpRmem>().ok());
+        },
+    );
+
+    // Whole-tree and transaction work, each side on a thread of its own that takes jobs
+    // from a channel: ours on one that stays in the caller's namespace, the peer on one
+    // that entered the namespace once (so that it is "here" for it).
+    let few = Plan {
+        rounds: plan.rounds,
+        batch: 5,
+    };
+    let net = Key::new("net").expect("literal key");
+    let profile = nettune::Profile::from_sysctl(&per_namespace_low_latency());
+    let dir = std::env::temp_dir().join(format!("nettune-bench-netns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let options = nettune::ApplyOptions::new().lock_dir(dir.join("locks"));
+    let transaction = |target: &nettune::Target, journal: &Path| {
+        let applied = profile
+            .plan(target)
+            .and_then(|p| p.apply_with(journal, &options))
+            .expect("apply");
+        black_box(applied);
+        let report = nettune::Journal::open(journal)
+            .expect("journal")
+            .with_options(options.clone())
+            .in_target(target.clone())
+            .rollback()
+            .expect("rollback");
+        assert!(report.complete());
+    };
+    std::thread::scope(|s| {
+        let (dir, transaction, net, ns) = (&dir, &transaction, &net, &ns);
+        // A worker: `enter` says whether it enters the namespace first.
+        let worker = |enter: bool| {
+            let (to, jobs) = std::sync::mpsc::channel::<u8>();
+            let (done, from) = std::sync::mpsc::channel::<()>();
+            s.spawn(move || {
+                let (sys, target, journal) = if enter {
+                    use nix::sched::{CloneFlags, setns};
+                    setns(ns, CloneFlags::CLONE_NEWNET).expect("enter");
+                    let target = nettune::Target::current().expect("target here");
+                    (Sysctl::new(), target, dir.join("inside.journal"))
+                } else {
+                    let target = nettune::Target::of(ns).expect("target");
+                    (Sysctl::open_in(ns), target, dir.join("outside.journal"))
+                };
+                for job in jobs {
+                    match job {
+                        0 => {
+                            black_box(sys.read_tree(net).ok());
+                        }
+                        _ => transaction(&target, &journal),
+                    }
+                    let _ = done.send(());
+                }
+            });
+            move |job: u8| {
+                to.send(job).expect("send");
+                from.recv().expect("done");
+            }
+        };
+        let outside = worker(false);
+        let inside = worker(true);
+        compare(
+            "sysctl_snapshot_net_in_netns/same_snapshot_there",
+            few,
+            &mut || outside(0),
+            &mut || inside(0),
+        );
+        compare(
+            "host_plan_apply_rollback_in_netns/same_there",
+            few,
+            &mut || outside(1),
+            &mut || inside(1),
+        );
+    });
+
+    // One process auditing 100 namespaces, against auditing its own 100 times.
+    let many: Vec<nettune::Target> = (0..100)
+        .map(|_| {
+            let ns = NetNs::create().expect("create namespace");
+            nettune::Target::of(&ns).expect("target")
+        })
+        .collect();
+    let own = nettune::Target::current().expect("target here");
+    let low = nettune::Profile::low_latency();
+    let outcome = compare(
+        "audit_100_namespaces/own_namespace_100_times",
+        Plan {
+            rounds: 3,
+            batch: 1,
+        },
+        &mut || {
+            for t in &many {
+                black_box(low.audit(t));
+            }
+        },
+        &mut || {
+            for _ in 0..100 {
+                black_box(low.audit(&own));
+            }
+        },
+    );
+    println!(
+        "audit_100_namespaces: {} per namespace",
+        nettune_benches::human(outcome.ours / 100)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The per-namespace entries of the low-latency profile, as (key, value).
@@ -815,8 +933,8 @@ fn main() {
             },
         ),
         (
-            "sysctl_read_one_in_netns",
-            sysctl_read_one_in_netns,
+            "netns_access",
+            netns_access,
             Plan {
                 rounds: 21,
                 batch: 500,
