@@ -241,6 +241,8 @@ impl Ctx {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // More descriptors for the namespace file caches; the hard limit is the ceiling.
+    let _ = nettune::netns::files::raise_fd_limit();
     let netns = match &cli.netns {
         None => None,
         Some(name) => match NetNs::open(name) {

@@ -1,27 +1,35 @@
 //! A namespace's own files, read and written from any thread.
 //!
 //! The kernel resolves `/proc/sys/net`, `/proc/net` and `/sys/class/net` against the
-//! network namespace of the thread that *looks them up*; once a directory or file is open,
-//! it stays bound to that namespace whichever thread uses it (a lookup below an open
-//! `/proc/sys/net` directory stays in that directory's namespace; a sysfs mounted from
-//! inside the namespace shows its interfaces for as long as it is held open). So a
-//! [`NetNs`] keeps, per [`Tree`], the directory it opened once from inside (one thread
-//! hop, or none when the calling thread is already there), and a bounded set of the files
-//! below it that were used last: a repeated read in another namespace is one `pread(2)`,
-//! as cheap as in the caller's own.
+//! network namespace of the thread that *looks them up*; once a file is open it stays bound
+//! to that namespace, whichever thread reads or writes it. So a [`NetNs`] keeps a bounded
+//! set of the files it was last asked for, opened from inside the namespace (one thread hop
+//! per batch of files, or none when the calling thread is already there): a repeated read
+//! in another namespace is one `pread(2)`, as cheap as in the caller's own.
 //!
-//! Files are re-opened when the kernel has removed what they refer to (an interface
-//! deleted and created again under the same name reads the new one, never a stale value).
+//! Path lookups below `/proc/sys` are never made from a thread of another namespace: the
+//! kernel cannot reuse its cached directory entries for them and adds a new one per lookup,
+//! which makes every later lookup of that name slower, host-wide. sysfs has no such
+//! problem: a sysfs mounted from inside the namespace (once, on a private thread) is kept
+//! open and looked up from the calling thread.
+//!
+//! Files are re-opened when the kernel has removed what they refer to: an interface
+//! deleted and created again under the same name reads the new one, never a stale value.
+//!
+//! A handle keeps at most 1024 files open, and all handles of the process together at most
+//! half of its `RLIMIT_NOFILE` soft limit; beyond that, files are opened per call (one hop
+//! each). A program that tunes many namespaces should raise its soft limit to the hard one
+//! ([`raise_fd_limit`]; the `nettune` command does).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use nix::fcntl::{OFlag, openat};
+use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{Mode, fstatat};
 
 use crate::netns::{NetNs, Result};
@@ -50,47 +58,61 @@ impl Tree {
     }
 }
 
-/// Whether a cached file is open for reading or writing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Access {
-    Read,
-    Write,
-}
+/// How many files one namespace handle keeps open.
+const PER_NAMESPACE: usize = 1024;
 
-/// How many files one namespace keeps open.
-const PER_NAMESPACE: usize = 64;
-
-/// Files kept open by all namespaces of the process together.
+/// Files kept open by all namespace handles of the process together.
 static CACHED: AtomicUsize = AtomicUsize::new(0);
 
-/// The most files the process keeps open in caches: a quarter of its descriptor limit, so
-/// that a program tuning hundreds of namespaces never runs out of descriptors because of
-/// them (beyond it, files are opened and closed per call).
+/// The most files the process keeps open in caches: half of its descriptor limit, so that
+/// the caches never take the descriptors a program needs for itself.
 fn budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map(|(soft, _)| usize::try_from(soft / 4).unwrap_or(usize::MAX))
+            .map(|(soft, _)| usize::try_from(soft / 2).unwrap_or(usize::MAX))
             .unwrap_or(256)
             .max(16)
     })
 }
 
-struct Slot {
+/// Raises the process's `RLIMIT_NOFILE` soft limit to its hard limit and returns the new
+/// soft limit: programs that tune many namespaces call it once at start, before the first
+/// namespaced read (the file budget is set from the limit then).
+///
+/// # Errors
+///
+/// When the limits cannot be read or set.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+    }
+    Ok(hard.max(soft))
+}
+
+/// An open file and whether it was opened for writing too.
+struct Opened {
     file: Arc<File>,
+    writable: bool,
+}
+
+struct Slot {
+    opened: Opened,
     used: u64,
 }
 
 #[derive(Default)]
 struct Cache {
-    slots: HashMap<(Tree, Access, Box<str>), Slot>,
+    slots: HashMap<(Tree, Box<str>), Slot>,
     clock: u64,
 }
 
-/// The directories and files a namespace handle keeps open (shared by its clones).
+/// The files a namespace handle keeps open (shared by its clones), and its sysfs.
 #[derive(Default)]
 pub(crate) struct Files {
-    dirs: Mutex<HashMap<(Tree, Box<str>), Arc<OwnedFd>>>,
+    sysfs: Mutex<Option<Arc<OwnedFd>>>,
     cache: Mutex<Cache>,
 }
 
@@ -101,11 +123,18 @@ impl Drop for Files {
     }
 }
 
-/// Errors of a file below a tree that mean "what this descriptor named is gone".
+/// Errors of an open file that mean "what this descriptor named is gone".
 fn gone(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::ENOENT | libc::ENODEV | libc::ESTALE | libc::ENXIO)
+    )
+}
+
+fn refused(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS)
     )
 }
 
@@ -125,21 +154,70 @@ fn rel_ok(rel: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Opens `open(flags)` read-write when it may, else read-only (or write-only when
+/// `write`): one descriptor then serves both reads and writes of a key.
+fn open_best(write: bool, open: impl Fn(OFlag) -> io::Result<OwnedFd>) -> io::Result<Opened> {
+    let made = |fd: OwnedFd, writable| Opened {
+        file: Arc::new(File::from(fd)),
+        writable,
+    };
+    match open(OFlag::O_RDWR) {
+        Ok(fd) => Ok(made(fd, true)),
+        Err(e) if refused(&e) => {
+            if write {
+                open(OFlag::O_WRONLY).map(|fd| made(fd, true))
+            } else {
+                open(OFlag::O_RDONLY).map(|fd| made(fd, false))
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens a path as seen by the calling thread.
+fn open_path(path: &str, write: bool) -> io::Result<Opened> {
+    open_best(write, |flags| {
+        std::fs::OpenOptions::new()
+            .read(!flags.contains(OFlag::O_WRONLY))
+            .write(flags.intersects(OFlag::O_WRONLY | OFlag::O_RDWR))
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .map(OwnedFd::from)
+    })
+}
+
 impl Files {
-    fn lookup(&self, tree: Tree, access: Access, rel: &str) -> Option<Arc<File>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.clock += 1;
-        let now = cache.clock;
-        let slot = cache.slots.get_mut(&(tree, access, rel.into()))?;
-        slot.used = now;
-        Some(Arc::clone(&slot.file))
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn insert(&self, tree: Tree, access: Access, rel: &str, file: &Arc<File>) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (tree, access, Box::<str>::from(rel));
-        if cache.slots.contains_key(&key) {
-            return;
+    fn lookup(&self, tree: Tree, rel: &str, write: bool) -> Option<Arc<File>> {
+        let mut cache = self.lock();
+        cache.clock += 1;
+        let now = cache.clock;
+        let slot = cache.slots.get_mut(&(tree, rel.into()))?;
+        if write && !slot.opened.writable {
+            return None;
+        }
+        slot.used = now;
+        Some(Arc::clone(&slot.opened.file))
+    }
+
+    fn contains(&self, tree: Tree, rel: &str) -> bool {
+        self.lock().slots.contains_key(&(tree, rel.into()))
+    }
+
+    /// Keeps `opened` (replacing an earlier file of the same name), unless the budget is
+    /// spent; returns its file.
+    fn insert(&self, tree: Tree, rel: &str, opened: Opened) -> Arc<File> {
+        let file = Arc::clone(&opened.file);
+        let mut cache = self.lock();
+        cache.clock += 1;
+        let used = cache.clock;
+        let key = (tree, Box::<str>::from(rel));
+        if let Some(slot) = cache.slots.get_mut(&key) {
+            *slot = Slot { opened, used };
+            return file;
         }
         if cache.slots.len() >= PER_NAMESPACE {
             let oldest = cache
@@ -151,170 +229,148 @@ impl Files {
                 cache.slots.remove(&k);
                 CACHED.fetch_sub(1, Ordering::Relaxed);
             }
-        } else if CACHED.fetch_add(1, Ordering::Relaxed) >= budget() {
-            CACHED.fetch_sub(1, Ordering::Relaxed);
-            return;
         }
-        cache.clock += 1;
-        let used = cache.clock;
-        cache.slots.insert(
-            key,
-            Slot {
-                file: Arc::clone(file),
-                used,
-            },
-        );
+        if CACHED.fetch_add(1, Ordering::Relaxed) >= budget() {
+            CACHED.fetch_sub(1, Ordering::Relaxed);
+            return file;
+        }
+        cache.slots.insert(key, Slot { opened, used });
+        file
     }
 
-    fn forget(&self, tree: Tree, access: Access, rel: &str) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.slots.remove(&(tree, access, rel.into())).is_some() {
+    fn forget(&self, tree: Tree, rel: &str) {
+        if self.lock().slots.remove(&(tree, rel.into())).is_some() {
             CACHED.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// How many files are cached (for tests).
     fn len(&self) -> usize {
-        self.cache.lock().map_or(0, |c| c.slots.len())
+        self.lock().slots.len()
     }
 }
 
 impl NetNs {
-    /// The open directory below which `rel` of `tree` is looked up, and the rest of `rel`
-    /// relative to it, opening directories on first use.
-    ///
-    /// `/proc/sys/net` itself holds links that the kernel resolves against the namespace
-    /// of whoever looks them up (`ipv4` there is a link to the namespace's `net/ipv4`), so
-    /// for sysctls the directories kept are its subdirectories, all opened in one hop.
-    fn tree_dir<'r>(
-        &self,
-        tree: Tree,
-        rel: &'r str,
-    ) -> Result<io::Result<(Arc<OwnedFd>, &'r str)>> {
-        let (top, rest) = match tree {
-            Tree::SysctlNet => match rel.split_once('/') {
-                Some(split) => split,
-                None => {
-                    return Ok(Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("{rel:?} is a directory of /proc/sys/net, not a key"),
-                    )));
-                }
-            },
-            Tree::ProcNet | Tree::SysClassNet => ("", rel),
-        };
+    /// The namespace's own sysfs, mounted on first use and kept open.
+    fn sysfs(&self) -> Result<io::Result<Arc<OwnedFd>>> {
         let files = &self.inner.files;
-        let cached = |top: &str| {
-            files
-                .dirs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&(tree, Box::from(top)))
-                .cloned()
-        };
-        if let Some(d) = cached(top) {
-            return Ok(Ok((d, rest)));
+        if let Some(d) = &*files.sysfs.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(Ok(Arc::clone(d)));
         }
-        let opened: io::Result<Vec<(Box<str>, OwnedFd)>> = match tree {
-            Tree::SysctlNet => self.run_owned(move || {
-                let mut dirs = Vec::new();
-                for entry in std::fs::read_dir(tree.path())? {
-                    let entry = entry?;
-                    let Some(name) = entry.file_name().to_str().map(Box::<str>::from) else {
-                        continue;
-                    };
-                    if let Ok(dir) = File::open(entry.path()) {
-                        if dir.metadata().is_ok_and(|m| m.is_dir()) {
-                            dirs.push((name, dir.into()));
-                        }
-                    }
-                }
-                Ok(dirs)
-            })?,
-            Tree::ProcNet => {
-                self.run_owned(move || Ok(vec![(Box::from(""), File::open(tree.path())?.into())]))?
-            }
-            Tree::SysClassNet => {
-                let open = || -> io::Result<Vec<(Box<str>, OwnedFd)>> {
-                    Ok(vec![(Box::from(""), File::open(tree.path())?.into())])
-                };
-                match self.run_with_sysfs(open) {
-                    Ok(r) => r,
-                    // No right to mount: the caller's own namespace still has its /sys.
-                    Err(_) if self.is_current_thread() => open(),
-                    Err(e) => return Err(e),
-                }
-            }
+        let open = || -> io::Result<OwnedFd> { Ok(File::open(Tree::SysClassNet.path())?.into()) };
+        let opened = match self.run_with_sysfs(open) {
+            Ok(r) => r,
+            // No right to mount: the caller's own namespace still has its /sys.
+            Err(_) if self.is_current_thread() => open(),
+            Err(e) => return Err(e),
         };
-        let opened = match opened {
-            Ok(o) => o,
-            Err(e) => return Ok(Err(e)),
-        };
-        {
-            let mut dirs = files.dirs.lock().unwrap_or_else(|p| p.into_inner());
-            for (name, fd) in opened {
-                dirs.entry((tree, name)).or_insert_with(|| Arc::new(fd));
-            }
-        }
-        Ok(cached(top).map(|d| (d, rest)).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no {}/{top} in the namespace", tree.path()),
-            )
+        Ok(opened.map(|fd| {
+            let mut slot = files.sysfs.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(slot.get_or_insert_with(|| Arc::new(fd)))
         }))
     }
 
-    /// Opens `rel` below `tree` for `access`, from the cache when it is there.
+    /// Opens `rels` below `tree` as the namespace sees them: on a thread inside it for the
+    /// procfs trees (all in one hop), from the calling thread below the namespace's sysfs.
+    fn open_many(
+        &self,
+        tree: Tree,
+        rels: Vec<String>,
+        write: bool,
+    ) -> Result<Vec<(String, io::Result<Opened>)>> {
+        match tree {
+            Tree::SysctlNet | Tree::ProcNet => self.run_owned(move || {
+                rels.into_iter()
+                    .map(|rel| {
+                        let opened = open_path(&format!("{}/{rel}", tree.path()), write);
+                        (rel, opened)
+                    })
+                    .collect()
+            }),
+            Tree::SysClassNet => {
+                let dir = match self.sysfs()? {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let kind = e.kind();
+                        let text = e.to_string();
+                        return Ok(rels
+                            .into_iter()
+                            .map(|rel| (rel, Err(io::Error::new(kind, text.clone()))))
+                            .collect());
+                    }
+                };
+                Ok(rels
+                    .into_iter()
+                    .map(|rel| {
+                        let opened = open_best(write, |flags| {
+                            openat(
+                                dir.as_fd(),
+                                rel.as_str(),
+                                flags | OFlag::O_CLOEXEC,
+                                Mode::empty(),
+                            )
+                            .map_err(io::Error::from)
+                        });
+                        (rel, opened)
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The file `rel` below `tree`, from the cache unless `fresh`.
     fn tree_file(
         &self,
         tree: Tree,
-        access: Access,
         rel: &str,
+        write: bool,
         fresh: bool,
     ) -> Result<io::Result<Arc<File>>> {
         if let Err(e) = rel_ok(rel) {
             return Ok(Err(e));
         }
-        if !fresh {
-            if let Some(f) = self.inner.files.lookup(tree, access, rel) {
-                return Ok(Ok(f));
-            }
-        } else {
-            self.inner.files.forget(tree, access, rel);
+        let files = &self.inner.files;
+        if fresh {
+            files.forget(tree, rel);
+        } else if let Some(f) = files.lookup(tree, rel, write) {
+            return Ok(Ok(f));
         }
-        let flags = match access {
-            Access::Read => OFlag::O_RDONLY,
-            Access::Write => OFlag::O_WRONLY,
-        } | OFlag::O_CLOEXEC;
-        let opened = match tree {
-            // /proc/thread-self/net follows the thread that looks it up, so a directory of
-            // it would follow the hop thread: its files are opened inside instead (each
-            // holds the namespace it was opened in).
-            Tree::ProcNet => {
-                let path = format!("{}/{rel}", tree.path());
-                self.run_owned(move || {
-                    openat(nix::fcntl::AT_FDCWD, path.as_str(), flags, Mode::empty())
-                        .map_err(io::Error::from)
-                })?
+        let mut opened = self.open_many(tree, vec![rel.to_owned()], write)?;
+        Ok(match opened.pop() {
+            Some((_, Ok(o))) => Ok(files.insert(tree, rel, o)),
+            Some((_, Err(e))) => Err(e),
+            None => Err(io::Error::other("nothing opened")),
+        })
+    }
+
+    /// Opens the files `rels` below `tree` ahead of a batch of reads and writes, all in
+    /// one hop into the namespace, and keeps them (as far as the limits allow). Files that
+    /// cannot be opened are left for the read or write to report.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::NetnsError`] when the namespace cannot be entered.
+    pub fn open_files(&self, tree: Tree, rels: &[&str]) -> Result<()> {
+        let files = &self.inner.files;
+        let missing: Vec<String> = rels
+            .iter()
+            .filter(|r| rel_ok(r).is_ok() && !files.contains(tree, r))
+            .map(|r| (*r).to_owned())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (rel, opened) in self.open_many(tree, missing, false)? {
+            if let Ok(o) = opened {
+                files.insert(tree, &rel, o);
             }
-            Tree::SysctlNet | Tree::SysClassNet => match self.tree_dir(tree, rel)? {
-                Ok((dir, rest)) => {
-                    openat(dir.as_fd(), rest, flags, Mode::empty()).map_err(io::Error::from)
-                }
-                Err(e) => Err(e),
-            },
-        };
-        Ok(opened.map(|fd| {
-            let file = Arc::new(File::from(fd));
-            self.inner.files.insert(tree, access, rel, &file);
-            file
-        }))
+        }
+        Ok(())
     }
 
     /// Reads the whole of file `rel` below `tree` of this namespace into `buf` (cleared
-    /// first), from the calling thread: the first use of the tree (and, for
-    /// [`Tree::ProcNet`], of each file) enters the namespace once; later reads are a
-    /// `pread(2)` of a file kept open. Returns the length read.
+    /// first), from the calling thread: the first use of a file enters the namespace once
+    /// to open it (see [`NetNs::open_files`] for many at once); later reads are a `pread(2)`
+    /// of the file kept open. Returns the length read.
     ///
     /// The outer error is entering the namespace (needs `CAP_SYS_ADMIN` unless the calling
     /// thread is in it already); the inner one is the file's own (`ENOENT` for an absent
@@ -335,7 +391,7 @@ impl NetNs {
     pub fn read_file(&self, tree: Tree, rel: &str, buf: &mut Vec<u8>) -> Result<io::Result<usize>> {
         let mut fresh = false;
         loop {
-            let file = match self.tree_file(tree, Access::Read, rel, fresh)? {
+            let file = match self.tree_file(tree, rel, false, fresh)? {
                 Ok(f) => f,
                 Err(e) => return Ok(Err(e)),
             };
@@ -356,7 +412,7 @@ impl NetNs {
     pub fn write_file(&self, tree: Tree, rel: &str, data: &[u8]) -> Result<io::Result<usize>> {
         let mut fresh = false;
         loop {
-            let file = match self.tree_file(tree, Access::Write, rel, fresh)? {
+            let file = match self.tree_file(tree, rel, true, fresh)? {
                 Ok(f) => f,
                 Err(e) => return Ok(Err(e)),
             };
@@ -367,9 +423,9 @@ impl NetNs {
         }
     }
 
-    /// The mode (type and permission bits, as `st_mode`) of `rel` below `tree`, looked up
-    /// from the namespace's open directory. A key that is read-only in a child namespace
-    /// shows mode 0444 there.
+    /// The mode (type and permission bits, as `st_mode`) of `rel` below `tree`: from the
+    /// file kept open when there is one. A key that is read-only in a child namespace shows
+    /// mode 0444 there.
     ///
     /// # Errors
     ///
@@ -378,37 +434,34 @@ impl NetNs {
         if let Err(e) = rel_ok(rel) {
             return Ok(Err(e));
         }
-        // A file kept open answers without a lookup (which, from a thread of another
-        // namespace, the kernel cannot take from its dentry cache).
-        let files = &self.inner.files;
-        let open = files
-            .lookup(tree, Access::Read, rel)
-            .or_else(|| files.lookup(tree, Access::Write, rel));
-        if let Some(file) = open {
+        if let Some(file) = self.inner.files.lookup(tree, rel, false) {
             match file.metadata() {
-                Ok(m) => return Ok(Ok(std::os::unix::fs::MetadataExt::mode(&m))),
-                Err(e) if gone(&e) => files.forget(tree, Access::Read, rel),
+                Ok(m) => return Ok(Ok(m.mode())),
+                Err(e) if gone(&e) => self.inner.files.forget(tree, rel),
                 Err(e) => return Ok(Err(e)),
             }
         }
-        let stat = match tree {
-            Tree::ProcNet => {
-                let path = format!("{}/{rel}", tree.path());
-                self.run_owned(move || std::fs::metadata(path))?
-                    .map(|m| std::os::unix::fs::MetadataExt::mode(&m))
-            }
-            Tree::SysctlNet | Tree::SysClassNet => match self.tree_dir(tree, rel)? {
-                Ok((dir, rest)) => fstatat(dir.as_fd(), rest, nix::fcntl::AtFlags::empty())
+        Ok(match tree {
+            // Opening it (inside) is what a read would do next; a key that cannot be
+            // opened (write-only, root-only) is looked up there instead.
+            Tree::SysctlNet | Tree::ProcNet => match self.tree_file(tree, rel, false, false)? {
+                Ok(file) => file.metadata().map(|m| m.mode()),
+                Err(e) if refused(&e) => {
+                    let path = format!("{}/{rel}", tree.path());
+                    self.run_owned(move || std::fs::metadata(path).map(|m| m.mode()))?
+                }
+                Err(e) => Err(e),
+            },
+            Tree::SysClassNet => match self.sysfs()? {
+                Ok(dir) => fstatat(dir.as_fd(), rel, AtFlags::empty())
                     .map(|st| st.st_mode)
                     .map_err(io::Error::from),
                 Err(e) => Err(e),
             },
-        };
-        Ok(stat)
+        })
     }
 
-    /// How many files this namespace handle keeps open now (bounded per namespace and
-    /// across the process).
+    /// How many files this namespace handle keeps open now.
     pub fn cached_files(&self) -> usize {
         self.inner.files.len()
     }
@@ -423,7 +476,7 @@ fn read_all_at(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
     loop {
         let len = buf.len();
         if buf.capacity() == len {
-            buf.reserve(len.max(512));
+            buf.reserve(len.max(4096));
         }
         let spare = buf.capacity() - len;
         buf.resize(len + spare, 0);

@@ -72,7 +72,11 @@ fn sysctls_read_and_written_from_many_threads_land_in_the_namespace() {
         std::fs::read_to_string("/proc/sys/net/ipv4/tcp_keepalive_time").unwrap(),
         host
     );
-    assert!(ns.cached_files() <= 64);
+    assert!(
+        (1..=12).contains(&ns.cached_files()),
+        "{}",
+        ns.cached_files()
+    );
     // A key read-only in a child namespace shows it in its mode.
     let mode = ns
         .file_mode(Tree::SysctlNet, "core/rmem_max")

@@ -216,6 +216,16 @@ impl<'t> Session<'t> {
     }
 
     /// The live value of an item, in the item's canonical form.
+    /// Opens the sysctl files of `ids` in one hop into the namespace, ahead of reading or
+    /// writing them one by one (a failure shows at the first read).
+    pub(crate) fn prepare<'i>(&self, ids: impl IntoIterator<Item = &'i ItemId>) {
+        let keys = ids.into_iter().filter_map(|id| match id {
+            ItemId::Sysctl { key } => Some(key),
+            _ => None,
+        });
+        let _ = self.target.sysctl().open_keys(keys);
+    }
+
     pub(crate) fn read(&mut self, id: &ItemId) -> Result<String> {
         Ok(match id {
             ItemId::Sysctl { key } => {

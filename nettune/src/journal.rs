@@ -591,6 +591,7 @@ impl Journal {
         // Read again under the lock: another transaction may have changed it.
         let fresh = Self::open(&self.path)?;
         let mut session = Session::new(&target);
+        session.prepare(fresh.header.items.iter().map(|i| &i.id));
         let mut report = Report::default();
         for item in fresh.header.items.iter().rev() {
             let ours = [item.prior.as_str(), item.planned.as_str()];
@@ -619,6 +620,7 @@ impl Journal {
             return Ok(Report::default());
         }
         let mut session = Session::new(&target);
+        session.prepare(fresh.header.items.iter().map(|i| &i.id));
         let mut report = Report::default();
         for item in fresh.header.items.iter().rev() {
             put_back(
@@ -774,6 +776,7 @@ impl Plan {
         }
         // The before-image, read under the lock.
         let mut session = Session::new(target);
+        session.prepare(self.changes.iter().map(|c| &c.id));
         let mut changes = Vec::with_capacity(self.changes.len());
         let mut unchanged = Vec::new();
         for c in &self.changes {

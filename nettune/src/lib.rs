@@ -125,6 +125,11 @@ pub use target::Target;
 /// Network namespace handles (from nettune-core).
 pub mod netns {
     pub use nettune_core::netns::*;
+    /// A namespace's `/proc/sys/net`, `/proc/net` and `/sys/class/net` files, read and
+    /// written from any thread.
+    pub mod files {
+        pub use nettune_core::files::*;
+    }
 }
 
 /// The error vocabulary every module shares, and the whole-host layer's error.

@@ -230,6 +230,10 @@ impl<'t> Planner<'t> {
     fn sysctls(&mut self, profile: &Profile) {
         let initial = self.target.is_initial();
         let host_ok = initial && self.options.allow_host_keys;
+        let _ = self
+            .target
+            .sysctl()
+            .open_keys(profile.sysctls().iter().map(|r| &r.key));
         for rule in profile.sysctls() {
             let key = &rule.key;
             let id = ItemId::Sysctl { key: key.clone() };

@@ -104,6 +104,7 @@ impl Plan {
     /// (strict) or skipped entries.
     pub fn new(sys: &Sysctl, entries: &[ProfileEntry], options: PlanOptions) -> Result<Self> {
         let mut plan = Self::default();
+        sys.open_keys(entries.iter().map(ProfileEntry::key))?;
         for entry in entries {
             let current = match sys.read_raw(entry.key()) {
                 Ok(v) => Some(v),
@@ -169,6 +170,7 @@ impl Plan {
     /// [`Error::ApplyFailed`].
     pub fn apply(&self, sys: &Sysctl) -> Result<Applied> {
         let (target, inode) = sys.target()?;
+        sys.open_keys(self.changes.iter().map(|c| &c.key))?;
         let mut done: Vec<UndoEntry> = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             let result = change
@@ -378,6 +380,7 @@ impl Applied {
     /// be restored (the others were).
     pub fn rollback(&self, sys: &Sysctl) -> Result<Rollback> {
         self.check_target(sys)?;
+        sys.open_keys(self.entries.iter().map(|e| &e.key))?;
         let mut report = Rollback::default();
         let mut failed = Vec::new();
         for entry in self.entries.iter().rev() {

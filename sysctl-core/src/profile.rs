@@ -250,6 +250,7 @@ impl Profile {
     /// Only when the handle's namespace cannot be entered.
     pub fn verify(&self, sys: &Sysctl) -> Result<Vec<Drift>> {
         let mut out = Vec::new();
+        sys.open_keys(self.entries.iter().map(|e| &e.key))?;
         for e in &self.entries {
             let found = match sys.read_raw(&e.key) {
                 Ok(v) => Some(v),

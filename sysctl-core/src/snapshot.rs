@@ -55,6 +55,7 @@ impl Snapshot {
     /// Only when entering the handle's namespace fails; unreadable keys are recorded.
     pub fn take(sys: &Sysctl, keys: &[Key]) -> Result<Self> {
         let mut snap = Self::default();
+        sys.open_keys(keys)?;
         for key in keys {
             match sys.read_raw(key) {
                 Ok(v) => {

@@ -74,13 +74,14 @@ impl Sysctl {
     /// The same tree as seen from inside `ns`, whatever thread calls.
     ///
     /// `net.*` keys are read and written from the calling thread through files of the
-    /// namespace kept open ([`nettune_core::files`]): the first use enters the namespace
-    /// once (which needs `CAP_SYS_ADMIN`, unless the calling thread is in it already),
-    /// later ones cost a `pread(2)`/`pwrite(2)`, as in the caller's own namespace. Listing
-    /// and [`Sysctl::read_tree`] enter it once per call; other keys are not namespaced by
-    /// the network namespace and enter it per call. Clones share the open files, which stay
-    /// bound to `ns` even after its `/run/netns` name is deleted (a handle keeps its
-    /// namespace alive).
+    /// namespace kept open ([`nettune_core::files`]): the first use of a key enters the
+    /// namespace once to open it (which needs `CAP_SYS_ADMIN`, unless the calling thread is
+    /// in it already; [`Sysctl::open_keys`] opens many in one go, as plans, snapshots and
+    /// rollbacks do), later ones cost a `pread(2)`/`pwrite(2)`, as in the caller's own
+    /// namespace. Listing and [`Sysctl::read_tree`] enter it once per call; other keys are
+    /// not namespaced by the network namespace and enter it per call. Every handle of the
+    /// same [`NetNs`] shares the open files, which stay bound to `ns` even after its
+    /// `/run/netns` name is deleted (a handle keeps its namespace alive).
     pub fn in_netns(&self, ns: &NetNs) -> Self {
         Self {
             root: self.root.clone(),
@@ -130,6 +131,24 @@ impl Sysctl {
             return None;
         }
         key.path().strip_prefix("net/").map(|rel| (ns, rel))
+    }
+
+    /// Opens the files of `keys` ahead of a batch of reads and writes: in another
+    /// namespace, one hop into it for all of them instead of one per key on first use. A
+    /// handle of the caller's own tree has nothing to do.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netns`] when the namespace cannot be entered.
+    pub fn open_keys<'k>(&self, keys: impl IntoIterator<Item = &'k Key>) -> Result<()> {
+        let Some(ns) = &self.netns else {
+            return Ok(());
+        };
+        let rels: Vec<&str> = keys
+            .into_iter()
+            .filter_map(|k| self.net_file(k).map(|(_, rel)| rel))
+            .collect();
+        Ok(ns.open_files(Tree::SysctlNet, &rels)?)
     }
 
     /// Reads a key's value as the kernel prints it, without the trailing newline.

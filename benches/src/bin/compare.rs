@@ -119,6 +119,27 @@ fn sysctl_snapshot(plan: Plan) {
     );
 }
 
+/// Plan + apply + rollback of `profile` on `target`, journaled at `journal`.
+fn host_transaction(
+    profile: &nettune::Profile,
+    target: &nettune::Target,
+    journal: &Path,
+    options: &nettune::ApplyOptions,
+) {
+    let applied = profile
+        .plan(target)
+        .and_then(|p| p.apply_with(journal, options))
+        .expect("apply");
+    black_box(applied);
+    let report = nettune::Journal::open(journal)
+        .expect("journal")
+        .with_options(options.clone())
+        .in_target(target.clone())
+        .rollback()
+        .expect("rollback");
+    assert!(report.complete());
+}
+
 /// Access to another namespace (issue 20): one key read against the setns floor and
 /// against the same read in the caller's own namespace; a snapshot of every `net.` key, and
 /// plan + apply + rollback of a profile, against the same done from a thread inside the
@@ -178,18 +199,7 @@ fn netns_access(plan: Plan) {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let options = nettune::ApplyOptions::new().lock_dir(dir.join("locks"));
     let transaction = |target: &nettune::Target, journal: &Path| {
-        let applied = profile
-            .plan(target)
-            .and_then(|p| p.apply_with(journal, &options))
-            .expect("apply");
-        black_box(applied);
-        let report = nettune::Journal::open(journal)
-            .expect("journal")
-            .with_options(options.clone())
-            .in_target(target.clone())
-            .rollback()
-            .expect("rollback");
-        assert!(report.complete());
+        host_transaction(&profile, target, journal, &options);
     };
     std::thread::scope(|s| {
         let (dir, transaction, net, ns) = (&dir, &transaction, &net, &ns);
@@ -422,18 +432,7 @@ fn host_apply(plan: Plan) {
         .collect();
     eprintln!("host_apply: {} keys, {} changed", all.len(), changed.len());
     let mut ours = || {
-        let applied = profile
-            .plan(&target)
-            .and_then(|p| p.apply_with(&journal, &options))
-            .expect("apply");
-        black_box(applied);
-        let report = nettune::Journal::open(&journal)
-            .expect("journal")
-            .with_options(options.clone())
-            .in_target(target.clone())
-            .rollback()
-            .expect("rollback");
-        assert!(report.complete());
+        host_transaction(&profile, &target, &journal, &options);
     };
     let result = ns.run(|| {
         let mut buf = Vec::with_capacity(256);
