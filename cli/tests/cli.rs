@@ -587,3 +587,71 @@ fn conntrack_watch_prints_json_lines() {
     assert_eq!(v["entry"]["original"]["icmp"]["type"], 8, "{line}");
     assert_eq!(v["entry"]["original"]["dst"], "127.0.0.1", "{line}");
 }
+
+/// The kernel resolves /proc/sys against the namespace of the thread that looks a path up,
+/// and a lookup from a thread of another namespace leaves a dentry behind that slows every
+/// later lookup of the name. Every /proc/sys lookup of a `--netns` run is made by a thread
+/// inside the namespace; the main thread only reads and writes files already open.
+#[test]
+fn no_proc_sys_lookup_leaves_the_namespace() {
+    if !require_root("no_proc_sys_lookup_leaves_the_namespace") {
+        return;
+    }
+    let ns = TestNs::new();
+    let trace = tmp("lookups.trace");
+    let journal = tmp("lookups.journal");
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=openat,newfstatat,statx,pwrite64,pread64",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(BIN)
+        .args([
+            "--netns",
+            ns.name(),
+            "apply",
+            "--profile",
+            "low-latency",
+            "--journal",
+        ])
+        .arg(&journal)
+        .output()
+        .expect("strace (installed by .ci/run)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let main = text
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a traced call")
+        .to_owned();
+    let by_main = |call: &str| {
+        text.lines()
+            .filter(|l| l.split_whitespace().next() == Some(main.as_str()))
+            .filter(|l| l.contains(call))
+            .count()
+    };
+    let lookups: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.contains("\"/proc/sys/net") && l.split_whitespace().next() == Some(main.as_str())
+        })
+        .collect();
+    assert!(
+        lookups.is_empty(),
+        "the main thread looked up /proc/sys/net: {lookups:#?}"
+    );
+    // The work itself was done from the main thread, through the files kept open.
+    assert!(by_main("pwrite64(") >= 3, "{text}");
+    assert!(by_main("pread64(") >= 6, "{text}");
+    ok(&["rollback", journal.to_str().expect("path")]);
+    let _ = std::fs::remove_file(&trace);
+}
