@@ -8,15 +8,24 @@
 //!
 //! Units: sizes are bytes (`u32`, at most 2^31 - 1 where the kernel stores an `int`),
 //! `tcp_mem`/`udp_mem` are pages, times are [`Duration`]s written in the knob's unit
-//! (whole seconds or microseconds; a fraction is rejected).
+//! (whole seconds, microseconds or nanoseconds; a fraction is rejected).
+//!
+//! Ranges: a knob whose kernel handler has bounds (`proc_dou8vec_minmax` for a `u8`,
+//! `proc_dointvec_minmax` with limits) refuses values outside them before anything is
+//! written, naming the range ([`KnobInfo::range`]); modes refuse numbers the kernel gives no
+//! meaning. Times the kernel keeps in jiffies (`proc_dointvec_jiffies`) accept up to
+//! `INT_MAX / HZ` seconds there, 8589934 at HZ=250 and 2147483 at HZ=1000: the knobs take
+//! 0..=2147483, which every kernel accepts. The live tests write each bound in a child
+//! namespace to check it against the running kernel.
 
 use std::time::Duration;
 
 use crate::error::ValueError;
 use crate::key::Key;
 use crate::value::{
-    CongestionControl, ConntrackEvents, FastOpen, FastOpenKey, MemPages, MptcpName, MtuProbing,
-    NameList, PmType, PortRange, Qdisc, SynCookies, TcpMem, Timestamps, TwReuse,
+    CongestionControl, ConntrackEvents, CpuMask, FastOpen, FastOpenKey, MemPages, MptcpName,
+    MtuProbing, NameList, PmType, PortRange, Qdisc, SynCookies, TcpEcn, TcpMem, Timestamps,
+    TwReuse,
 };
 
 /// Where a key lives with respect to network namespaces (kernel 6.x).
@@ -101,6 +110,9 @@ pub struct KnobInfo {
     pub scope: Scope,
     /// The knob's documentation: the first line is a summary.
     pub doc: &'static str,
+    /// The range the kernel accepts, in the knob's unit, where it has one narrower than the
+    /// value type's (checked before writing).
+    pub range: Option<(i64, i64)>,
 }
 
 impl KnobInfo {
@@ -142,7 +154,8 @@ pub(crate) fn bool_word(text: &str) -> Option<bool> {
 /// 6291456"`, a quoted triple's fields, `yes` for a switch and `0x3` for `tcp_fastopen` all
 /// become the kernel's form, and a value the type rejects is an error). For other keys,
 /// runs of whitespace become one space, `yes`/`true`/`on` and `no`/`false`/`off` become
-/// `1`/`0`, and hexadecimal numbers become decimal.
+/// `1`/`0`, and hexadecimal (`0x10`) and octal (`010`) numbers become decimal, as the
+/// kernel reads them.
 ///
 /// # Errors
 ///
@@ -155,6 +168,7 @@ pub(crate) fn bool_word(text: &str) -> Option<bool> {
 /// assert_eq!(canonical(&"net.ipv4.tcp_sack".parse()?, "yes")?, "1");
 /// assert_eq!(canonical(&"net.ipv4.tcp_fastopen".parse()?, "0x3")?, "3");
 /// assert_eq!(canonical(&"net.ipv4.conf.all.rp_filter".parse()?, "0x2")?, "2");
+/// assert_eq!(canonical(&"net.ipv4.conf.all.arp_announce".parse()?, "010")?, "8");
 /// assert!(canonical(&rmem, "8192 4096 1").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -178,11 +192,11 @@ fn generic_canonical(value: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        let hex = field
-            .strip_prefix("0x")
-            .or_else(|| field.strip_prefix("0X"))
-            .and_then(|h| u64::from_str_radix(h, 16).ok());
-        match (bool_word(field), hex) {
+        // Numbers as the kernel reads them: 0x10 is 16 and 010 is 8 (base 0).
+        let number = (field.starts_with('0') && field.len() > 1)
+            .then(|| crate::value::kernel_u64(field))
+            .flatten();
+        match (bool_word(field), number) {
             (Some(b), _) => out.push(if b { '1' } else { '0' }),
             (None, Some(n)) => out.push_str(&n.to_string()),
             (None, None) => out.push_str(field),
@@ -286,6 +300,80 @@ mod codec {
         }
     }
 
+    /// A kernel `int` that may be negative.
+    pub(super) mod int {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<i32, ValueError> {
+            let t = raw.trim();
+            let (neg, digits) = match t.strip_prefix('-') {
+                Some(d) => (true, d),
+                None => (false, t),
+            };
+            let v = i64::try_from(crate::value::parse_int::<u64>(digits, "integer")?)
+                .map_err(|_| ValueError::new("integer", raw, "out of range"))?;
+            i32::try_from(if neg { -v } else { v })
+                .map_err(|_| ValueError::new("integer", raw, "outside the range of a kernel int"))
+        }
+        pub(crate) fn format(v: &i32) -> Result<String, ValueError> {
+            Ok(v.to_string())
+        }
+    }
+
+    /// Whole nanoseconds in a kernel `unsigned long`.
+    pub(super) mod nanos {
+        use super::*;
+        pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
+            crate::value::parse_int::<u64>(raw.trim(), "nanoseconds").map(Duration::from_nanos)
+        }
+        pub(crate) fn format(v: &Duration) -> Result<String, ValueError> {
+            u64::try_from(v.as_nanos())
+                .map(|n| n.to_string())
+                .map_err(|_| {
+                    ValueError::new("duration", format!("{v:?}"), "above 2^64-1 nanoseconds")
+                })
+        }
+    }
+
+    /// A mode the kernel defines by number: unknown numbers read back as `Other(n)` but
+    /// are never written.
+    pub(super) mod mode {
+        use super::*;
+        pub(crate) fn parse<T: crate::value::Mode>(raw: &str) -> Result<T, ValueError> {
+            raw.parse()
+        }
+        pub(crate) fn format<T: crate::value::Mode>(v: &T) -> Result<String, ValueError> {
+            if v.is_known() {
+                return Ok(v.to_string());
+            }
+            Err(ValueError::new(
+                T::WHAT,
+                v.to_string(),
+                format!("not a value the kernel defines; it takes {}", T::choices()),
+            ))
+        }
+    }
+
+    /// Refuses a formatted number outside `[min, max]`, naming the range.
+    pub(super) fn in_range(
+        text: String,
+        min: i64,
+        max: i64,
+        key: &str,
+    ) -> Result<String, ValueError> {
+        let n: i64 = match text.trim().parse() {
+            Ok(n) => n,
+            Err(_) => return Ok(text),
+        };
+        if (min..=max).contains(&n) {
+            return Ok(text);
+        }
+        Err(ValueError::new(
+            "value",
+            text,
+            format!("outside {min}..={max}, the range the kernel accepts for {key}"),
+        ))
+    }
+
     /// A type with `FromStr` and `Display` (triples, names, enums, lists).
     pub(super) mod text {
         use super::*;
@@ -314,12 +402,12 @@ mod codec {
 macro_rules! knobs {
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident: $ty:ty = $codec:ident, $key:literal, $scope:ident;
+        $name:ident: $ty:ty = $codec:ident $([$min:expr, $max:expr])?, $key:literal, $scope:ident;
     )*) => {
         $(
             $(#[doc = $doc])*
             ///
-            #[doc = concat!("Key `", $key, "`; scope: [`Scope::", stringify!($scope), "`].")]
+            #[doc = concat!("Key `", $key, "`; scope: [`Scope::", stringify!($scope), "`]", $(", range ", stringify!($min), "..=", stringify!($max),)? ".")]
             #[doc(alias = $key)]
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
             pub struct $name;
@@ -332,7 +420,9 @@ macro_rules! knobs {
                     codec::$codec::parse(raw)
                 }
                 fn format(value: &$ty) -> Result<String, ValueError> {
-                    codec::$codec::format(value)
+                    let text = codec::$codec::format(value)?;
+                    $(let text = codec::in_range(text, $min, $max, $key)?;)?
+                    Ok(text)
                 }
             }
         )*
@@ -353,9 +443,16 @@ macro_rules! knobs {
 
         /// Every knob of this module, in the order they are defined.
         pub static ALL: &[KnobInfo] = &[
-            $(KnobInfo { key: $key, scope: Scope::$scope, doc: concat!($($doc, "\n"),*) },)*
+            $(KnobInfo {
+                key: $key,
+                scope: Scope::$scope,
+                doc: concat!($($doc, "\n"),*),
+                range: knobs!(@range $($min, $max)?),
+            },)*
         ];
     };
+    (@range) => { None };
+    (@range $min:expr, $max:expr) => { Some(($min, $max)) };
 }
 
 knobs! {
@@ -388,7 +485,7 @@ knobs! {
     TcpFastopenKey: FastOpenKey = text, "net.ipv4.tcp_fastopen_key", PerNamespace;
     /// RFC 7323 timestamps: 0 off, 1 on with a random per-connection offset (default), 2 on
     /// without the offset.
-    TcpTimestamps: Timestamps = text, "net.ipv4.tcp_timestamps", PerNamespace;
+    TcpTimestamps: Timestamps = mode, "net.ipv4.tcp_timestamps", PerNamespace;
     /// Selective acknowledgements (RFC 2018). Default on; keep it on for loss recovery.
     TcpSack: bool = switch, "net.ipv4.tcp_sack", PerNamespace;
     /// Duplicate SACKs (RFC 2883). Default on.
@@ -400,13 +497,110 @@ knobs! {
 
     /// Idle time before the first keepalive probe, in seconds. Default 7200 (2 hours).
     /// Only sockets with SO_KEEPALIVE send probes.
-    TcpKeepaliveTime: Duration = seconds, "net.ipv4.tcp_keepalive_time", PerNamespace;
+    TcpKeepaliveTime: Duration = seconds [0, 2147483], "net.ipv4.tcp_keepalive_time", PerNamespace;
     /// Time between keepalive probes, in seconds. Default 75.
-    TcpKeepaliveIntvl: Duration = seconds, "net.ipv4.tcp_keepalive_intvl", PerNamespace;
+    TcpKeepaliveIntvl: Duration = seconds [0, 2147483], "net.ipv4.tcp_keepalive_intvl", PerNamespace;
     /// Unanswered keepalive probes before the connection is dropped. Default 9.
-    TcpKeepaliveProbes: u32 = count, "net.ipv4.tcp_keepalive_probes", PerNamespace;
+    TcpKeepaliveProbes: u32 = count [0, 255], "net.ipv4.tcp_keepalive_probes", PerNamespace;
     /// How long an orphaned connection stays in FIN-WAIT-2, in seconds. Default 60.
-    TcpFinTimeout: Duration = seconds, "net.ipv4.tcp_fin_timeout", PerNamespace;
+    TcpFinTimeout: Duration = seconds [0, 2147483], "net.ipv4.tcp_fin_timeout", PerNamespace;
+
+    /// SYN retransmissions of an active open before it gives up. Default 6 (about 127 s).
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, 1..=127 (`MAX_TCP_SYNCNT`, net/ipv4/sysctl_net_ipv4.c).
+    TcpSynRetries: u32 = count [1, 127], "net.ipv4.tcp_syn_retries", PerNamespace;
+    /// SYN-ACK retransmissions of a passive open. Default 5 (about 31 s).
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, a `u8`.
+    TcpSynackRetries: u32 = count [0, 255], "net.ipv4.tcp_synack_retries", PerNamespace;
+    /// Retransmissions of established data before the connection is dropped. Default 15
+    /// (13 to 30 minutes); 5 to 8 finds dead peers in seconds to minutes.
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, a `u8`.
+    TcpRetries2: u32 = count [0, 255], "net.ipv4.tcp_retries2", PerNamespace;
+    /// ECN: 0 off, 1 request and accept, 2 accept only (default).
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, 0..=2 on 6.18 (`SYSCTL_TWO`).
+    TcpEcnMode: TcpEcn = mode, "net.ipv4.tcp_ecn", PerNamespace;
+    /// Coalesce small writes while a previous packet waits in the qdisc or device. Default
+    /// on; turn it off for request/response traffic that never writes twice in a row.
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, 0..=1.
+    TcpAutocorking: bool = switch, "net.ipv4.tcp_autocorking", PerNamespace;
+    /// How much of the receive buffer is window and how much overhead: window =
+    /// space - space/2^scale for a positive scale, space/2^-scale for a negative one.
+    /// Default 1. Unused since 6.6 for window sizing, which measures the overhead instead.
+    ///
+    /// Kernel: `proc_dointvec_minmax`, -31..=31.
+    TcpAdvWinScale: i32 = int [-31, 31], "net.ipv4.tcp_adv_win_scale", PerNamespace;
+    /// Bytes a socket may have in the qdisc and device queues (TCP small queues). Default
+    /// 1 MiB (4 MiB since 6.x); lower it to cut queueing delay behind bulk flows.
+    ///
+    /// Kernel: `proc_dointvec`, at most 2^31-1.
+    TcpLimitOutputBytes: u32 = count, "net.ipv4.tcp_limit_output_bytes", PerNamespace;
+    /// The fewest segments in one TSO frame. Default 2.
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, 1..=255 (`SYSCTL_ONE`).
+    TcpMinTsoSegs: u32 = count [1, 255], "net.ipv4.tcp_min_tso_segs", PerNamespace;
+    /// Pacing rate in slow start, in percent of cwnd/RTT. Default 200.
+    ///
+    /// Kernel: `proc_dointvec_minmax`, 0..=1000.
+    TcpPacingSsRatio: u32 = count [0, 1000], "net.ipv4.tcp_pacing_ss_ratio", PerNamespace;
+    /// Pacing rate in congestion avoidance, in percent of cwnd/RTT. Default 120.
+    ///
+    /// Kernel: `proc_dointvec_minmax`, 0..=1000.
+    TcpPacingCaRatio: u32 = count [0, 1000], "net.ipv4.tcp_pacing_ca_ratio", PerNamespace;
+    /// The longest a compressed SACK waits, in nanoseconds. Default 1 ms (1000000).
+    ///
+    /// Kernel: `proc_doulongvec_minmax`, an `unsigned long`.
+    TcpCompSackDelayNs: Duration = nanos, "net.ipv4.tcp_comp_sack_delay_ns", PerNamespace;
+    /// Slack added to the compressed-SACK timer, in nanoseconds. Default 100 us.
+    ///
+    /// Kernel: `proc_doulongvec_minmax`, an `unsigned long`.
+    TcpCompSackSlackNs: Duration = nanos, "net.ipv4.tcp_comp_sack_slack_ns", PerNamespace;
+    /// SACKs that may be compressed into one; 0 turns SACK compression off. Default 44.
+    ///
+    /// Kernel: `proc_dou8vec_minmax`, 0..=255.
+    TcpCompSackNr: u32 = count [0, 255], "net.ipv4.tcp_comp_sack_nr", PerNamespace;
+
+    // ---- IP fragments ------------------------------------------------------------------
+
+    /// Memory for IPv4 fragment reassembly, in bytes: beyond it new fragments are dropped.
+    /// Default 4 MiB.
+    ///
+    /// Kernel: `proc_doulongvec_minmax`, at least `ipfrag_low_thresh`.
+    IpfragHighThresh: u32 = count, "net.ipv4.ipfrag_high_thresh", PerNamespace;
+    /// Memory the IPv4 reassembly evictor frees down to, in bytes. Default 3 MiB.
+    ///
+    /// Kernel: `proc_doulongvec_minmax`, at most `ipfrag_high_thresh`.
+    IpfragLowThresh: u32 = count, "net.ipv4.ipfrag_low_thresh", PerNamespace;
+    /// How long an IPv4 fragment waits for the rest, in seconds. Default 30.
+    ///
+    /// Kernel: `proc_dointvec_jiffies`.
+    IpfragTime: Duration = seconds [0, 2147483], "net.ipv4.ipfrag_time", PerNamespace;
+    /// The most fragments of other datagrams from one source between two of one datagram
+    /// before it is dropped; 0 turns the check off. Default 64.
+    ///
+    /// Kernel: `proc_dointvec_minmax`, at least 0.
+    IpfragMaxDist: u32 = count, "net.ipv4.ipfrag_max_dist", PerNamespace;
+    /// Memory for IPv6 fragment reassembly, in bytes. Default 4 MiB.
+    Ip6fragHighThresh: u32 = count, "net.ipv6.ip6frag_high_thresh", PerNamespace;
+    /// Memory the IPv6 reassembly evictor frees down to, in bytes. Default 3 MiB.
+    Ip6fragLowThresh: u32 = count, "net.ipv6.ip6frag_low_thresh", PerNamespace;
+    /// How long an IPv6 fragment waits for the rest, in seconds. Default 60.
+    Ip6fragTime: Duration = seconds [0, 2147483], "net.ipv6.ip6frag_time", PerNamespace;
+
+    // ---- neighbour tables ----------------------------------------------------------------
+
+    /// ARP entries below which the garbage collector never runs. Default 128. Global.
+    NeighGcThresh1: u32 = count, "net.ipv4.neigh.default.gc_thresh1", Global;
+    /// ARP entries above which entries older than 5 s are collected. Default 512. Global.
+    NeighGcThresh2: u32 = count, "net.ipv4.neigh.default.gc_thresh2", Global;
+    /// The most ARP entries: beyond it new neighbours fail ("neighbour table overflow").
+    /// Default 1024; raise it on hosts with large L2 segments. Global.
+    NeighGcThresh3: u32 = count, "net.ipv4.neigh.default.gc_thresh3", Global;
+    /// The most IPv6 neighbour entries. Default 1024. Global.
+    Neigh6GcThresh3: u32 = count, "net.ipv6.neigh.default.gc_thresh3", Global;
 
     // ---- TCP: buffers --------------------------------------------------------------------
 
@@ -431,15 +625,15 @@ knobs! {
     /// bursty long-lived connections.
     TcpSlowStartAfterIdle: bool = switch, "net.ipv4.tcp_slow_start_after_idle", PerNamespace;
     /// Packetization-layer path MTU discovery: 0 off (default), 1 after a black hole, 2 always.
-    TcpMtuProbing: MtuProbing = text, "net.ipv4.tcp_mtu_probing", PerNamespace;
+    TcpMtuProbing: MtuProbing = mode, "net.ipv4.tcp_mtu_probing", PerNamespace;
     /// Reuse TIME-WAIT sockets for new outgoing connections: 0 never, 1 always when safe,
     /// 2 loopback only (default).
-    TcpTwReuse: TwReuse = text, "net.ipv4.tcp_tw_reuse", PerNamespace;
+    TcpTwReuse: TwReuse = mode, "net.ipv4.tcp_tw_reuse", PerNamespace;
     /// Half-open connections kept per listener before SYN cookies or drops. Default from
     /// memory (128 to 1024 or more).
     TcpMaxSynBacklog: u32 = count, "net.ipv4.tcp_max_syn_backlog", PerNamespace;
     /// SYN cookies: 0 off, 1 when the SYN backlog overflows (default), 2 always.
-    TcpSyncookies: SynCookies = text, "net.ipv4.tcp_syncookies", PerNamespace;
+    TcpSyncookies: SynCookies = mode, "net.ipv4.tcp_syncookies", PerNamespace;
     /// Do not cache metrics (ssthresh, RTT) of closed connections. Default off.
     TcpNoMetricsSave: bool = switch, "net.ipv4.tcp_no_metrics_save", PerNamespace;
     /// The ephemeral port range for outgoing connections. Default `32768 60999`.
@@ -475,6 +669,11 @@ knobs! {
     CoreBusyRead: Duration = micros, "net.core.busy_read", Global;
     /// The queueing discipline new devices get (`fq` suits BBR pacing). Global.
     CoreDefaultQdisc: Qdisc = text, "net.core.default_qdisc", Global;
+    /// Timestamp received packets before RPS steers them (1, default) or after (0). Global.
+    CoreNetdevTstampPrequeue: bool = switch, "net.core.netdev_tstamp_prequeue", Global;
+    /// CPUs with per-flow limits on their input backlog (a hex CPU mask), so that one flood
+    /// cannot fill `netdev_max_backlog` for all. Default none. Global.
+    CoreFlowLimitCpuBitmap: CpuMask = text, "net.core.flow_limit_cpu_bitmap", Global;
     /// Entries of the global RFS socket flow table (0 turns RFS off, default). Global.
     CoreRpsSockFlowEntries: u32 = count, "net.core.rps_sock_flow_entries", Global;
 
@@ -494,75 +693,75 @@ knobs! {
     /// Per-connection start and stop timestamps. Default off.
     NfConntrackTimestamp: bool = switch, "net.netfilter.nf_conntrack_timestamp", PerNamespace;
     /// Event delivery: 0 off, 1 on, 2 only when someone listens (default since 6.0).
-    NfConntrackEvents: ConntrackEvents = text, "net.netfilter.nf_conntrack_events", PerNamespace;
+    NfConntrackEvents: ConntrackEvents = mode, "net.netfilter.nf_conntrack_events", PerNamespace;
     /// Verify checksums of incoming packets. Default on.
     NfConntrackChecksum: bool = switch, "net.netfilter.nf_conntrack_checksum", PerNamespace;
     /// Timeout of connections of other protocols, in seconds. Default 600.
-    NfConntrackGenericTimeout: Duration = seconds, "net.netfilter.nf_conntrack_generic_timeout", PerNamespace;
+    NfConntrackGenericTimeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_generic_timeout", PerNamespace;
     /// Timeout of ICMP flows, in seconds. Default 30.
-    NfConntrackIcmpTimeout: Duration = seconds, "net.netfilter.nf_conntrack_icmp_timeout", PerNamespace;
+    NfConntrackIcmpTimeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_icmp_timeout", PerNamespace;
     /// Timeout of ICMPv6 flows, in seconds. Default 30.
-    NfConntrackIcmpv6Timeout: Duration = seconds, "net.netfilter.nf_conntrack_icmpv6_timeout", PerNamespace;
+    NfConntrackIcmpv6Timeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_icmpv6_timeout", PerNamespace;
     /// Timeout of one-way UDP flows, in seconds. Default 30.
-    NfConntrackUdpTimeout: Duration = seconds, "net.netfilter.nf_conntrack_udp_timeout", PerNamespace;
+    NfConntrackUdpTimeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_udp_timeout", PerNamespace;
     /// Timeout of UDP flows seen both ways, in seconds. Default 120.
-    NfConntrackUdpTimeoutStream: Duration = seconds, "net.netfilter.nf_conntrack_udp_timeout_stream", PerNamespace;
+    NfConntrackUdpTimeoutStream: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_udp_timeout_stream", PerNamespace;
     /// TCP SYN_SENT timeout, in seconds. Default 120.
-    NfConntrackTcpTimeoutSynSent: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_syn_sent", PerNamespace;
+    NfConntrackTcpTimeoutSynSent: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_syn_sent", PerNamespace;
     /// TCP SYN_RECV timeout, in seconds. Default 60.
-    NfConntrackTcpTimeoutSynRecv: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_syn_recv", PerNamespace;
+    NfConntrackTcpTimeoutSynRecv: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_syn_recv", PerNamespace;
     /// TCP ESTABLISHED timeout, in seconds. Default 432000 (5 days); an hour frees
     /// entries of dead peers sooner.
-    NfConntrackTcpTimeoutEstablished: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_established", PerNamespace;
+    NfConntrackTcpTimeoutEstablished: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_established", PerNamespace;
     /// TCP FIN_WAIT timeout, in seconds. Default 120.
-    NfConntrackTcpTimeoutFinWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_fin_wait", PerNamespace;
+    NfConntrackTcpTimeoutFinWait: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_fin_wait", PerNamespace;
     /// TCP CLOSE_WAIT timeout, in seconds. Default 60.
-    NfConntrackTcpTimeoutCloseWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_close_wait", PerNamespace;
+    NfConntrackTcpTimeoutCloseWait: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_close_wait", PerNamespace;
     /// TCP LAST_ACK timeout, in seconds. Default 30.
-    NfConntrackTcpTimeoutLastAck: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_last_ack", PerNamespace;
+    NfConntrackTcpTimeoutLastAck: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_last_ack", PerNamespace;
     /// TCP TIME_WAIT timeout, in seconds. Default 120.
-    NfConntrackTcpTimeoutTimeWait: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_time_wait", PerNamespace;
+    NfConntrackTcpTimeoutTimeWait: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_time_wait", PerNamespace;
     /// TCP CLOSE timeout, in seconds. Default 10.
-    NfConntrackTcpTimeoutClose: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_close", PerNamespace;
+    NfConntrackTcpTimeoutClose: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_close", PerNamespace;
     /// Timeout after too many retransmissions, in seconds. Default 300.
-    NfConntrackTcpTimeoutMaxRetrans: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_max_retrans", PerNamespace;
+    NfConntrackTcpTimeoutMaxRetrans: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_max_retrans", PerNamespace;
     /// Timeout with unacknowledged data outstanding, in seconds. Default 300.
-    NfConntrackTcpTimeoutUnacknowledged: Duration = seconds, "net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", PerNamespace;
+    NfConntrackTcpTimeoutUnacknowledged: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_tcp_timeout_unacknowledged", PerNamespace;
     /// SCTP CLOSED timeout, in seconds. Default 10.
-    NfConntrackSctpTimeoutClosed: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_closed", PerNamespace;
+    NfConntrackSctpTimeoutClosed: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_closed", PerNamespace;
     /// SCTP COOKIE_WAIT timeout, in seconds. Default 3.
-    NfConntrackSctpTimeoutCookieWait: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_cookie_wait", PerNamespace;
+    NfConntrackSctpTimeoutCookieWait: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_cookie_wait", PerNamespace;
     /// SCTP COOKIE_ECHOED timeout, in seconds. Default 3.
-    NfConntrackSctpTimeoutCookieEchoed: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_cookie_echoed", PerNamespace;
+    NfConntrackSctpTimeoutCookieEchoed: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_cookie_echoed", PerNamespace;
     /// SCTP ESTABLISHED timeout, in seconds. Default 210.
-    NfConntrackSctpTimeoutEstablished: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_established", PerNamespace;
+    NfConntrackSctpTimeoutEstablished: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_established", PerNamespace;
     /// SCTP SHUTDOWN_SENT timeout, in seconds. Default 3.
-    NfConntrackSctpTimeoutShutdownSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_sent", PerNamespace;
+    NfConntrackSctpTimeoutShutdownSent: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_shutdown_sent", PerNamespace;
     /// SCTP SHUTDOWN_RECD timeout, in seconds. Default 3.
-    NfConntrackSctpTimeoutShutdownRecd: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_recd", PerNamespace;
+    NfConntrackSctpTimeoutShutdownRecd: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_shutdown_recd", PerNamespace;
     /// SCTP SHUTDOWN_ACK_SENT timeout, in seconds. Default 3.
-    NfConntrackSctpTimeoutShutdownAckSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_shutdown_ack_sent", PerNamespace;
+    NfConntrackSctpTimeoutShutdownAckSent: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_shutdown_ack_sent", PerNamespace;
     /// SCTP HEARTBEAT_SENT timeout, in seconds. Default 30.
-    NfConntrackSctpTimeoutHeartbeatSent: Duration = seconds, "net.netfilter.nf_conntrack_sctp_timeout_heartbeat_sent", PerNamespace;
+    NfConntrackSctpTimeoutHeartbeatSent: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_sctp_timeout_heartbeat_sent", PerNamespace;
     /// Timeout of one-way GRE flows, in seconds. Default 30.
-    NfConntrackGreTimeout: Duration = seconds, "net.netfilter.nf_conntrack_gre_timeout", PerNamespace;
+    NfConntrackGreTimeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_gre_timeout", PerNamespace;
     /// Timeout of GRE flows seen both ways, in seconds. Default 180.
-    NfConntrackGreTimeoutStream: Duration = seconds, "net.netfilter.nf_conntrack_gre_timeout_stream", PerNamespace;
+    NfConntrackGreTimeoutStream: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_gre_timeout_stream", PerNamespace;
     /// How long IPv6 fragments wait for reassembly in conntrack, in seconds. Default 60.
-    NfConntrackFrag6Timeout: Duration = seconds, "net.netfilter.nf_conntrack_frag6_timeout", PerNamespace;
+    NfConntrackFrag6Timeout: Duration = seconds [0, 2147483], "net.netfilter.nf_conntrack_frag6_timeout", PerNamespace;
     /// Pick up already established connections. Default on.
     NfConntrackTcpLoose: bool = switch, "net.netfilter.nf_conntrack_tcp_loose", PerNamespace;
     /// Mark only out-of-window RST as invalid, accept other out-of-window packets. Default off.
     NfConntrackTcpBeLiberal: bool = switch, "net.netfilter.nf_conntrack_tcp_be_liberal", PerNamespace;
     /// Retransmissions without an ACK before the max_retrans timeout applies. Default 3.
-    NfConntrackTcpMaxRetrans: u32 = count, "net.netfilter.nf_conntrack_tcp_max_retrans", PerNamespace;
+    NfConntrackTcpMaxRetrans: u32 = count [0, 255], "net.netfilter.nf_conntrack_tcp_max_retrans", PerNamespace;
 
     // ---- MPTCP --------------------------------------------------------------------------
 
     /// Whether MPTCP sockets can be created (IPPROTO_MPTCP). Default on.
     MptcpEnabled: bool = switch, "net.mptcp.enabled", PerNamespace;
     /// Retransmission timeout of ADD_ADDR options, in seconds. Default 120.
-    MptcpAddAddrTimeout: Duration = seconds, "net.mptcp.add_addr_timeout", PerNamespace;
+    MptcpAddAddrTimeout: Duration = seconds [0, 2147483], "net.mptcp.add_addr_timeout", PerNamespace;
     /// Accept MP_JOIN to the initial address and port. Default on.
     MptcpAllowJoinInitialAddrPort: bool = switch, "net.mptcp.allow_join_initial_addr_port", PerNamespace;
     /// The path managers this kernel has (6.15 and later).
@@ -575,17 +774,17 @@ knobs! {
     /// DSS checksums. Default off.
     MptcpChecksumEnabled: bool = switch, "net.mptcp.checksum_enabled", PerNamespace;
     /// How long a closed MPTCP socket lingers, in seconds. Default 60.
-    MptcpCloseTimeout: Duration = seconds, "net.mptcp.close_timeout", PerNamespace;
+    MptcpCloseTimeout: Duration = seconds [0, 2147483], "net.mptcp.close_timeout", PerNamespace;
     /// The path manager by name: `kernel` (default) or `userspace` (6.15 and later).
     MptcpPathManager: MptcpName = text, "net.mptcp.path_manager", PerNamespace;
     /// The path manager by number: 0 kernel (default), 1 userspace.
-    MptcpPmType: PmType = text, "net.mptcp.pm_type", PerNamespace;
+    MptcpPmType: PmType = mode, "net.mptcp.pm_type", PerNamespace;
     /// The packet scheduler. Default `default`.
     MptcpScheduler: MptcpName = text, "net.mptcp.scheduler", PerNamespace;
     /// Retransmission intervals before a subflow counts as stale. Default 4.
     MptcpStaleLossCnt: u32 = count, "net.mptcp.stale_loss_cnt", PerNamespace;
     /// SYN retransmissions with MPTCP options before falling back to TCP. Default 2.
-    MptcpSynRetransBeforeTcpFallback: u32 = count, "net.mptcp.syn_retrans_before_tcp_fallback", PerNamespace;
+    MptcpSynRetransBeforeTcpFallback: u32 = count [0, 255], "net.mptcp.syn_retrans_before_tcp_fallback", PerNamespace;
 }
 
 #[cfg(test)]

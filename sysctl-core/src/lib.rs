@@ -46,6 +46,7 @@ pub use profile::{Bdp, Profile, ProfileEntry};
 pub use snapshot::{Difference, Snapshot};
 pub use sysctl::Sysctl;
 pub use value::{
-    CongestionControl, ConntrackEvents, FastOpen, FastOpenKey, INT_MAX, MemPages, MptcpName,
-    MtuProbing, NameList, PmType, PortRange, Qdisc, SynCookies, TcpMem, Timestamps, TwReuse,
+    CongestionControl, ConntrackEvents, CpuMask, FastOpen, FastOpenKey, INT_MAX, MemPages, Mode,
+    MptcpName, MtuProbing, NameList, PmType, PortRange, Qdisc, SynCookies, TcpEcn, TcpMem,
+    Timestamps, TwReuse,
 };

@@ -45,7 +45,8 @@ pub const INT_MAX: u64 = i32::MAX as u64;
 
 /// `net.ipv4.tcp_rmem` / `tcp_wmem`: minimum, default and maximum buffer size in bytes.
 ///
-/// Valid when `min <= default <= max <= 2^31 - 1`. Parses from space- or tab-separated text.
+/// Valid when `1 <= min <= default <= max <= 2^31 - 1` (the kernel refuses 0 and values
+/// above `INT_MAX`: net/ipv4/sysctl_net_ipv4.c). Parses from space- or tab-separated text.
 ///
 /// ```
 /// use nettune_sysctl::TcpMem;
@@ -53,6 +54,7 @@ pub const INT_MAX: u64 = i32::MAX as u64;
 /// assert_eq!(m.max(), 6291456);
 /// assert_eq!(m.to_string(), "4096 131072 6291456");
 /// assert!(TcpMem::new(4096, 1024, 8192).is_err());
+/// assert!(TcpMem::new(0, 0, 0).is_err());
 /// # Ok::<(), nettune_sysctl::ValueError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,7 +69,7 @@ impl TcpMem {
     ///
     /// # Errors
     ///
-    /// When the three are out of order or above 2^31 - 1.
+    /// When one is 0, the three are out of order, or one is above 2^31 - 1.
     pub fn new(min: u64, default: u64, max: u64) -> Result<Self, ValueError> {
         let text = || format!("{min} {default} {max}");
         if max > INT_MAX {
@@ -75,6 +77,13 @@ impl TcpMem {
                 "tcp_rmem/tcp_wmem triple",
                 text(),
                 format!("max {max} is above 2^31-1 ({INT_MAX}), the largest the kernel accepts"),
+            ));
+        }
+        if min == 0 {
+            return Err(ValueError::new(
+                "tcp_rmem/tcp_wmem triple",
+                text(),
+                "each value must be at least 1 (the kernel's proc_dointvec_minmax with SYSCTL_ONE)",
             ));
         }
         if !(min <= default && default <= max) {
@@ -389,12 +398,143 @@ impl fmt::Display for FastOpen {
 
 /// Parses a decimal or `0x` hexadecimal integer.
 pub(crate) fn parse_int<T: TryFrom<u64>>(text: &str, what: &'static str) -> Result<T, ValueError> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => text.parse::<u64>(),
-    };
-    let value = parsed.map_err(|_| ValueError::new(what, text, "not a non-negative integer"))?;
+    let value = kernel_u64(text)
+        .ok_or_else(|| ValueError::new(what, text, "not a non-negative integer"))?;
     T::try_from(value).map_err(|_| ValueError::new(what, text, "out of range"))
+}
+
+/// A non-negative integer as the kernel's sysctl handlers read it (`proc_get_long`, base 0):
+/// `0x10` is hexadecimal, `010` octal (8), `10` decimal; `08` is not a number there.
+pub(crate) fn kernel_u64(text: &str) -> Option<u64> {
+    let (digits, radix) =
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            (hex, 16)
+        } else if text.len() > 1 && text.starts_with('0') {
+            (&text[1..], 8)
+        } else {
+            (text, 10)
+        };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// A CPU mask as the kernel prints and parses bitmaps (`%*pb`, `bitmap_parse`): hex digits,
+/// optionally in comma-separated 32-bit groups, most significant first
+/// (`net.core.flow_limit_cpu_bitmap`, `net.core.rps_default_mask`).
+///
+/// Two masks that set the same CPUs are equal whatever their padding; it prints in the
+/// shortest form (`3`, `1,00000000`).
+///
+/// ```
+/// use nettune_sysctl::CpuMask;
+/// let m: CpuMask = "00000000,00000003".parse()?;
+/// assert_eq!(m, "3".parse()?);
+/// assert_eq!(m.to_string(), "3");
+/// assert!(m.contains(1) && !m.contains(2));
+/// assert_eq!("1,00000000".parse::<CpuMask>()?.cpus().collect::<Vec<_>>(), [32]);
+/// # Ok::<(), nettune_sysctl::ValueError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct CpuMask {
+    /// 32-bit words, least significant first, without high zero words.
+    words: Vec<u32>,
+}
+
+impl CpuMask {
+    /// The most CPUs a mask may name (the kernel's `NR_CPUS` limit on x86-64).
+    pub const MAX_CPUS: u32 = 8192;
+
+    /// A mask of the given CPUs.
+    ///
+    /// # Errors
+    ///
+    /// When a CPU number is [`CpuMask::MAX_CPUS`] or above.
+    pub fn of(cpus: impl IntoIterator<Item = u32>) -> Result<Self, ValueError> {
+        let mut words = Vec::new();
+        for cpu in cpus {
+            if cpu >= Self::MAX_CPUS {
+                return Err(ValueError::new(
+                    "CPU mask",
+                    cpu.to_string(),
+                    format!("CPU numbers stop below {}", Self::MAX_CPUS),
+                ));
+            }
+            let w = (cpu / 32) as usize;
+            if words.len() <= w {
+                words.resize(w + 1, 0);
+            }
+            words[w] |= 1 << (cpu % 32);
+        }
+        Ok(Self { words }.trimmed())
+    }
+
+    fn trimmed(mut self) -> Self {
+        while self.words.last() == Some(&0) {
+            self.words.pop();
+        }
+        self
+    }
+
+    /// Whether CPU `cpu` is in the mask.
+    pub fn contains(&self, cpu: u32) -> bool {
+        self.words
+            .get((cpu / 32) as usize)
+            .is_some_and(|w| w & (1 << (cpu % 32)) != 0)
+    }
+
+    /// The CPUs in the mask, in order.
+    pub fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, w)| {
+            (0..32)
+                .filter(move |b| w & (1 << b) != 0)
+                .map(move |b| i as u32 * 32 + b)
+        })
+    }
+}
+
+impl FromStr for CpuMask {
+    type Err = ValueError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let bad = |why: &str| ValueError::new("CPU mask", text, why.to_owned());
+        if text.is_empty() {
+            return Err(bad("empty: write 0 for no CPUs"));
+        }
+        let digits: String = text.chars().filter(|c| *c != ',').collect();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                "expected hex digits, optionally in comma-separated groups",
+            ));
+        }
+        if digits.len() > (Self::MAX_CPUS / 4) as usize {
+            return Err(bad("longer than the largest CPU count"));
+        }
+        let mut words = Vec::with_capacity(digits.len() / 8 + 1);
+        let bytes = digits.as_bytes();
+        let mut end = bytes.len();
+        while end > 0 {
+            let start = end.saturating_sub(8);
+            let chunk = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("not ASCII"))?;
+            words.push(u32::from_str_radix(chunk, 16).map_err(|_| bad("not hex"))?);
+            end = start;
+        }
+        Ok(Self { words }.trimmed())
+    }
+}
+
+impl fmt::Display for CpuMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some((top, rest)) = self.words.split_last() else {
+            return f.write_str("0");
+        };
+        write!(f, "{top:x}")?;
+        for w in rest.iter().rev() {
+            write!(f, ",{w:08x}")?;
+        }
+        Ok(())
+    }
 }
 
 /// `net.ipv4.tcp_fastopen_key`: the primary and optional backup 128-bit keys that sign
@@ -495,6 +635,17 @@ impl fmt::Debug for FastOpenKey {
     }
 }
 
+/// A sysctl whose numbers name modes the kernel defines (see [`crate::knobs`]): unknown
+/// numbers read back as `Other(n)` and are refused when written.
+pub trait Mode: FromStr<Err = ValueError> + fmt::Display {
+    /// What the value is, for errors (`tcp_timestamps mode`).
+    const WHAT: &'static str;
+    /// Whether the kernel defines this value.
+    fn is_known(&self) -> bool;
+    /// The values the kernel defines, as `0 (off), 1 (on)`.
+    fn choices() -> String;
+}
+
 /// Declares a sysctl mode: [`nettune_core::int_enum!`] over `u32`, parsed from and shown as
 /// the number the kernel prints.
 macro_rules! int_enum {
@@ -503,6 +654,16 @@ macro_rules! int_enum {
             $(#[$doc])*
             pub enum $name: u32 {
                 $($(#[$vdoc])* $variant = $value => $cname,)+
+            }
+        }
+
+        impl Mode for $name {
+            const WHAT: &'static str = $what;
+            fn is_known(&self) -> bool {
+                self.name().is_some()
+            }
+            fn choices() -> String {
+                [$(concat!(stringify!($value), " (", $cname, ")")),+].join(", ")
             }
         }
 
@@ -530,6 +691,18 @@ int_enum!(
         On = 1 => "on",
         /// 2: timestamps without the random offset.
         OnNoRandomOffset = 2 => "on-no-random-offset",
+    }
+);
+
+int_enum!(
+    /// `net.ipv4.tcp_ecn`: Explicit Congestion Notification (RFC 3168).
+    TcpEcn, "tcp_ecn mode" {
+        /// 0: never request or accept ECN.
+        Off = 0 => "off",
+        /// 1: request ECN on outgoing connections and accept it on incoming ones.
+        On = 1 => "on",
+        /// 2: accept ECN when the peer requests it, never request it (the default).
+        Passive = 2 => "passive",
     }
 );
 

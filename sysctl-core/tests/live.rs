@@ -137,7 +137,8 @@ fn alternative(key: &str, current: &str, sys: &Sysctl) -> String {
         _ => match current {
             "0" => "1".into(),
             "1" => "0".into(),
-            n => (n.parse::<u64>().unwrap_or_else(|_| panic!("{key}: {n:?}")) + 1).to_string(),
+            // One less stays inside every declared range (the ranges' tests cover the ends).
+            n => (n.parse::<u64>().unwrap_or_else(|_| panic!("{key}: {n:?}")) - 1).to_string(),
         },
     }
 }
@@ -598,4 +599,85 @@ fn run_owned_enters_the_namespace_from_any_thread_and_survives_panics() {
     assert!(caught.is_err());
     assert_eq!(ns.run_owned(here).expect("after panic"), want);
     assert_eq!(here(), outside, "the calling thread never moved");
+}
+
+/// Each knob's declared range against the running kernel, in a child namespace: both ends
+/// are accepted by the kernel, and (where the range is the kernel's own, not the portable
+/// jiffies bound) the first value outside is refused by the kernel too; nettune refuses it
+/// before writing, naming the range.
+#[test]
+fn declared_ranges_match_the_kernel() {
+    if !require_root("declared_ranges_match_the_kernel") {
+        return;
+    }
+    let ns = TestNs::new();
+    let sys = ns.sysctl();
+    let mut checked = 0;
+    for info in knobs::ALL {
+        let (Some((min, max)), Scope::PerNamespace) = (info.range, info.scope) else {
+            continue;
+        };
+        let k = key(info.key);
+        let Ok(own) = sys.read_raw(&k) else {
+            continue; // a module that is not loaded here
+        };
+        for end in [min, max] {
+            sys.write_raw(&k, &end.to_string())
+                .unwrap_or_else(|e| panic!("{}: the kernel refused {end}: {e}", info.key));
+            assert_eq!(
+                sys.read_raw(&k).expect("read"),
+                end.to_string(),
+                "{}",
+                info.key
+            );
+        }
+        for outside in [min - 1, max + 1] {
+            let ours = knobs::canonical(&k, &outside.to_string())
+                .expect_err(&format!("{} accepted {outside}", info.key));
+            // A negative number for an unsigned knob is refused by its type already.
+            assert!(
+                outside < 0 || ours.reason().contains(&format!("{min}..={max}")),
+                "{}: {ours}",
+                info.key
+            );
+            // The portable jiffies bound (INT_MAX / 1000) is below this kernel's.
+            let portable = max == 2_147_483 && outside == max + 1;
+            if outside >= 0 && !portable {
+                let kernel = ns.exec("sysctl", &["-w", &format!("{}={outside}", info.key)]);
+                assert!(
+                    !kernel.status.success(),
+                    "{}: the kernel took {outside}, outside the declared {min}..={max}",
+                    info.key
+                );
+            }
+        }
+        sys.write_raw(&k, &own).expect("restore");
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} ranges checked");
+}
+
+/// Modes refuse the numbers the kernel gives no meaning, even where the kernel stores them.
+#[test]
+fn undefined_modes_are_refused_before_writing() {
+    for (k, bad) in [
+        ("net.ipv4.tcp_timestamps", "3"),
+        ("net.ipv4.tcp_timestamps", "7"),
+        ("net.ipv4.tcp_tw_reuse", "3"),
+        ("net.ipv4.tcp_ecn", "6"),
+        ("net.ipv4.tcp_mtu_probing", "9"),
+    ] {
+        let err = knobs::canonical(&key(k), bad).expect_err(k);
+        assert!(
+            err.reason().contains("not a value the kernel defines"),
+            "{k}: {err}"
+        );
+    }
+    assert!(knobs::canonical(&key("net.ipv4.tcp_rmem"), "0 0 0").is_err());
+    assert_eq!(
+        knobs::canonical(&key("net.core.somaxconn"), "010")
+            .ok()
+            .as_deref(),
+        Some("8")
+    );
 }
