@@ -132,6 +132,67 @@ pub fn info(key: &Key) -> Option<&'static KnobInfo> {
     ALL.iter().find(|k| k.key == dotted)
 }
 
+/// A key the kernel no longer has: when it went, and what to use instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    /// The key in dotted form.
+    pub key: &'static str,
+    /// The kernel release that removed it.
+    pub since: &'static str,
+    /// Why, and what replaces it (if anything).
+    pub instead: &'static str,
+}
+
+/// Keys that tuning guides still name but the kernel removed or renamed.
+pub static REMOVED: &[Removed] = &[
+    Removed {
+        key: "net.ipv4.tcp_tw_recycle",
+        since: "4.12",
+        instead: "it broke clients behind NAT; net.ipv4.tcp_tw_reuse reuses TIME-WAIT sockets for outgoing connections safely",
+    },
+    Removed {
+        key: "net.ipv4.tcp_abc",
+        since: "3.9",
+        instead: "Appropriate Byte Counting is gone; nothing replaces it",
+    },
+    Removed {
+        key: "net.ipv4.tcp_cookie_size",
+        since: "3.10",
+        instead: "TCP Cookie Transactions are gone; TCP Fast Open (net.ipv4.tcp_fastopen) serves the same purpose",
+    },
+    Removed {
+        key: "net.ipv4.tcp_frto_response",
+        since: "3.10",
+        instead: "F-RTO was reworked; net.ipv4.tcp_frto remains",
+    },
+    Removed {
+        key: "net.ipv4.tcp_dma_copybreak",
+        since: "3.19",
+        instead: "NET_DMA receive offload is gone; nothing replaces it",
+    },
+    Removed {
+        key: "net.ipv4.tcp_max_ssthresh",
+        since: "4.0",
+        instead: "limited slow start is gone; HyStart (in cubic) handles slow-start overshoot",
+    },
+    Removed {
+        key: "net.netfilter.nf_conntrack_helper",
+        since: "6.0",
+        instead: "automatic helper assignment is gone: assign helpers explicitly with an nftables `ct helper` rule",
+    },
+    Removed {
+        key: "net.ipv4.netfilter.ip_conntrack_max",
+        since: "4.x (the ip_conntrack compatibility names)",
+        instead: "renamed net.netfilter.nf_conntrack_max",
+    },
+];
+
+/// The entry of [`REMOVED`] for `key`, if the kernel removed it.
+pub fn removed(key: &Key) -> Option<&'static Removed> {
+    let dotted = key.to_string();
+    REMOVED.iter().find(|r| r.key == dotted)
+}
+
 /// Whether `key` holds a secret that is never printed: `net.ipv4.tcp_fastopen_key` (the
 /// keys that sign fast-open cookies). Journals keep such values, in files only the owner
 /// may read; plans, reports and errors show `<secret>`.

@@ -453,6 +453,12 @@ impl Sysctl {
     }
 
     fn absent_reason(&self, key: &Key) -> String {
+        if let Some(r) = knobs::removed(key) {
+            return format!(
+                "removed from the kernel in Linux {}: {}",
+                r.since, r.instead
+            );
+        }
         let scope = knobs::info(key).map(|k| k.scope);
         if scope == Some(Scope::Global) && self.in_child_namespace() == Some(true) {
             return "a global key, absent in child network namespaces: read or set it in the \

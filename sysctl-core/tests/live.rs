@@ -681,3 +681,28 @@ fn undefined_modes_are_refused_before_writing() {
         Some("8")
     );
 }
+
+/// A removed knob says when it went and what replaces it, not "kernel too old".
+#[test]
+fn removed_knobs_say_so() {
+    let sys = Sysctl::new();
+    match sys.read_raw(&key("net.ipv4.tcp_tw_recycle")) {
+        Err(Error::Unsupported { reason, .. }) => {
+            assert!(
+                reason.contains("removed from the kernel in Linux 4.12"),
+                "{reason}"
+            );
+            assert!(reason.contains("tcp_tw_reuse"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for r in knobs::REMOVED {
+        assert!(
+            !std::path::Path::new("/proc/sys")
+                .join(key(r.key).path())
+                .exists(),
+            "{} is listed as removed but this kernel has it",
+            r.key
+        );
+    }
+}
