@@ -68,8 +68,8 @@ impl ProfileEntry {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] when the value is empty, has a newline or NUL, or breaks
-    /// the knob's rules.
+    /// [`Error::InvalidValue`] when the value has a newline or NUL, or breaks the knob's
+    /// rules (an empty value is one only for a string key: `kernel.core_pattern =`).
     pub fn new(key: Key, value: &str, why: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidValue {
             key: key.clone(),
@@ -77,9 +77,6 @@ impl ProfileEntry {
             reason,
             source: None,
         };
-        if value.trim().is_empty() {
-            return Err(invalid("empty value".into()));
-        }
         if value.contains(['\n', '\0']) {
             return Err(invalid("contains a newline or NUL byte".into()));
         }

@@ -183,13 +183,80 @@ impl Sysctl {
     }
 
     fn read_here(&self, key: &Key) -> Result<String> {
-        read_file(&self.path_of(key)).map_err(|e| self.open_error(key, "read", e))
+        self.open_key(key, false)
+            .and_then(|f| read_value(&f))
+            .map_err(|e| self.open_error(key, "read", e))
+    }
+
+    /// Whether this handle works on the live tree (the kernel's `/proc/sys`) rather than a
+    /// directory laid out like it.
+    fn is_live(&self) -> bool {
+        *self.root == *Path::new("/proc/sys")
+    }
+
+    /// Opens `key` for reading or writing. In a tree other than `/proc/sys` the path is
+    /// resolved beneath the root (`openat2(RESOLVE_BENEATH)`: no `..` or symlink leads out
+    /// of it) and a write truncates, so a shorter value replaces a longer one whole.
+    fn open_key(&self, key: &Key, write: bool) -> io::Result<fs::File> {
+        if self.is_live() {
+            return OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open(self.path_of(key));
+        }
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+        let root = fs::File::open(&*self.root)?;
+        let flags = if write {
+            OFlag::O_WRONLY | OFlag::O_TRUNC
+        } else {
+            OFlag::O_RDONLY
+        } | OFlag::O_CLOEXEC
+            | OFlag::O_NOCTTY;
+        let how = OpenHow::new()
+            .flags(flags)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        let fd = openat2(&root, key.path(), how).map_err(|e| match e {
+            nix::errno::Errno::EXDEV | nix::errno::Errno::ELOOP => io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} leads out of the tree at {} (a symlink or `..`)",
+                    key.path(),
+                    self.root.display()
+                ),
+            ),
+            e => io::Error::from(e),
+        })?;
+        let file = fs::File::from(fd);
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", key.path()),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// The key's file mode, looked up as [`Sysctl::open_key`] opens it.
+    fn key_mode(&self, key: &Key) -> io::Result<(bool, u32)> {
+        let meta = if self.is_live() {
+            fs::metadata(self.path_of(key))?
+        } else {
+            use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+            let root = fs::File::open(&*self.root)?;
+            let how = OpenHow::new()
+                .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            let fd = openat2(&root, key.path(), how).map_err(io::Error::from)?;
+            fs::File::from(fd).metadata()?
+        };
+        Ok((meta.is_file(), meta.permissions().mode()))
     }
 
     /// Writes a value as text, in one `write(2)`, as `sysctl -w` does.
     ///
-    /// The value is checked first (not empty, no NUL, no newline but a trailing one, at
-    /// most 4096 bytes); a rejected value opens nothing.
+    /// The value is checked first (no NUL, no newline but a trailing one, at most 4096
+    /// bytes); a rejected value opens nothing. An empty value is written as a newline,
+    /// which empties a string key (`kernel.core_pattern =` in sysctl.d).
     ///
     /// # Errors
     ///
@@ -199,9 +266,7 @@ impl Sysctl {
     /// key read-only in a child namespace), [`Error::Unsupported`] for an absent key.
     pub fn write_raw(&self, key: &Key, value: &str) -> Result<()> {
         let value = value.strip_suffix('\n').unwrap_or(value);
-        let reason = if value.is_empty() {
-            Some("empty value")
-        } else if value.len() > MAX_VALUE_LEN {
+        let reason = if value.len() > MAX_VALUE_LEN {
             Some("longer than 4096 bytes")
         } else if value.contains('\0') {
             Some("contains a NUL byte")
@@ -218,6 +283,9 @@ impl Sysctl {
                 source: None,
             });
         }
+        // An empty value is written as a lone newline, as systemd-sysctl and `echo` do: a
+        // string key becomes empty, a number key refuses it.
+        let value = if value.is_empty() { "\n" } else { value };
         if let Some((ns, rel)) = self.net_file(key) {
             let written = ns.write_file(Tree::SysctlNet, rel, value.as_bytes())?;
             let (key, value) = (key.clone(), value.to_owned());
@@ -226,7 +294,7 @@ impl Sysctl {
                 Err(e) => self.in_ns(move |sys| {
                     // Opening and writing fail alike here: a key that is not there was
                     // never opened (absent), one that is there refused the value.
-                    if fs::metadata(sys.path_of(&key)).is_err() {
+                    if sys.key_mode(&key).is_err() {
                         return Err(sys.open_error(&key, "write", e));
                     }
                     Err(sys.write_error(&key, &value, e))
@@ -238,9 +306,8 @@ impl Sysctl {
     }
 
     fn write_here(&self, key: &Key, value: &str) -> Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(self.path_of(key))
+        let mut file = self
+            .open_key(key, true)
             .map_err(|e| self.open_error(key, "write", e))?;
         match file.write(value.as_bytes()) {
             Ok(n) => short_write(key, n, value.len()),
@@ -266,8 +333,8 @@ impl Sysctl {
         }
         let key = key.clone();
         self.in_ns(move |sys| {
-            fs::metadata(sys.path_of(&key))
-                .map(|m| m.is_file() && m.permissions().mode() & 0o200 != 0)
+            sys.key_mode(&key)
+                .map(|(file, mode)| file && mode & 0o200 != 0)
                 .map_err(|e| sys.open_error(&key, "inspect", e))
         })
     }
@@ -334,8 +401,8 @@ impl Sysctl {
         let prefix = prefix.clone();
         self.in_ns(move |sys| {
             let mut out = Vec::new();
-            sys.walk(&prefix, &mut |key, path| {
-                let value = read_file(path).map_err(|e| sys.open_error(&key, "read", e));
+            sys.walk(&prefix, &mut |key, _| {
+                let value = sys.read_here(&key);
                 out.push((key, value));
                 Ok(())
             })?;
@@ -347,6 +414,11 @@ impl Sysctl {
     /// Calls `visit` for each file at and below `prefix`.
     fn walk(&self, prefix: &Key, visit: &mut dyn FnMut(Key, &Path) -> Result<()>) -> Result<()> {
         let top = self.path_of(prefix);
+        if !self.is_live() {
+            // The prefix itself must lie inside the tree.
+            self.key_mode(prefix)
+                .map_err(|e| self.open_error(prefix, "list", e))?;
+        }
         let meta = fs::metadata(&top).map_err(|e| self.open_error(prefix, "list", e))?;
         if !meta.is_dir() {
             return visit(prefix.clone(), &top);
@@ -368,6 +440,8 @@ impl Sysctl {
                 };
                 let path = entry.path();
                 match entry.file_type() {
+                    // A link in a tree other than /proc/sys could lead out of it.
+                    Ok(t) if t.is_symlink() => {}
                     Ok(t) if t.is_dir() => stack.push((key, path)),
                     Ok(_) => visit(key, &path)?,
                     // Vanished between listing and stat (an interface went away).
@@ -444,6 +518,12 @@ impl Sysctl {
                 reason: self.denied_reason(key, op, &source),
                 source,
             },
+            // Refused by this crate: a path that leads out of a tree under another root.
+            None if source.kind() == io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                key: key.clone(),
+                reason: source.to_string(),
+                source,
+            },
             _ => Error::Io {
                 op,
                 key: key.clone(),
@@ -486,9 +566,7 @@ impl Sysctl {
         if source.raw_os_error() == Some(libc::EROFS) {
             return "/proc/sys is mounted read-only here (a container?)".to_owned();
         }
-        let mode = fs::metadata(self.path_of(key))
-            .map(|m| m.permissions().mode())
-            .ok();
+        let mode = self.key_mode(key).map(|(_, mode)| mode).ok();
         let root = nix::unistd::geteuid().is_root();
         if op == "write" {
             if mode.is_some_and(|m| m & 0o222 == 0) {
@@ -608,8 +686,10 @@ fn short_write(key: &Key, took: usize, len: usize) -> Result<()> {
 }
 
 /// Reads a whole value file without the trailing newline.
-fn read_file(path: &Path) -> io::Result<String> {
-    let mut buf = fs::read_to_string(path)?;
+fn read_value(mut file: &fs::File) -> io::Result<String> {
+    use std::io::Read;
+    let mut buf = String::with_capacity(4096);
+    file.read_to_string(&mut buf)?;
     if buf.ends_with('\n') {
         buf.pop();
     }

@@ -416,13 +416,26 @@ fn bad_values_are_rejected_before_writing() {
     let sys = ns.sysctl();
     let k = knobs::TcpFastopen::key();
     let before = sys.read_raw(&k).expect("read");
-    for bad in ["", "1\0", "1\n2", &"9".repeat(5000)] {
+    for bad in ["1\0", "1\n2", &"9".repeat(5000)] {
         let err = sys.write_raw(&k, bad).expect_err("bad raw value");
         assert!(
             matches!(err, Error::InvalidValue { source: None, .. }),
             "{err}"
         );
     }
+    // An empty value reaches the kernel (it empties a string key), which refuses it here.
+    let err = sys.write_raw(&k, "").expect_err("empty for a number");
+    assert!(
+        matches!(
+            err,
+            Error::InvalidValue {
+                source: Some(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(sys.read_raw(&k).expect("read"), before);
     let err = sys
         .set::<knobs::TcpFastopen>(FastOpen::CLIENT_NO_COOKIE)
         .expect_err("bits");
@@ -705,4 +718,56 @@ fn removed_knobs_say_so() {
             r.key
         );
     }
+}
+
+/// A tree under another root stays inside it and writes whole values.
+#[test]
+fn a_tree_under_another_root_is_contained_and_written_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("net/ipv4")).expect("mkdir");
+    std::fs::write(outside.path().join("secret"), "precious\n").expect("write");
+    std::fs::create_dir_all(outside.path().join("core")).expect("mkdir");
+    std::fs::write(outside.path().join("core/somaxconn"), "5\n").expect("write");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret"),
+        dir.path().join("net/ipv4/tcp_fastopen"),
+    )
+    .expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("net/core")).expect("symlink");
+    std::fs::write(
+        dir.path().join("net/ipv4/tcp_rmem"),
+        "4096\t131072\t6291456\n",
+    )
+    .expect("write");
+    let sys = Sysctl::with_root(dir.path());
+
+    // Links out of the tree are neither read nor written, and say why.
+    for k in ["net.ipv4.tcp_fastopen", "net.core.somaxconn"] {
+        let err = sys.read_raw(&key(k)).expect_err(k);
+        assert!(
+            err.to_string().contains("leads out of the tree"),
+            "{k}: {err}"
+        );
+        assert!(sys.write_raw(&key(k), "1").is_err(), "{k}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("secret")).expect("read"),
+        "precious\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("core/somaxconn")).expect("read"),
+        "5\n"
+    );
+    assert!(sys.keys(&key("net.core")).is_err());
+    let listed = sys.keys(&key("net")).expect("keys");
+    assert_eq!(listed, [key("net.ipv4.tcp_rmem")], "links are not keys");
+
+    // A shorter value replaces a longer one whole.
+    sys.write_raw(&key("net.ipv4.tcp_rmem"), "1 2 3")
+        .expect("write");
+    assert_eq!(
+        sys.read_raw(&key("net.ipv4.tcp_rmem")).expect("read"),
+        "1 2 3"
+    );
 }

@@ -162,9 +162,8 @@ fn a_value_the_kernel_rejects_leaves_all_five_unchanged() {
     if !require_root("a_value_the_kernel_rejects_leaves_all_five_unchanged") {
         return;
     }
-    // tcp_tw_reuse takes 0..=2; 7 passes the typed check (unknown modes are kept) and the
-    // kernel refuses it.
-    third_of_five_fails(("net.ipv4.tcp_tw_reuse", "7"), |e| {
+    // tcp_early_retrans (no typed knob) takes 0..=4 in the kernel, which refuses 9.
+    third_of_five_fails(("net.ipv4.tcp_early_retrans", "9"), |e| {
         matches!(
             e,
             Error::InvalidValue {
