@@ -803,30 +803,31 @@ fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {
     Ok(())
 }
 
-/// The sysctls of a profile as a sysctl.d file; what sysctl.d cannot say (bounds, NIC,
-/// MPTCP and NOTRACK settings) is named in comments, never dropped silently.
-fn sysctl_d(p: &nettune::Profile) -> String {
-    let mut out = format!("# nettune profile {}\n", p.name());
+/// The sysctls of a profile as a sysctl.d file (written by the sysctl crate); what sysctl.d
+/// cannot say (bounds, NIC, MPTCP and NOTRACK settings) is named in comments, never dropped
+/// silently.
+fn sysctl_d(p: &nettune::Profile) -> Res<String> {
+    let mut file = nettune::sysctl::Profile::new(p.name());
     for r in p.sysctls() {
-        out.push('\n');
-        for line in r.why.lines() {
-            out.push_str(&format!("# {line}\n"));
-        }
-        match &r.want {
-            nettune::Want::Exact(v) => out.push_str(&format!("{} = {v}\n", r.key)),
-            nettune::Want::AtLeast(v) | nettune::Want::AtMost(v) => {
-                let how = if matches!(r.want, nettune::Want::AtLeast(_)) {
-                    "at least"
-                } else {
-                    "at most"
-                };
-                out.push_str(&format!(
-                    "# the profile wants {how} {v}; sysctl.d has no bounds, so this sets it\n{} = {v}\n",
-                    r.key
-                ));
-            }
-        }
+        let (v, bound) = match &r.want {
+            nettune::Want::Exact(v) => (v, None),
+            nettune::Want::AtLeast(v) => (v, Some("at least")),
+            nettune::Want::AtMost(v) => (v, Some("at most")),
+        };
+        let why = match bound {
+            None => r.why.clone(),
+            Some(how) => format!(
+                "{}\nthe profile wants {how} {v}; sysctl.d has no bounds, so this sets it",
+                r.why
+            ),
+        };
+        let entry = nettune::sysctl::ProfileEntry::new(r.key.clone(), v, why.trim())
+            .map_err(|e| Fail::Run(nettune::error::report(&e)))?;
+        file.push(entry);
     }
+    let mut out = file
+        .to_sysctl_d()
+        .map_err(|e| Fail::Run(nettune::error::report(&e)))?;
     let rest = p.nics().len()
         + usize::from(p.mptcp_limits().is_some())
         + p.endpoints().len()
@@ -837,7 +838,7 @@ fn sysctl_d(p: &nettune::Profile) -> String {
             p.nics().keys().map(ToString::to_string).collect::<Vec<_>>()
         ));
     }
-    out
+    Ok(out)
 }
 
 fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
@@ -854,7 +855,7 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
         ProfileCmd::Show { name, emit } => {
             let p = load(&name)?;
             match emit.as_deref() {
-                Some("sysctl.d") => write!(ctx.out, "{}", sysctl_d(&p))?,
+                Some("sysctl.d") => write!(ctx.out, "{}", sysctl_d(&p)?)?,
                 Some("toml") => write!(ctx.out, "{}", p.to_toml())?,
                 Some("json") => writeln!(ctx.out, "{}", p.to_json())?,
                 Some(other) => {

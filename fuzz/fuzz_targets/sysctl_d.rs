@@ -8,7 +8,8 @@ use nettune_sysctl::Profile;
 fuzz_target!(|text: &str| {
     let _ = nettune_sysctl::sysctld::SysctlD::parse("fuzz.conf", text);
     let Ok(p) = Profile::from_sysctl_d(text) else { return };
-    let again = Profile::from_sysctl_d(&p.to_sysctl_d()).expect("our own output parses");
+    let Ok(out) = p.to_sysctl_d() else { return };
+    let again = Profile::from_sysctl_d(&out).expect("our own output parses");
     let pairs = |p: &Profile| {
         p.entries()
             .iter()

@@ -269,10 +269,33 @@ impl Profile {
     }
 
     /// The profile as a sysctl.d file that `sysctl -p FILE` and systemd-sysctl accept:
-    /// each entry preceded by a `# why` comment, optional entries prefixed with `-`.
-    pub fn to_sysctl_d(&self) -> String {
-        let mut out = format!("# nettune profile {}\n", self.name);
+    /// each entry preceded by a `# why` comment, optional entries prefixed with `-`. It
+    /// reads back ([`Profile::from_sysctl_d`]) as the same entries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] for an entry the format cannot hold: a key starting with
+    /// `-`, `#` or `;` or holding `=`, a value with whitespace at either end.
+    pub fn to_sysctl_d(&self) -> Result<String> {
+        let mut out = format!("# nettune profile {}\n", self.name.replace('\n', " "));
         for e in &self.entries {
+            let key = e.key.to_string();
+            let refuse = |reason: &str| Error::InvalidValue {
+                key: e.key.clone(),
+                value: clip(&e.value),
+                reason: format!("cannot be written to a sysctl.d file: {reason}"),
+                source: None,
+            };
+            if key.starts_with(['-', '#', ';']) || key.contains('=') {
+                return Err(refuse(
+                    "the key starts with `-`, `#` or `;` or holds `=`, which the file format reads otherwise",
+                ));
+            }
+            if e.value.trim_matches([' ', '\t', '\r']) != e.value {
+                return Err(refuse(
+                    "the value starts or ends with whitespace, which readers strip",
+                ));
+            }
             out.push('\n');
             for line in e.why.lines() {
                 out.push_str("# ");
@@ -280,27 +303,30 @@ impl Profile {
                 out.push('\n');
             }
             let dash = if e.optional { "-" } else { "" };
-            // A value that itself starts with a quote would lose it to the reader's
-            // unquoting: quote it, and the reader takes off exactly that pair.
-            let value = if e.value.starts_with(['"', '\'']) {
-                format!("\"{}\"", e.value)
-            } else {
-                e.value.clone()
-            };
-            out.push_str(&format!("{dash}{} = {value}\n", e.key));
+            out.push_str(&format!("{dash}{key} = {}\n", e.value));
         }
-        out
+        Ok(out)
     }
 
     /// Parses a sysctl.d file into a profile (see [`crate::sysctld`] for the syntax). The
-    /// comment lines just above an entry become its reason.
+    /// comment lines just above an entry become its reason. Unlike systemd-sysctl, which
+    /// skips a malformed line with a warning, a profile refuses it: a profile is applied
+    /// whole or not at all.
     ///
     /// # Errors
     ///
     /// [`Error::Syntax`] with the line and reason for a malformed line, or for a glob or
     /// exclusion, which need a live tree: use [`crate::sysctld::SysctlD::expand`].
     pub fn from_sysctl_d(text: &str) -> Result<Self> {
-        crate::sysctld::SysctlD::parse("(profile)", text)?.to_profile_without_globs()
+        let file = crate::sysctld::SysctlD::parse("(profile)", text);
+        if let Some(w) = file.warnings().iter().find(|w| w.skipped) {
+            return Err(Error::Syntax {
+                file: w.file.display().to_string(),
+                line: w.line,
+                reason: w.message.clone(),
+            });
+        }
+        file.to_profile_without_globs()
     }
 
     /// The low-latency profile of the tuning guide, with its errors corrected: BBR, fast
@@ -601,16 +627,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sysctl_d_output_reads_back_values_that_start_with_a_quote() {
-        // Found by the sysctl_d fuzz target: `'= '~` was written bare and read back as an
-        // unterminated quote.
+    fn sysctl_d_output_reads_back_or_is_refused() {
+        // Quotes are part of a value (readers do not strip them): written and read as is.
         let mut p = Profile::new("q");
         p.set("net.x", "'= '~", "").expect("set");
         p.set("net.y", "\"a b\"\"", "").expect("set");
-        let again = Profile::from_sysctl_d(&p.to_sysctl_d()).expect("reads back");
+        p.set("kernel.core_pattern", "", "").expect("set");
+        let again = Profile::from_sysctl_d(&p.to_sysctl_d().expect("emit")).expect("reads back");
         let values: Vec<&str> = again.entries().iter().map(ProfileEntry::value).collect();
         let want: Vec<&str> = p.entries().iter().map(ProfileEntry::value).collect();
         assert_eq!(values, want);
+        // A value is stored canonical (a trailing `\r` is whitespace), so it round-trips.
+        let mut cr = Profile::new("cr");
+        cr.set("net.x", "1\r", "").expect("set");
+        let back = Profile::from_sysctl_d(&cr.to_sysctl_d().expect("emit")).expect("parse");
+        assert_eq!(back.entries()[0].value(), "1");
+        // What the format cannot hold is refused, not written to be misread.
+        let mut refused = 0;
+        for k in ["net.a=b", "-net.x", "#net.x"] {
+            let mut bad = Profile::new("bad");
+            let Ok(_) = bad.set(k, "1", "") else { continue };
+            let err = bad.to_sysctl_d().expect_err(k);
+            assert!(err.to_string().contains("sysctl.d"), "{err}");
+            refused += 1;
+        }
+        assert!(refused > 0, "no such key is valid: nothing was checked");
     }
 
     #[test]

@@ -1,10 +1,20 @@
-//! sysctl.d configuration files (see `sysctl.d(5)`, `systemd-sysctl(8)`, `sysctl(8)`).
+//! sysctl.d configuration files (see `sysctl.d(5)`, `systemd-sysctl(8)`, `sysctl(8)`),
+//! read as systemd-sysctl reads them (src/sysctl/sysctl.c and `conf_file_read`):
 //!
-//! Syntax, per line: blank lines and lines starting with `#` or `;` are comments;
-//! `key = value` sets a key (dotted or slashed; the value may be quoted with `"` or `'`);
-//! `-key = value` ignores a failed write; a key with `*`, `?` or `[...]` is a glob expanded
-//! against the keys that exist, and an explicit assignment wins over a glob whatever their
-//! order; `-key` alone excludes a key from the globs. A later assignment of a key wins.
+//! - each line is stripped of whitespace (spaces, tabs, `\r`) at both ends; blank lines
+//!   and lines starting with `#` or `;` are comments;
+//! - a UTF-8 byte order mark at the start of the file is dropped, with a warning: systemd
+//!   and procps take it as part of the first key, which then silently sets nothing;
+//! - `key = value` sets a key (dotted or slashed). The value is everything after the first
+//!   `=`, stripped: quotes are part of it (neither systemd nor procps removes them, and the
+//!   kernel refuses them in numbers), and it may be empty (`kernel.core_pattern =`);
+//! - `-key = value` ignores a failed write; `-key` alone excludes that exact key from the
+//!   globs; a key with `*`, `?` or `[...]` is a glob expanded against the keys that exist,
+//!   and an explicit assignment wins over a glob whatever their order;
+//! - a later assignment of a key with another value wins and moves to the end of the write
+//!   order (the same value again keeps its place);
+//! - a line that is not an assignment, or whose key is not a valid key, is skipped with a
+//!   [`Warning`], as systemd-sysctl logs "Line is not an assignment, ignoring".
 //!
 //! [`SysctlConfig`] loads a configuration the way systemd-sysctl does: the `.conf` files of
 //! /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d and /usr/lib/sysctl.d; a file name
@@ -27,7 +37,7 @@ pub enum Line {
     Set {
         /// The key or glob, validated as a key.
         key: Key,
-        /// The value, unquoted and trimmed.
+        /// The value, trimmed (quotes, if any, are part of it).
         value: String,
         /// `-` prefix: a failed write is ignored.
         optional: bool,
@@ -65,7 +75,7 @@ impl std::fmt::Display for Origin {
 pub struct Resolved {
     /// The key.
     pub key: Key,
-    /// The value, as written in the file (unquoted).
+    /// The value, as written in the file (trimmed).
     pub value: String,
     /// Whether a failed write is ignored.
     pub optional: bool,
@@ -73,11 +83,32 @@ pub struct Resolved {
     pub origin: Origin,
 }
 
+/// A line of a sysctl.d file that was skipped, and why (systemd-sysctl logs these and
+/// goes on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file.
+    pub file: PathBuf,
+    /// The line, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+    /// Whether the line was ignored (`false` for a notice about a line still used).
+    pub skipped: bool,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+    }
+}
+
 /// A parsed sysctl.d file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SysctlD {
     file: PathBuf,
     lines: Vec<Line>,
+    warnings: Vec<Warning>,
 }
 
 fn is_glob(key: &Key) -> bool {
@@ -85,24 +116,36 @@ fn is_glob(key: &Key) -> bool {
 }
 
 impl SysctlD {
-    /// Parses the text of a file; `file` names it in errors and origins.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Syntax`] with the file, line and reason for a malformed line: no `=`, an
-    /// empty or invalid key, an unterminated quote, an empty value.
-    pub fn parse(file: impl Into<PathBuf>, text: &str) -> Result<Self> {
+    /// Parses the text of a file; `file` names it in origins and warnings. A malformed
+    /// line is skipped with a [`Warning`] ([`SysctlD::warnings`]), never an error.
+    pub fn parse(file: impl Into<PathBuf>, text: &str) -> Self {
         let file = file.into();
         let mut lines = Vec::new();
+        let mut warnings = Vec::new();
+        let text = match text.strip_prefix('\u{feff}') {
+            Some(rest) => {
+                warnings.push(Warning {
+                    file: file.clone(),
+                    line: 1,
+                    message: "a UTF-8 byte order mark at the start was dropped (systemd-sysctl and procps read it as part of the first key, which then does not exist)".into(),
+                    skipped: false,
+                });
+                rest
+            }
+            None => text,
+        };
         let mut comment: Vec<&str> = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
+        for (i, raw) in text.split('\n').enumerate() {
             let line = i + 1;
-            let bad = |reason: String| Error::Syntax {
-                file: file.display().to_string(),
-                line,
-                reason,
+            let mut warn = |message: String, skipped: bool| {
+                warnings.push(Warning {
+                    file: file.clone(),
+                    line,
+                    message,
+                    skipped,
+                })
             };
-            let trimmed = raw.trim();
+            let trimmed = raw.trim_matches([' ', '\t', '\r', '\n']);
             if trimmed.is_empty() {
                 comment.clear();
                 continue;
@@ -114,48 +157,72 @@ impl SysctlD {
                 comment.push(c.trim());
                 continue;
             }
-            let (optional, body) = match trimmed.strip_prefix('-') {
-                Some(rest) => (true, rest.trim_start()),
-                None => (false, trimmed),
-            };
-            let Some((key_text, value_text)) = body.split_once('=') else {
-                if optional && !body.is_empty() {
-                    let key = Key::new(body).map_err(|e| bad(e.to_string()))?;
-                    lines.push(Line::Exclude { key, line });
-                    comment.clear();
-                    continue;
+            let parsed = match trimmed.split_once('=') {
+                Some((key_text, value_text)) => {
+                    let (optional, key_text) = match key_text.strip_prefix('-') {
+                        Some(rest) => (true, rest),
+                        None => (false, key_text),
+                    };
+                    let key_text = key_text.trim_matches([' ', '\t']);
+                    if key_text.is_empty() {
+                        Err("empty key before `=`, ignoring".to_owned())
+                    } else {
+                        Key::new(key_text)
+                            .map(|key| Line::Set {
+                                key,
+                                value: value_text.trim_matches([' ', '\t']).to_owned(),
+                                optional,
+                                comment: comment.join("\n"),
+                                line,
+                            })
+                            .map_err(|e| format!("{e}, ignoring"))
+                    }
                 }
-                return Err(bad(format!("expected `key = value`, found {trimmed:?}")));
+                None => match trimmed.strip_prefix('-') {
+                    Some(rest) => Key::new(rest.trim_matches([' ', '\t']))
+                        .map(|key| {
+                            if is_glob(&key) {
+                                warn(
+                                    format!(
+                                        "-{key}: an exclusion is matched by its exact name, so a glob here excludes nothing"
+                                    ),
+                                    false,
+                                );
+                            }
+                            Line::Exclude { key, line }
+                        })
+                        .map_err(|e| format!("{e}, ignoring")),
+                    None => Err(format!(
+                        "line is not an assignment (`key = value`), ignoring: {trimmed:?}"
+                    )),
+                },
             };
-            let key_text = key_text.trim();
-            if key_text.is_empty() {
-                return Err(bad("empty key before `=`".into()));
+            match parsed {
+                Ok(l) => lines.push(l),
+                Err(message) => warn(message, true),
             }
-            let key = Key::new(key_text).map_err(|e| bad(e.to_string()))?;
-            let value = unquote(value_text.trim()).map_err(|r| bad(r.into()))?;
-            if value.is_empty() {
-                return Err(bad(format!("empty value for {key}")));
-            }
-            lines.push(Line::Set {
-                key,
-                value: value.to_owned(),
-                optional,
-                comment: comment.join("\n"),
-                line,
-            });
             comment.clear();
         }
-        Ok(Self { file, lines })
+        Self {
+            file,
+            lines,
+            warnings,
+        }
+    }
+
+    /// The lines that were skipped, and why.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
     }
 
     /// Reads and parses a file.
     ///
     /// # Errors
     ///
-    /// [`Error::File`] or [`Error::Syntax`].
+    /// [`Error::File`] when it cannot be read.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        Self::parse(path, &textfile::read(path)?)
+        Ok(Self::parse(path, &textfile::read(path)?))
     }
 
     /// The file's name or path.
@@ -217,16 +284,6 @@ impl SysctlD {
         }
         Ok(profile)
     }
-}
-
-/// Strips one pair of matching quotes.
-fn unquote(value: &str) -> Result<&str, &'static str> {
-    for q in ['"', '\''] {
-        if let Some(rest) = value.strip_prefix(q) {
-            return rest.strip_suffix(q).ok_or("unterminated quote");
-        }
-    }
-    Ok(value)
 }
 
 /// Matches `name` against a shell glob (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`).
@@ -337,71 +394,71 @@ fn expand_glob(pattern: &Key, sys: &Sysctl) -> Result<Vec<Key>> {
     }
 }
 
-/// The final assignments of `files` applied in order.
+/// The final assignments of `files` applied in order, in the order systemd-sysctl writes
+/// them: each option at the place of its last assignment (the same value again keeps the
+/// place), a glob's keys at the glob's place, minus the keys set explicitly or excluded.
 fn resolve(files: &[SysctlD], sys: &Sysctl) -> Result<Vec<Resolved>> {
-    let mut excluded: Vec<&Key> = Vec::new();
-    for f in files {
-        for l in &f.lines {
-            if let Line::Exclude { key, .. } = l {
-                excluded.push(key);
-            }
-        }
+    // The options, as systemd's ordered hashmap holds them: key (or glob) -> value.
+    struct Opt<'a> {
+        key: &'a Key,
+        value: Option<&'a str>,
+        optional: bool,
+        origin: Origin,
     }
-    let is_excluded = |k: &Key| {
-        excluded.iter().any(|e| {
-            if is_glob(e) {
-                key_matches(e, k)
-            } else {
-                *e == k
-            }
-        })
-    };
-    let mut explicit: BTreeMap<Key, Resolved> = BTreeMap::new();
-    let mut globbed: BTreeMap<Key, Resolved> = BTreeMap::new();
-    let mut order: Vec<Key> = Vec::new();
+    let mut opts: Vec<Opt<'_>> = Vec::new();
+    let mut index: BTreeMap<&Key, usize> = BTreeMap::new();
     for f in files {
         for l in &f.lines {
-            let Line::Set {
-                key,
-                value,
-                optional,
-                line,
-                ..
-            } = l
-            else {
-                continue;
+            let (key, value, optional, line) = match l {
+                Line::Set {
+                    key,
+                    value,
+                    optional,
+                    line,
+                    ..
+                } => (key, Some(value.as_str()), *optional, *line),
+                Line::Exclude { key, line } => (key, None, false, *line),
             };
             let origin = Origin {
                 file: f.file.clone(),
-                line: *line,
+                line,
             };
-            let make = |k: &Key| Resolved {
-                key: k.clone(),
-                value: value.clone(),
-                optional: *optional,
-                origin: origin.clone(),
-            };
-            if is_glob(key) {
-                for k in expand_glob(key, sys)? {
-                    if !is_excluded(&k) {
-                        order.push(k.clone());
-                        globbed.insert(k.clone(), make(&k));
-                    }
+            if let Some(&i) = index.get(key) {
+                if opts[i].value == value {
+                    opts[i].optional |= optional;
+                    continue;
                 }
-            } else {
-                order.push(key.clone());
-                explicit.insert(key.clone(), make(key));
+                opts.remove(i);
+                index = opts.iter().enumerate().map(|(i, o)| (o.key, i)).collect();
             }
+            index.insert(key, opts.len());
+            opts.push(Opt {
+                key,
+                value,
+                optional,
+                origin,
+            });
         }
     }
+    let named: BTreeSet<&Key> = opts.iter().map(|o| o.key).collect();
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for k in order {
-        if !seen.insert(k.clone()) {
-            continue;
-        }
-        if let Some(r) = explicit.get(&k).or_else(|| globbed.get(&k)) {
-            out.push(r.clone());
+    for o in &opts {
+        let Some(value) = o.value else { continue };
+        let make = |k: &Key| Resolved {
+            key: k.clone(),
+            value: value.to_owned(),
+            optional: o.optional,
+            origin: o.origin.clone(),
+        };
+        if is_glob(o.key) {
+            for k in expand_glob(o.key, sys)? {
+                if !named.contains(&k) && seen.insert(k.clone()) {
+                    out.push(make(&k));
+                }
+            }
+        } else if seen.insert(o.key.clone()) {
+            out.push(make(o.key));
         }
     }
     Ok(out)
@@ -428,7 +485,7 @@ impl SysctlConfig {
     /// # Errors
     ///
     /// [`Error::File`] when a directory or file cannot be read (a missing directory is
-    /// fine), [`Error::Syntax`] for a malformed line.
+    /// fine). A malformed line is skipped with a warning ([`SysctlConfig::warnings`]).
     pub fn load() -> Result<Self> {
         Self::load_dirs(&Self::DIRS.map(PathBuf::from))
     }
@@ -486,6 +543,11 @@ impl SysctlConfig {
     /// The files masked by a file of the same name in an earlier directory.
     pub fn masked(&self) -> &[PathBuf] {
         &self.masked
+    }
+
+    /// The lines of every file that were skipped, and why.
+    pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.files.iter().flat_map(|f| f.warnings.iter())
     }
 
     /// The final value of every key, globs expanded against `sys`.
@@ -561,10 +623,17 @@ mod tests {
 
     #[test]
     fn parse_syntax() {
-        let text = "# comment\n; also\n\n# why it is set\nnet.ipv4.tcp_rmem = \"4096 87380 6291456\"\n\
-                    -net.ipv4.tcp_sack=1\n  kernel.x = 'a b'  \n-net.ipv4.conf.lo.rp_filter\n";
-        let f = SysctlD::parse("t.conf", text).expect("parse");
-        assert_eq!(f.lines().len(), 4);
+        let text = "\u{feff}# comment\n; also\n\n# why it is set\nnet.ipv4.tcp_rmem = \"4096 87380 6291456\"\n\
+                    -net.ipv4.tcp_sack=1\n  kernel.x = 'a b'  \r\n-net.ipv4.conf.lo.rp_filter\n\
+                    kernel.core_pattern =\n";
+        let f = SysctlD::parse("t.conf", text);
+        assert_eq!(
+            f.warnings().len(),
+            1,
+            "the byte order mark: {:?}",
+            f.warnings()
+        );
+        assert_eq!(f.lines().len(), 5);
         match &f.lines()[0] {
             Line::Set {
                 key,
@@ -583,7 +652,7 @@ mod tests {
                     ),
                     (
                         "net.ipv4.tcp_rmem",
-                        "4096 87380 6291456",
+                        "\"4096 87380 6291456\"",
                         false,
                         "why it is set",
                         5
@@ -593,25 +662,34 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(&f.lines()[1], Line::Set { optional: true, .. }));
-        assert!(matches!(&f.lines()[2], Line::Set { value, .. } if value == "a b"));
+        assert!(matches!(&f.lines()[2], Line::Set { value, .. } if value == "'a b'"));
         assert!(matches!(&f.lines()[3], Line::Exclude { line: 8, .. }));
+        assert!(matches!(&f.lines()[4], Line::Set { value, .. } if value.is_empty()));
+        // The byte order mark is not part of the first key.
+        let bom = SysctlD::parse("b.conf", "\u{feff}net.ipv4.tcp_sack = 1\n");
+        assert!(
+            matches!(&bom.lines()[0], Line::Set { key, .. } if key.to_string() == "net.ipv4.tcp_sack")
+        );
     }
 
     #[test]
-    fn broken_lines_name_file_line_and_reason() {
+    fn broken_lines_are_skipped_with_file_line_and_reason() {
         for (text, line, needle) in [
-            ("net.ipv4.tcp_sack 1\n", 1, "expected `key = value`"),
+            ("net.ipv4.tcp_sack 1\n", 1, "not an assignment"),
             ("# c\n = 1\n", 2, "empty key"),
             ("net..x = 1\n", 1, "empty component"),
-            ("net.x = \"1\n", 1, "unterminated quote"),
-            ("\n\nnet.x =   \n", 3, "empty value"),
             ("/proc/sys/net/x = 1\n", 1, "absolute"),
+            ("-net.ipv4.conf.*.rp_filter\n", 1, "excludes nothing"),
         ] {
-            let err = SysctlD::parse("bad.conf", text)
-                .expect_err(text)
-                .to_string();
-            assert!(err.starts_with(&format!("bad.conf:{line}: ")), "{err}");
-            assert!(err.contains(needle), "{err}");
+            let f = SysctlD::parse("bad.conf", &format!("{text}net.ipv4.tcp_sack = 1\n"));
+            let w = f.warnings().first().unwrap_or_else(|| panic!("{text:?}"));
+            let shown = w.to_string();
+            assert!(shown.starts_with(&format!("bad.conf:{line}: ")), "{shown}");
+            assert!(shown.contains(needle), "{shown}");
+            // The good line after it still counts.
+            assert!(f.lines().iter().any(
+                |l| matches!(l, Line::Set { key, .. } if key.to_string() == "net.ipv4.tcp_sack")
+            ));
         }
     }
 

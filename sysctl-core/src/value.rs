@@ -22,13 +22,7 @@ fn parse_fields<const N: usize>(what: &'static str, text: &str) -> Result<[u64; 
         let field = it
             .next()
             .ok_or_else(|| ValueError::new(what, text, format!("expected {N} numbers")))?;
-        *slot = field.parse().map_err(|_| {
-            ValueError::new(
-                what,
-                text,
-                format!("{field:?} is not a non-negative integer"),
-            )
-        })?;
+        *slot = kernel_u64(field).ok_or_else(|| not_a_number(what, text, field))?;
     }
     if it.next().is_some() {
         return Err(ValueError::new(
@@ -398,9 +392,24 @@ impl fmt::Display for FastOpen {
 
 /// Parses a decimal or `0x` hexadecimal integer.
 pub(crate) fn parse_int<T: TryFrom<u64>>(text: &str, what: &'static str) -> Result<T, ValueError> {
-    let value = kernel_u64(text)
-        .ok_or_else(|| ValueError::new(what, text, "not a non-negative integer"))?;
+    let value = kernel_u64(text).ok_or_else(|| not_a_number(what, text, text))?;
     T::try_from(value).map_err(|_| ValueError::new(what, text, "out of range"))
+}
+
+/// The error for a field that is not a number, with a hint when quotes are the cause.
+fn not_a_number(what: &'static str, text: &str, field: &str) -> ValueError {
+    if field.contains(['"', '\'']) {
+        return ValueError::new(
+            what,
+            text,
+            "quotes are not part of a number: the kernel refuses them (sysctl.d readers keep them), write it without",
+        );
+    }
+    ValueError::new(
+        what,
+        text,
+        format!("{field:?} is not a non-negative integer"),
+    )
 }
 
 /// A non-negative integer as the kernel's sysctl handlers read it (`proc_get_long`, base 0):

@@ -30,11 +30,45 @@ fn the_corpus_parses() {
         ("60-hardening.conf", 18),
         ("70-kubernetes.conf", 4),
         ("80-low-latency.conf", 9),
+        ("90-divergences.conf", 5),
     ];
     for (name, n) in expect {
         let f = SysctlD::load(corpus().join(name)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(sets(&f), n, "{name}");
     }
+    let odd = SysctlD::load(corpus().join("90-divergences.conf")).expect("parse");
+    let notes: Vec<(usize, bool)> = odd.warnings().iter().map(|w| (w.line, w.skipped)).collect();
+    assert_eq!(
+        notes,
+        [(1, false), (6, true), (9, false)],
+        "{:?}",
+        odd.warnings()
+    );
+    let set = |k: &str| {
+        odd.lines().iter().rev().find_map(|l| match l {
+            Line::Set { key, value, .. } if key.to_string() == k => Some(value.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(
+        set("net.ipv4.tcp_keepalive_time").as_deref(),
+        Some("600"),
+        "CRLF and BOM"
+    );
+    assert_eq!(
+        set("kernel.core_pattern").as_deref(),
+        Some(""),
+        "an empty value"
+    );
+    assert_eq!(
+        set("net.ipv4.tcp_max_syn_backlog").as_deref(),
+        Some("\"4096\"")
+    );
+    assert_eq!(
+        set("net.core.somaxconn").as_deref(),
+        Some("4096"),
+        "later wins"
+    );
     let hardening = SysctlD::load(corpus().join("60-hardening.conf")).expect("parse");
     let values: Vec<(String, String)> = hardening
         .lines()
@@ -49,13 +83,18 @@ fn the_corpus_parses() {
         "tabs around ="
     );
     assert!(
-        values.contains(&("net.ipv4.tcp_max_syn_backlog".into(), "4096".into())),
-        "quotes"
+        values.contains(&("net.ipv4.tcp_max_syn_backlog".into(), "\"4096\"".into())),
+        "quotes are part of the value, as systemd and procps read it"
     );
-    let ll = Profile::from_sysctl_d(
-        &std::fs::read_to_string(corpus().join("80-low-latency.conf")).expect("read"),
-    )
-    .expect("profile");
+    // Its quoted triple is what the kernel refuses (as sysctl -p writes it): the profile
+    // import names the line; without the quotes it imports.
+    let text = std::fs::read_to_string(corpus().join("80-low-latency.conf")).expect("read");
+    let err = Profile::from_sysctl_d(&text).expect_err("quoted triple");
+    assert!(
+        err.to_string().contains(":6:") && err.to_string().contains("quotes"),
+        "{err}"
+    );
+    let ll = Profile::from_sysctl_d(&text.replace('\'', "")).expect("profile");
     assert_eq!(
         ll.get(&key("net.ipv4.tcp_wmem")).map(|e| e.value()),
         Some("4096 65536 16777216")
@@ -274,23 +313,135 @@ fn systemd_precedence_masking_ordering_and_later_wins() {
 }
 
 #[test]
-fn a_malformed_file_in_a_configuration_names_file_and_line() {
+fn a_malformed_line_is_skipped_with_its_file_and_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let etc = dir.path().join("etc");
     write(&etc.join("10-ok.conf"), "net.ipv4.tcp_sack = 1\n");
-    write(&etc.join("20-bad.conf"), "# fine\nnet.ipv4.tcp_sack 1\n");
-    let err = SysctlConfig::load_dirs(std::slice::from_ref(&etc)).expect_err("bad line");
-    let text = err.to_string();
-    assert!(
-        text.contains("20-bad.conf:2:") && text.contains("expected `key = value`"),
-        "{text}"
+    write(
+        &etc.join("20-bad.conf"),
+        "# fine\nnet.ipv4.tcp_sack 1\nnet.ipv4.tcp_dsack = 1\n",
     );
-    // A value that breaks its knob's rules is named with its file and line too.
-    write(&etc.join("20-bad.conf"), "net.ipv4.tcp_rmem = 9 8 7\n");
+    let config = SysctlConfig::load_dirs(std::slice::from_ref(&etc)).expect("load");
+    let warnings: Vec<String> = config.warnings().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("20-bad.conf:2:") && warnings[0].contains("not an assignment"),
+        "{warnings:?}"
+    );
     let sys = fake_tree(dir.path());
-    let err = SysctlConfig::load_dirs(&[etc])
+    let resolved = config.resolve(&sys).expect("resolve");
+    assert!(
+        resolved.iter().any(|r| r.key == key("net.ipv4.tcp_dsack")),
+        "the line after it counts"
+    );
+    // A value that breaks its knob's rules is named with its file and line.
+    write(&etc.join("20-bad.conf"), "net.ipv4.tcp_rmem = 9 8 7\n");
+    let err = SysctlConfig::load_dirs(&[etc.clone()])
         .expect("load")
         .to_profile(&sys)
         .expect_err("bad value");
     assert!(err.to_string().contains("20-bad.conf:1:"), "{err}");
+    // So is a quoted number, which the kernel refuses as systemd and procps write it.
+    write(&etc.join("20-bad.conf"), "net.core.somaxconn = \"4096\"\n");
+    let err = SysctlConfig::load_dirs(&[etc])
+        .expect("load")
+        .to_profile(&sys)
+        .expect_err("quoted");
+    assert!(err.to_string().contains("20-bad.conf:1:"), "{err}");
+    assert!(err.to_string().contains("quote"), "{err}");
+}
+
+/// The same file through procps' `sysctl -p` and through nettune, in twin namespaces: the
+/// bad line is skipped by both, the quoted number is refused by the kernel (and by nettune
+/// before writing), the rest is set alike.
+#[test]
+fn a_file_means_what_sysctl_p_makes_of_it() {
+    if !require_root("a_file_means_what_sysctl_p_makes_of_it") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("90-mixed.conf");
+    write(
+        &file,
+        "\u{feff}net.ipv4.tcp_keepalive_time = 77\nnet.ipv4.tcp_sack 0\n\
+         net.ipv4.tcp_max_syn_backlog = \"4096\"\nnet.ipv4.tcp_keepalive_probes = 010\n\
+         net.ipv4.tcp_fin_timeout = 20\r\n",
+    );
+    let procps = TestNs::new();
+    let before_backlog = procps.sh("sysctl -n net.ipv4.tcp_max_syn_backlog");
+    let out = procps.exec("sysctl", &["-p", file.to_str().expect("utf-8")]);
+    assert!(!out.status.success(), "sysctl -p reports the refused value");
+    let ours = TestNs::new();
+    let sys = ours.sysctl();
+    let parsed = SysctlD::load(&file).expect("load");
+    let warnings: Vec<String> = parsed.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("byte order mark"), "{warnings:?}");
+    assert!(
+        warnings[1].contains(":2:") && warnings[1].contains("not an assignment"),
+        "{warnings:?}"
+    );
+    for r in parsed.expand(&sys).expect("expand") {
+        let entry = nettune_sysctl::ProfileEntry::new(r.key.clone(), &r.value, "");
+        match entry {
+            Ok(e) => sys.write_raw(e.key(), e.value()).expect("write"),
+            Err(e) => assert_eq!(r.key, key("net.ipv4.tcp_max_syn_backlog"), "{e}"),
+        }
+    }
+    // procps takes the byte order mark into the first key and sets nothing for it; nettune
+    // drops the mark (and said so above).
+    assert_eq!(
+        procps.sh("sysctl -n net.ipv4.tcp_keepalive_time").trim(),
+        "7200"
+    );
+    assert_eq!(
+        ours.sh("sysctl -n net.ipv4.tcp_keepalive_time").trim(),
+        "77"
+    );
+    for k in [
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_sack",
+        "net.ipv4.tcp_max_syn_backlog",
+    ] {
+        let theirs = procps.sh(&format!("sysctl -n {k}"));
+        let mine = ours.sh(&format!("sysctl -n {k}"));
+        assert_eq!(theirs.trim(), mine.trim(), "{k}");
+    }
+    assert_eq!(
+        procps.sh("sysctl -n net.ipv4.tcp_keepalive_probes").trim(),
+        "8",
+        "010 is octal"
+    );
+    assert_eq!(
+        procps.sh("sysctl -n net.ipv4.tcp_max_syn_backlog"),
+        before_backlog,
+        "the kernel refused the quoted number"
+    );
+}
+
+/// The write order is systemd-sysctl's: a reassignment with another value moves the key to
+/// the end; the same value again keeps its place (and ORs in the `-` prefix).
+#[test]
+fn reassignments_order_writes_as_systemd_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sys = fake_tree(dir.path());
+    let order = |text: &str| -> Vec<(String, String, bool)> {
+        SysctlD::parse("o.conf", text)
+            .expand(&sys)
+            .expect("expand")
+            .into_iter()
+            .map(|r| (r.key.to_string(), r.value, r.optional))
+            .collect()
+    };
+    let a = "net.ipv4.tcp_sack";
+    let b = "net.core.somaxconn";
+    assert_eq!(
+        order(&format!("{a} = 1\n{b} = 5\n{a} = 0\n")),
+        [(b.into(), "5".into(), false), (a.into(), "0".into(), false)]
+    );
+    assert_eq!(
+        order(&format!("{a} = 1\n{b} = 5\n-{a} = 1\n")),
+        [(a.into(), "1".into(), true), (b.into(), "5".into(), false)]
+    );
 }

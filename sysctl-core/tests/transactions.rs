@@ -306,7 +306,7 @@ fn an_emitted_file_loaded_by_sysctl_p_matches_the_library_apply() {
     let profile = per_namespace_profile();
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("90-nettune.conf");
-    std::fs::write(&file, profile.to_sysctl_d()).expect("write");
+    std::fs::write(&file, profile.to_sysctl_d().expect("emit")).expect("write");
     let out = theirs.exec("sysctl", &["-p", file.to_str().expect("utf-8 path")]);
     assert!(
         out.status.success(),

@@ -365,7 +365,7 @@ fn sysctl_apply(plan: Plan) {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let new_file = dir.join("profile.conf");
         let old_file = dir.join("old.conf");
-        std::fs::write(&new_file, profile.to_sysctl_d()).expect("write");
+        std::fs::write(&new_file, profile.to_sysctl_d().expect("emit")).expect("write");
         let old: String = profile
             .entries()
             .iter()
