@@ -230,6 +230,8 @@ pub(crate) fn bool_word(text: &str) -> Option<bool> {
 /// assert_eq!(canonical(&"net.ipv4.tcp_fastopen".parse()?, "0x3")?, "3");
 /// assert_eq!(canonical(&"net.ipv4.conf.all.rp_filter".parse()?, "0x2")?, "2");
 /// assert_eq!(canonical(&"net.ipv4.conf.all.arp_announce".parse()?, "010")?, "8");
+/// let reserved = "net.ipv4.ip_local_reserved_ports".parse()?;
+/// assert_eq!(canonical(&reserved, "8081,8080,9000")?, "8080-8081,9000");
 /// assert!(canonical(&rmem, "8192 4096 1").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -237,8 +239,54 @@ pub fn canonical(key: &Key, value: &str) -> Result<String, ValueError> {
     let dotted = key.to_string();
     match typed_canonical(&dotted, value) {
         Some(result) => result,
-        None => Ok(generic_canonical(value)),
+        None => match dotted.as_str() {
+            // Values the kernel prints in a form of its own, compared in that form.
+            "net.ipv4.ip_local_reserved_ports" => port_list(value),
+            "net.core.rps_default_mask" => value.parse::<CpuMask>().map(|m| m.to_string()),
+            _ => Ok(generic_canonical(value)),
+        },
     }
+}
+
+/// A port list (`ip_local_reserved_ports`, `proc_do_large_bitmap`) as the kernel prints it:
+/// sorted, with adjacent ports merged into ranges (`8080,8081,9000` is `8080-8081,9000`).
+fn port_list(value: &str) -> Result<String, ValueError> {
+    let what = "port list";
+    let mut ports = std::collections::BTreeSet::new();
+    for item in value.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
+        let (lo, hi) = item.split_once('-').unwrap_or((item, item));
+        let num = |t: &str| {
+            t.trim().parse::<u16>().map_err(|_| {
+                ValueError::new(what, value, format!("{t:?} is not a port (0 to 65535)"))
+            })
+        };
+        let (lo, hi) = (num(lo)?, num(hi)?);
+        if lo > hi {
+            return Err(ValueError::new(
+                what,
+                value,
+                format!("the range {item} runs backwards"),
+            ));
+        }
+        ports.extend(lo..=hi);
+    }
+    let mut out = String::new();
+    let mut it = ports.into_iter().peekable();
+    while let Some(start) = it.next() {
+        let mut end = start;
+        while it.peek() == Some(&(end.wrapping_add(1))) && end < u16::MAX {
+            end = it.next().unwrap_or(end);
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}-{end}"));
+        }
+    }
+    Ok(out)
 }
 
 /// [`canonical`] for a value read from the kernel: never fails (a value that breaks a

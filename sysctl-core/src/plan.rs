@@ -196,6 +196,22 @@ impl Plan {
             match result {
                 Ok(entry) => done.push(entry),
                 Err(source) => {
+                    // The failing key itself may have changed (the kernel took the write
+                    // but reads back something else): it is put back too.
+                    if let Some(before) = &change.current {
+                        let live = sys.read_raw(&change.key).ok();
+                        let changed = live.is_some_and(|v| {
+                            canonical_lenient(&change.key, &v)
+                                != canonical_lenient(&change.key, before)
+                        });
+                        if changed {
+                            done.push(UndoEntry {
+                                key: change.key.clone(),
+                                before: before.clone(),
+                                after: String::new(),
+                            });
+                        }
+                    }
                     return Err(Error::ApplyFailed {
                         key: change.key.clone(),
                         source: Box::new(source),

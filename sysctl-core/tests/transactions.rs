@@ -356,3 +356,72 @@ fn apply_orders_the_allowed_list_before_the_default_algorithm() {
         "{order:?}"
     );
 }
+
+/// Values the kernel prints in a form of its own (a port list merged into ranges) verify
+/// in that form, and the profile converges: the second plan is empty.
+#[test]
+fn values_the_kernel_normalises_verify_and_converge() {
+    if !require_root("values_the_kernel_normalises_verify_and_converge") {
+        return;
+    }
+    let ns = TestNs::new();
+    let sys = ns.sysctl();
+    let mut p = Profile::new("ports");
+    p.set("net.ipv4.ip_local_reserved_ports", "8081,8080,9000", "test")
+        .expect("set");
+    p.plan(&sys).expect("plan").apply(&sys).expect("apply");
+    assert_eq!(
+        ns.sh("sysctl -n net.ipv4.ip_local_reserved_ports").trim(),
+        "8080-8081,9000"
+    );
+    assert!(p.plan(&sys).expect("plan").is_empty(), "converged");
+}
+
+/// A write the kernel takes but stores differently (milliseconds rounded to jiffies) is a
+/// failure, and that key is put back with the others: nothing is left changed.
+#[test]
+fn a_key_the_kernel_rounds_is_restored_too() {
+    if !require_root("a_key_the_kernel_rounds_is_restored_too") {
+        return;
+    }
+    let ns = TestNs::new();
+    let sys = ns.sysctl();
+    let rounded = "net.ipv4.neigh.lo.base_reachable_time_ms";
+    let probe = TestNs::new();
+    probe.sh(&format!("sysctl -qw {rounded}=1001"));
+    assert_ne!(
+        probe.sh(&format!("sysctl -n {rounded}")).trim(),
+        "1001",
+        "this test needs a kernel that rounds milliseconds to jiffies (HZ below 1000)"
+    );
+    let keys = [
+        ("net.ipv4.tcp_keepalive_time", "61"),
+        (rounded, "1001"),
+        ("net.ipv4.tcp_fin_timeout", "31"),
+    ];
+    let mut p = Profile::new("rounded");
+    for (k, v) in keys {
+        p.set(k, v, "test").expect("set");
+    }
+    let as_keys: Vec<Key> = keys.iter().map(|(k, _)| key(k)).collect();
+    let before = Snapshot::take(&sys, &as_keys).expect("snapshot");
+    let err = p
+        .plan(&sys)
+        .expect("plan")
+        .apply(&sys)
+        .expect_err("rounded");
+    match &err {
+        Error::ApplyFailed {
+            key: k,
+            source,
+            restore,
+        } => {
+            assert_eq!(k, &key(rounded));
+            assert!(matches!(**source, Error::NotApplied { .. }), "{source}");
+            assert!(restore.restored.contains(&key(rounded)), "{restore}");
+            assert!(restore.failed.is_empty(), "{restore}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(Snapshot::take(&sys, &as_keys).expect("snapshot"), before);
+}
