@@ -282,7 +282,7 @@ impl<'t> Planner<'t> {
                 self.plan.unchanged.push(id);
                 continue;
             };
-            if let Some(why) = self.target.sysctl().unsettable_reason(key) {
+            if let Some(why) = self.target.sysctl().refusal(key, &desired) {
                 self.skip_or_refuse(id, why);
                 continue;
             }

@@ -118,7 +118,7 @@ impl Plan {
                 }
             }
             if options.skip_unsettable || entry.is_optional() {
-                if let Some(reason) = sys.unsettable_reason(entry.key()) {
+                if let Some(reason) = sys.refusal(entry.key(), entry.value()) {
                     plan.skipped.push(Skipped {
                         key: entry.key().clone(),
                         desired: entry.value().to_owned(),

@@ -357,6 +357,36 @@ impl Sysctl {
         }
     }
 
+    /// Why writing `value` to `key` here would be refused, or `None` when nothing says so
+    /// before writing: [`Sysctl::unsettable_reason`], and a congestion control that a child
+    /// namespace may not pick (it is not in `tcp_allowed_congestion_control`). Plans call it
+    /// so that a dry run refuses what the apply would.
+    pub fn refusal(&self, key: &Key, value: &str) -> Option<String> {
+        if let Some(reason) = self.unsettable_reason(key) {
+            return Some(reason);
+        }
+        if key.to_string() != knobs::TcpCongestionControl::KEY || !self.is_live() {
+            return None;
+        }
+        let child = match &self.netns {
+            Some(ns) => !ns.is_initial().ok()?,
+            None => !netns::thread_in_initial(),
+        };
+        if !child {
+            return None;
+        }
+        let allowed = self.get::<knobs::TcpAllowedCongestionControl>().ok()?;
+        let names: Vec<String> = allowed.as_slice().iter().map(ToString::to_string).collect();
+        let wanted = value.trim();
+        if names.iter().any(|n| n == wanted) {
+            return None;
+        }
+        Some(format!(
+            "{wanted} is not in net.ipv4.tcp_allowed_congestion_control ({}): a child network namespace may only pick those (the initial namespace sets the list)",
+            names.join(" ")
+        ))
+    }
+
     /// A description of the tree and namespace this handle works on, and the namespace's
     /// inode when the tree is `/proc/sys`.
     pub(crate) fn target(&self) -> Result<(String, Option<u64>)> {

@@ -771,3 +771,50 @@ fn a_tree_under_another_root_is_contained_and_written_whole() {
         "1 2 3"
     );
 }
+
+/// A dry run refuses a congestion control that the apply would fail on: one loaded but not
+/// in the allowed list, in a child namespace.
+#[test]
+fn plans_refuse_a_congestion_control_a_child_may_not_pick() {
+    if !require_root("plans_refuse_a_congestion_control_a_child_may_not_pick") {
+        return;
+    }
+    let ns = TestNs::new();
+    let sys = ns.sysctl();
+    let available = sys
+        .get::<knobs::TcpAvailableCongestionControl>()
+        .expect("available");
+    let allowed = sys
+        .get::<knobs::TcpAllowedCongestionControl>()
+        .expect("allowed");
+    let restricted = available
+        .as_slice()
+        .iter()
+        .find(|a| !allowed.contains(a))
+        .expect("this kernel has a loaded algorithm that is not in tcp_allowed_congestion_control")
+        .to_string();
+    let k = knobs::TcpCongestionControl::key();
+    let reason = sys
+        .refusal(&k, &restricted)
+        .expect("refused before writing");
+    assert!(
+        reason.contains("tcp_allowed_congestion_control"),
+        "{reason}"
+    );
+    let ok = allowed.as_slice()[0].to_string();
+    assert_eq!(sys.refusal(&k, &ok), None, "{ok} is allowed");
+    let mut p = nettune_sysctl::Profile::new("cc");
+    p.set(knobs::TcpCongestionControl::KEY, &restricted, "test")
+        .expect("set");
+    let plan = p
+        .plan_with(&sys, nettune_sysctl::plan::PlanOptions::skip_unsettable())
+        .expect("plan");
+    assert!(plan.is_empty(), "{plan}");
+    assert!(
+        plan.skipped()[0]
+            .reason
+            .contains("tcp_allowed_congestion_control")
+    );
+    // The kernel agrees: the write it would have made fails.
+    assert!(sys.write_raw(&k, &restricted).is_err());
+}
