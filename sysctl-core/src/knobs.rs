@@ -240,6 +240,10 @@ pub fn canonical(key: &Key, value: &str) -> Result<String, ValueError> {
     match typed_canonical(&dotted, value) {
         Some(result) => result,
         None => match dotted.as_str() {
+            // Per-interface knobs, on any interface.
+            _ if crate::conf::canonical_of(key).is_some() => crate::conf::canonical_of(key)
+                .and_then(|(family, name)| crate::conf::typed_canonical(family, name, value))
+                .unwrap_or_else(|| Ok(generic_canonical(value))),
             // Values the kernel prints in a form of its own, compared in that form.
             "net.ipv4.ip_local_reserved_ports" => port_list(value),
             "net.core.rps_default_mask" => value.parse::<CpuMask>().map(|m| m.to_string()),
@@ -315,7 +319,7 @@ fn generic_canonical(value: &str) -> String {
 }
 
 /// How each kind of value is read and written.
-mod codec {
+pub(crate) mod codec {
     use super::*;
 
     fn int31(text: &str, what: &'static str) -> Result<u32, ValueError> {
@@ -331,7 +335,7 @@ mod codec {
     }
 
     /// 0 or 1.
-    pub(super) mod switch {
+    pub(crate) mod switch {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<bool, ValueError> {
             match bool_word(raw.trim()) {
@@ -345,7 +349,7 @@ mod codec {
     }
 
     /// A kernel `int` that must not be negative: counts and byte sizes.
-    pub(super) mod count {
+    pub(crate) mod count {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<u32, ValueError> {
             int31(raw, "count")
@@ -356,7 +360,7 @@ mod codec {
     }
 
     /// A kernel `unsigned int` over its whole range.
-    pub(super) mod uint {
+    pub(crate) mod uint {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<u32, ValueError> {
             crate::value::parse_int(raw.trim(), "unsigned integer")
@@ -388,7 +392,7 @@ mod codec {
     }
 
     /// Whole seconds.
-    pub(super) mod seconds {
+    pub(crate) mod seconds {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
             int31(raw, "seconds").map(|s| Duration::from_secs(s.into()))
@@ -399,7 +403,7 @@ mod codec {
     }
 
     /// Whole microseconds.
-    pub(super) mod micros {
+    pub(crate) mod micros {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
             int31(raw, "microseconds").map(|s| Duration::from_micros(s.into()))
@@ -410,7 +414,7 @@ mod codec {
     }
 
     /// A kernel `int` that may be negative.
-    pub(super) mod int {
+    pub(crate) mod int {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<i32, ValueError> {
             let t = raw.trim();
@@ -429,7 +433,7 @@ mod codec {
     }
 
     /// Whole nanoseconds in a kernel `unsigned long`.
-    pub(super) mod nanos {
+    pub(crate) mod nanos {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<Duration, ValueError> {
             crate::value::parse_int::<u64>(raw.trim(), "nanoseconds").map(Duration::from_nanos)
@@ -445,7 +449,7 @@ mod codec {
 
     /// A mode the kernel defines by number: unknown numbers read back as `Other(n)` but
     /// are never written.
-    pub(super) mod mode {
+    pub(crate) mod mode {
         use super::*;
         pub(crate) fn parse<T: crate::value::Mode>(raw: &str) -> Result<T, ValueError> {
             raw.parse()
@@ -463,7 +467,7 @@ mod codec {
     }
 
     /// Refuses a formatted number outside `[min, max]`, naming the range.
-    pub(super) fn in_range(
+    pub(crate) fn in_range(
         text: String,
         min: i64,
         max: i64,
@@ -484,7 +488,7 @@ mod codec {
     }
 
     /// A type with `FromStr` and `Display` (triples, names, enums, lists).
-    pub(super) mod text {
+    pub(crate) mod text {
         use super::*;
         pub(crate) fn parse<T: std::str::FromStr<Err = ValueError>>(
             raw: &str,
@@ -497,7 +501,7 @@ mod codec {
     }
 
     /// `tcp_fastopen` bits, checked for base bits.
-    pub(super) mod fastopen {
+    pub(crate) mod fastopen {
         use super::*;
         pub(crate) fn parse(raw: &str) -> Result<FastOpen, ValueError> {
             raw.parse()

@@ -27,6 +27,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod advice;
+pub mod conf;
 mod error;
 mod key;
 pub mod knobs;
@@ -46,7 +47,7 @@ pub use profile::{Bdp, Profile, ProfileEntry};
 pub use snapshot::{Difference, Snapshot};
 pub use sysctl::Sysctl;
 pub use value::{
-    CongestionControl, ConntrackEvents, CpuMask, FastOpen, FastOpenKey, INT_MAX, MemPages, Mode,
-    MptcpName, MtuProbing, NameList, PmType, PortRange, Qdisc, SynCookies, TcpEcn, TcpMem,
-    Timestamps, TwReuse,
+    AcceptRaMode, ArpAnnounceMode, ArpIgnoreMode, CongestionControl, ConntrackEvents, CpuMask,
+    FastOpen, FastOpenKey, INT_MAX, MemPages, Mode, MptcpName, MtuProbing, NameList, PmType,
+    PortRange, Qdisc, RpFilterMode, SynCookies, TcpEcn, TcpMem, Timestamps, TwReuse,
 };

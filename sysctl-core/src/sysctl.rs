@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use nix::libc;
 
-use crate::error::{Error, Result, clip};
+use crate::conf::{self, ConfKnob};
+use crate::error::{Error, Result, ValueError, clip};
 use crate::key::Key;
 use crate::knobs::{self, Knob, Scope};
 use crate::value::{CongestionControl, NameList};
@@ -496,13 +497,44 @@ impl Sysctl {
     /// # Ok::<(), nettune_sysctl::Error>(())
     /// ```
     pub fn get<K: Knob>(&self) -> Result<K::Value> {
-        let key = K::key();
+        self.get_typed(K::key(), K::parse)
+    }
+
+    /// Reads a typed per-interface knob on `on` (an interface, `all` or `default`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Sysctl::get`]; [`Error::Unsupported`] names the interface when it does not exist.
+    pub fn get_conf<K: ConfKnob>(&self, on: &conf::On) -> Result<K::Value> {
+        self.get_typed(K::key(on), K::parse)
+    }
+
+    /// Writes a typed per-interface knob on `on` after checking the value.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sysctl::set`].
+    pub fn set_conf<K: ConfKnob>(&self, on: &conf::On, value: K::Value) -> Result<()> {
+        self.set_typed(K::key(on), K::format(&value))
+    }
+
+    fn get_typed<T>(&self, key: Key, parse: impl Fn(&str) -> Result<T, ValueError>) -> Result<T> {
         let raw = self.read_raw(&key)?;
-        K::parse(&raw).map_err(|e| Error::UnexpectedValue {
+        parse(&raw).map_err(|e| Error::UnexpectedValue {
             key,
             value: clip(&raw),
             reason: e.reason().to_owned(),
         })
+    }
+
+    fn set_typed(&self, key: Key, text: Result<String, ValueError>) -> Result<()> {
+        let text = text.map_err(|e| Error::InvalidValue {
+            key: key.clone(),
+            value: e.input().to_owned(),
+            reason: e.reason().to_owned(),
+            source: None,
+        })?;
+        self.write_raw(&key, &text)
     }
 
     /// Writes a typed knob after checking the value against the knob's rules.
@@ -519,14 +551,7 @@ impl Sysctl {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set<K: Knob>(&self, value: K::Value) -> Result<()> {
-        let key = K::key();
-        let text = K::format(&value).map_err(|e| Error::InvalidValue {
-            key: key.clone(),
-            value: e.input().to_owned(),
-            reason: e.reason().to_owned(),
-            source: None,
-        })?;
-        self.write_raw(&key, &text)
+        self.set_typed(K::key(), K::format(&value))
     }
 
     /// Whether the calling thread (inside [`Sysctl::in_ns`]: the namespace this handle works

@@ -716,6 +716,58 @@ int_enum!(
 );
 
 int_enum!(
+    /// `net.ipv4.conf.*.rp_filter`: reverse path filtering (RFC 3704).
+    RpFilterMode, "rp_filter mode" {
+        /// 0: no source validation.
+        Off = 0 => "off",
+        /// 1: strict: the packet must arrive on the interface its reply would leave by.
+        Strict = 1 => "strict",
+        /// 2: loose: the source must be reachable through some interface.
+        Loose = 2 => "loose",
+    }
+);
+
+int_enum!(
+    /// `net.ipv4.conf.*.arp_announce`: which source address ARP requests announce.
+    ArpAnnounceMode, "arp_announce mode" {
+        /// 0: any local address (the default).
+        Any = 0 => "any",
+        /// 1: avoid addresses outside the target's subnet.
+        SameSubnet = 1 => "same-subnet",
+        /// 2: always the best local address for the target.
+        Best = 2 => "best",
+    }
+);
+
+int_enum!(
+    /// `net.ipv4.conf.*.arp_ignore`: which ARP requests get a reply.
+    ArpIgnoreMode, "arp_ignore mode" {
+        /// 0: for any local address on any interface (the default).
+        Any = 0 => "any",
+        /// 1: only for an address on the interface the request came in on.
+        Interface = 1 => "interface",
+        /// 2: as 1, and the sender must be in that address's subnet.
+        Subnet = 2 => "subnet",
+        /// 3: not for addresses of host scope.
+        NotHostScope = 3 => "not-host-scope",
+        /// 8: never.
+        Never = 8 => "never",
+    }
+);
+
+int_enum!(
+    /// `net.ipv6.conf.*.accept_ra`: whether router advertisements are accepted.
+    AcceptRaMode, "accept_ra mode" {
+        /// 0: never.
+        Off = 0 => "off",
+        /// 1: when the interface is not forwarding (the default).
+        UnlessForwarding = 1 => "unless-forwarding",
+        /// 2: even when forwarding.
+        Always = 2 => "always",
+    }
+);
+
+int_enum!(
     /// `net.ipv4.tcp_mtu_probing` (packetization-layer path MTU discovery).
     MtuProbing, "tcp_mtu_probing mode" {
         /// 0: disabled (the default).
