@@ -229,7 +229,7 @@ pub(crate) fn bool_word(text: &str) -> Option<bool> {
 /// assert_eq!(canonical(&"net.ipv4.tcp_sack".parse()?, "yes")?, "1");
 /// assert_eq!(canonical(&"net.ipv4.tcp_fastopen".parse()?, "0x3")?, "3");
 /// assert_eq!(canonical(&"net.ipv4.conf.all.rp_filter".parse()?, "0x2")?, "2");
-/// assert_eq!(canonical(&"net.ipv4.conf.all.arp_announce".parse()?, "010")?, "8");
+/// assert_eq!(canonical(&"net.ipv4.tcp_fastopen_blackhole_timeout_sec".parse()?, "010")?, "8");
 /// let reserved = "net.ipv4.ip_local_reserved_ports".parse()?;
 /// assert_eq!(canonical(&reserved, "8081,8080,9000")?, "8080-8081,9000");
 /// assert!(canonical(&rmem, "8192 4096 1").is_err());
