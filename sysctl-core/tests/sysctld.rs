@@ -336,7 +336,7 @@ fn a_malformed_line_is_skipped_with_its_file_and_line() {
     );
     // A value that breaks its knob's rules is named with its file and line.
     write(&etc.join("20-bad.conf"), "net.ipv4.tcp_rmem = 9 8 7\n");
-    let err = SysctlConfig::load_dirs(&[etc.clone()])
+    let err = SysctlConfig::load_dirs(std::slice::from_ref(&etc))
         .expect("load")
         .to_profile(&sys)
         .expect_err("bad value");
