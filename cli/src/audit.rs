@@ -75,8 +75,8 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &Profile) -> Res {
     let s = audit.summary();
     writeln!(
         out,
-        "\n{} as recommended, {} differ, {} problems, {} not readable; nothing was written",
-        s.ok, s.differs, s.problems, s.unread
+        "\n{} as recommended, {} differ, {} problems, {} not readable, {} differ but cannot be set here; nothing was written",
+        s.ok, s.differs, s.problems, s.unread, s.unsettable
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use clap::Subcommand;
+use nettune::sysctl::sysctld::{SysctlConfig, SysctlD};
 use nettune::sysctl::{Bdp, Key};
 use serde_json::{Value, json};
 
@@ -12,8 +13,11 @@ use crate::{Cmd, Ctx, Fail, Res, run, txn, usage};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SysctlCmd {
-    /// Print keys' values.
+    /// Print keys' values; goes on past a key that cannot be read and exits 1 at the end.
     Get {
+        /// Print the values only, one per line.
+        #[arg(short = 'n', long = "values")]
+        values_only: bool,
         /// Keys, dotted or slashed.
         #[arg(required = true)]
         keys: Vec<String>,
@@ -24,12 +28,73 @@ pub(crate) enum SysctlCmd {
         #[arg(required = true)]
         assignments: Vec<String>,
     },
-    /// List every key under a prefix with its value.
+    /// List the keys a prefix or a glob names, with their values.
     List {
-        /// The prefix (default: everything under net).
+        /// A key, a prefix, or a glob within components (net.ipv4.conf.*.rp_filter).
         #[arg(default_value = "net")]
-        prefix: String,
+        pattern: String,
     },
+    /// Apply sysctl.d files, or the system's configuration with --system, as one
+    /// transaction like `apply` (journal, read-back, all or nothing).
+    Load {
+        /// sysctl.d files, applied in the order given (a later file wins).
+        #[arg(required_unless_present_any = ["system", "config_dir"], conflicts_with_all = ["system", "config_dir"])]
+        files: Vec<std::path::PathBuf>,
+        #[command(flatten)]
+        config: ConfigDirs,
+        /// Leave out (and list) the keys that do not belong to a network namespace: keys
+        /// outside net.*, and net.* keys global to the host.
+        #[arg(long)]
+        net_only: bool,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
+        #[arg(long, value_name = "FILE")]
+        journal: Option<std::path::PathBuf>,
+        /// Refuse (before writing anything) when a key cannot be set here.
+        #[arg(long)]
+        strict: bool,
+        /// Fail at once when another transaction holds the namespace's lock.
+        #[arg(long)]
+        no_wait: bool,
+        /// Allow keys outside net.* and global keys (the initial namespace only).
+        #[arg(long)]
+        allow_host_keys: bool,
+    },
+    /// Which file and line of the system's configuration sets each key, and to what;
+    /// exits 1 when one is set by none.
+    Origin {
+        /// Keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[command(flatten)]
+        config: ConfigDirs,
+    },
+}
+
+/// The system's sysctl.d configuration.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ConfigDirs {
+    /// Read the systemd-sysctl directories (/etc/sysctl.d, /run/sysctl.d,
+    /// /usr/local/lib/sysctl.d, /usr/lib/sysctl.d) with systemd's precedence.
+    #[arg(long)]
+    system: bool,
+    /// Read these directories instead (earliest strongest), with the same precedence.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    config_dir: Vec<std::path::PathBuf>,
+}
+
+impl ConfigDirs {
+    /// Loads the configuration: the directories named, or the system's.
+    fn load(&self) -> Res<SysctlConfig> {
+        let config = if self.config_dir.is_empty() {
+            SysctlConfig::load()
+        } else {
+            SysctlConfig::load_dirs(&self.config_dir)
+        };
+        usage(config)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,24 +265,44 @@ fn one_off(ctx: &mut Ctx, p: &nettune::Profile) -> Res {
 fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
     let sys = ctx.sysctl();
     match cmd {
-        SysctlCmd::Get { keys } => {
-            let keys = keys
-                .iter()
-                .map(|k| usage(Key::new(k)))
-                .collect::<Res<Vec<_>>>()?;
+        SysctlCmd::Get { values_only, keys } => {
+            // As procps: every key is tried; the ones that fail are named on stderr and
+            // make the exit code 1.
             let mut obj = serde_json::Map::new();
-            for k in &keys {
-                let v = run(sys.read_raw(k))?;
-                if ctx.json {
-                    obj.insert(k.to_string(), Value::String(v));
-                } else {
-                    writeln!(ctx.out, "{k} = {}", flat(&v))?;
+            let mut failed = Vec::new();
+            for text in &keys {
+                let read = Key::new(text)
+                    .map_err(|e| nettune::error::report(&e))
+                    .and_then(|k| {
+                        sys.read_raw(&k)
+                            .map(|v| (k, v))
+                            .map_err(|e| nettune::error::report(&e))
+                    });
+                match read {
+                    Ok((k, v)) if ctx.json => {
+                        obj.insert(k.to_string(), Value::String(v));
+                    }
+                    Ok((_, v)) if values_only => writeln!(ctx.out, "{}", flat(&v))?,
+                    Ok((k, v)) => writeln!(ctx.out, "{k} = {}", flat(&v))?,
+                    Err(e) => {
+                        eprintln!("nettune: {e}");
+                        failed.push(text.as_str());
+                    }
                 }
             }
             if ctx.json {
                 ctx.json(&Value::Object(obj))?;
             }
-            Ok(())
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(Fail::Run(format!(
+                    "{} of {} key(s) could not be read: {}",
+                    failed.len(),
+                    keys.len(),
+                    failed.join(", ")
+                )))
+            }
         }
         SysctlCmd::Set { assignments } => {
             let mut p = nettune::Profile::new("command line");
@@ -234,9 +319,13 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             drop(sys);
             one_off(ctx, &p)
         }
-        SysctlCmd::List { prefix } => {
-            let prefix = usage(Key::new(&prefix))?;
-            let tree = run(sys.read_tree(&prefix))?;
+        SysctlCmd::List { pattern } => {
+            let pattern = usage(Key::new(&pattern))?;
+            let tree = match sys.read_matching(&pattern) {
+                Ok(t) => t,
+                Err(e @ nettune::sysctl::Error::InvalidKey { .. }) => return usage(Err(e)),
+                Err(e) => return run(Err(e)),
+            };
             if ctx.json {
                 let obj: serde_json::Map<String, Value> = tree
                     .into_iter()
@@ -251,7 +340,126 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             }
             Ok(())
         }
+        SysctlCmd::Load {
+            files,
+            config,
+            net_only,
+            dry_run,
+            journal,
+            strict,
+            no_wait,
+            allow_host_keys,
+        } => {
+            let config = if files.is_empty() {
+                config.load()?
+            } else {
+                SysctlConfig::from_files(
+                    files
+                        .iter()
+                        .map(|f| usage(SysctlD::load(f)))
+                        .collect::<Res<Vec<_>>>()?,
+                )
+            };
+            let p = sysctl_d_profile(&config, &sys, net_only)?;
+            drop(sys);
+            txn::apply(
+                ctx,
+                &txn::ApplyArgs {
+                    profile: &p,
+                    dry_run,
+                    journal: journal.as_deref(),
+                    strict,
+                    no_wait,
+                    allow_host_keys,
+                    ephemeral: false,
+                },
+            )
+        }
+        SysctlCmd::Origin { keys, config } => {
+            let config = config.load()?;
+            for w in config.warnings() {
+                eprintln!("nettune: warning: {w}");
+            }
+            let resolved = run(config.resolve(&sys))?;
+            let mut obj = serde_json::Map::new();
+            let mut unset = Vec::new();
+            for text in &keys {
+                let key = usage(Key::new(text))?;
+                match resolved.iter().find(|r| r.key == key) {
+                    Some(r) if ctx.json => {
+                        obj.insert(
+                            key.to_string(),
+                            json!({
+                                "value": r.value,
+                                "file": r.origin.file.display().to_string(),
+                                "line": r.origin.line,
+                                "optional": r.optional,
+                            }),
+                        );
+                    }
+                    Some(r) => writeln!(ctx.out, "{key} = {}  ({})", r.value, r.origin)?,
+                    None => {
+                        if ctx.json {
+                            obj.insert(key.to_string(), Value::Null);
+                        } else {
+                            eprintln!("nettune: {key}: set by no file");
+                        }
+                        unset.push(key.to_string());
+                    }
+                }
+            }
+            if ctx.json {
+                ctx.json(&Value::Object(obj))?;
+            }
+            if unset.is_empty() {
+                Ok(())
+            } else {
+                Err(Fail::Run(format!(
+                    "set by no sysctl.d file: {}",
+                    unset.join(", ")
+                )))
+            }
+        }
     }
+}
+
+/// A sysctl.d configuration as a whole-host profile. Skipped lines are named on stderr
+/// and refuse the load (a transaction applies a file whole or not at all); with
+/// `net_only`, the keys that do not belong to a network namespace are left out and named.
+fn sysctl_d_profile(
+    config: &SysctlConfig,
+    sys: &nettune::sysctl::Sysctl,
+    net_only: bool,
+) -> Res<nettune::Profile> {
+    let mut skipped = 0;
+    for w in config.warnings() {
+        eprintln!("nettune: warning: {w}");
+        skipped += usize::from(w.skipped);
+    }
+    if skipped > 0 {
+        return Err(Fail::Usage(format!(
+            "{skipped} malformed line(s) (named above): nothing was written; fix them (systemd-sysctl would skip them and fail)"
+        )));
+    }
+    let sysctl_profile = usage(config.to_profile(sys))?;
+    let mut p = nettune::Profile::from_sysctl(&sysctl_profile);
+    if net_only {
+        let mut kept = nettune::Profile::new(p.name());
+        for rule in p.sysctls() {
+            let global = nettune::sysctl::knobs::info(&rule.key)
+                .is_some_and(|k| k.scope == nettune::sysctl::knobs::Scope::Global);
+            if rule.key.components().next() == Some("net") && !global {
+                kept.push_sysctl(rule.clone());
+            } else {
+                eprintln!(
+                    "nettune: {}: left out (--net-only): it does not belong to a network namespace",
+                    rule.key
+                );
+            }
+        }
+        p = kept;
+    }
+    Ok(p)
 }
 
 /// Whitespace runs folded, for display.

@@ -21,8 +21,10 @@ pub(crate) struct Cli {
     /// Print JSON instead of tables (read commands).
     #[arg(long, global = true)]
     json: bool,
-    /// Work in the network namespace NAME (/run/netns/NAME) instead of the current one.
-    #[arg(long, global = true, value_name = "NAME")]
+    /// Work in another network namespace than the current one: NAME (/run/netns/NAME, as
+    /// `ip netns` names it), a path to a namespace file (/proc/PID/ns/net, a bind mount;
+    /// anything with a `/`), or pid:PID (the namespace of that process).
+    #[arg(long, global = true, value_name = "NAME|PATH|pid:PID")]
     netns: Option<String>,
     #[command(subcommand)]
     command: Cmd,
@@ -239,24 +241,43 @@ impl Ctx {
     }
 }
 
+/// Opens what `--netns` names: `pid:PID`, a path (anything with a `/`), or a name under
+/// /run/netns.
+fn open_netns(spec: &str) -> Result<NetNs, String> {
+    let opened = if let Some(pid) = spec.strip_prefix("pid:") {
+        let pid = pid
+            .parse::<u32>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| format!("{pid:?} is not a process id (pid:PID)"))?;
+        NetNs::from_pid(pid)
+    } else if spec.contains('/') {
+        NetNs::open_path(spec)
+    } else {
+        NetNs::open(spec)
+    };
+    opened.map_err(|e| nettune::error::report(&e))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // More descriptors for the namespace file caches; the hard limit is the ceiling.
     let _ = nettune::netns::files::raise_fd_limit();
-    let netns = match &cli.netns {
-        None => None,
-        Some(name) => match NetNs::open(name) {
-            Ok(ns) => Some(ns),
-            Err(e) => {
-                eprintln!("nettune: --netns {name}: {}", nettune::error::report(&e));
-                return ExitCode::from(2);
-            }
-        },
+    let netns = match cli.netns.as_deref().map(open_netns).transpose() {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!(
+                "nettune: --netns {}: {e}",
+                cli.netns.as_deref().unwrap_or("")
+            );
+            return ExitCode::from(2);
+        }
     };
+    let netns_name = netns.as_ref().and_then(|ns| ns.name().map(str::to_owned));
     let mut ctx = Ctx {
         json: cli.json,
         netns,
-        netns_name: cli.netns.clone(),
+        netns_name,
         out: Out {
             inner: io::BufWriter::new(io::stdout().lock()),
             lost: None,

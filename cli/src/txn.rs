@@ -187,18 +187,22 @@ fn undo_error(e: nettune::Error) -> Fail {
 fn open_journal(ctx: &Ctx, path: &Path, no_wait: bool) -> Res<Journal> {
     let j = usage(Journal::open(path).map_err(|e| nettune::error::report(&e)))?;
     let j = j.with_options(options(no_wait));
-    // --netns names the target when the journal's namespace has no name of its own.
-    Ok(match (&ctx.netns, j.netns_name()) {
-        (Some(ns), None) => j.in_target(Target::of(ns).map_err(undo_error)?),
-        (Some(_), Some(name)) if ctx.netns_name.as_deref() != Some(name) => {
-            return Err(Fail::Usage(format!(
-                "{}: the journal is for namespace {name}, not {}",
-                path.display(),
-                ctx.netns_name.as_deref().unwrap_or("")
-            )));
-        }
-        _ => j,
-    })
+    // --netns names the target when the journal's namespace has no name of its own, or
+    // when it was given as a path or pid (the journal checks that it is the same one).
+    Ok(
+        match (&ctx.netns, j.netns_name(), ctx.netns_name.as_deref()) {
+            (Some(_), Some(name), Some(given)) if given != name => {
+                return Err(Fail::Usage(format!(
+                    "{}: the journal is for namespace {name}, not {given}",
+                    path.display(),
+                )));
+            }
+            (Some(ns), None, _) | (Some(ns), Some(_), None) => {
+                j.in_target(Target::of(ns).map_err(undo_error)?)
+            }
+            _ => j,
+        },
+    )
 }
 
 fn render(ctx: &mut Ctx, what: &str, path: &Path, report: &Report) -> Res {

@@ -655,3 +655,360 @@ fn no_proc_sys_lookup_leaves_the_namespace() {
     ok(&["rollback", journal.to_str().expect("path")]);
     let _ = std::fs::remove_file(&trace);
 }
+
+/// A directory of sysctl.d files for one test.
+fn conf_dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = tmp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).expect("write conf");
+    }
+    dir
+}
+
+/// The values of `keys` in `ns`, as procps prints them.
+fn procps_values(ns: &TestNs, keys: &[&str]) -> String {
+    ns.sh(&format!("sysctl {}", keys.join(" ")))
+}
+
+#[test]
+fn sysctl_load_agrees_with_sysctl_p_and_rolls_back() {
+    if !require_root("sysctl_load_agrees_with_sysctl_p_and_rolls_back") {
+        return;
+    }
+    let (ours, theirs) = (TestNs::new(), TestNs::new());
+    let dir = conf_dir(
+        "load",
+        &[
+            (
+                "10-first.conf",
+                "net.ipv4.tcp_keepalive_time = 77\n\
+                 net.ipv4.tcp_keepalive_probes = 4\n\
+                 # octal, as the kernel reads it: 8\n\
+                 net.ipv4.tcp_keepalive_intvl = 010\n\
+                 net.ipv4.conf.all.arp_announce = 2\n\
+                 net.ipv4.ip_local_reserved_ports = 8080,8081\n\
+                 -net.ipv4.no_such_knob = 1\n",
+            ),
+            (
+                "20-second.conf",
+                "net.ipv4.tcp_keepalive_probes = 6\nnet.ipv4.tcp_fin_timeout = 0x10\n",
+            ),
+        ],
+    );
+    let files = [
+        dir.join("10-first.conf").display().to_string(),
+        dir.join("20-second.conf").display().to_string(),
+    ];
+    let keys = [
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.conf.all.arp_announce",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_fin_timeout",
+    ];
+    let before = snapshot(&ours);
+
+    // A dry run plans and writes nothing.
+    let mut args = vec!["--netns", ours.name(), "sysctl", "load", "--dry-run"];
+    args.extend(files.iter().map(String::as_str));
+    let dry = ok(&args);
+    assert!(dry.contains("nothing was written"), "{dry}");
+    assert_same(&before, &snapshot(&ours));
+
+    // The apply leaves the namespace as procps leaves a twin.
+    let journal = tmp("load.journal");
+    let _ = std::fs::remove_file(&journal);
+    let journal_arg = journal.display().to_string();
+    let mut args = vec![
+        "--netns",
+        ours.name(),
+        "sysctl",
+        "load",
+        "--journal",
+        &journal_arg,
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let out = ok(&args);
+    assert!(out.contains("applied"), "{out}");
+    theirs.sh(&format!("sysctl -q -p {} {}", files[0], files[1]));
+    assert_eq!(procps_values(&ours, &keys), procps_values(&theirs, &keys));
+    assert_eq!(
+        ours.sh("sysctl -n net.ipv4.tcp_keepalive_intvl").trim(),
+        "8",
+        "010 is 8 to the kernel"
+    );
+    assert_eq!(
+        ours.sh("sysctl -n net.ipv4.tcp_fin_timeout").trim(),
+        "16",
+        "0x10 is 16 to the kernel"
+    );
+
+    // Loading again changes nothing; the rollback restores the baseline.
+    let again = ok(&args);
+    assert!(again.contains("applied 0 change(s)"), "{again}");
+    ok(&["rollback", &journal_arg]);
+    assert_same(&before, &snapshot(&ours));
+    let _ = std::fs::remove_file(&journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sysctl_load_refuses_malformed_lines_and_host_keys() {
+    if !require_root("sysctl_load_refuses_malformed_lines_and_host_keys") {
+        return;
+    }
+    let ns = TestNs::new();
+    let dir = conf_dir(
+        "load-bad",
+        &[
+            (
+                "bad.conf",
+                "net.ipv4.tcp_keepalive_time = 99\nthis line has no equals sign\n",
+            ),
+            (
+                "host.conf",
+                "kernel.sysrq = 1\nnet.core.netdev_max_backlog = 5000\nnet.ipv4.tcp_keepalive_time = 98\n",
+            ),
+        ],
+    );
+    let before = snapshot(&ns);
+    let bad = dir.join("bad.conf").display().to_string();
+    let out = nettune(&["--netns", ns.name(), "sysctl", "load", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.conf:2:") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_same(&before, &snapshot(&ns));
+
+    // Keys that are not the namespace's refuse the load, or are left out when asked.
+    let host = dir.join("host.conf").display().to_string();
+    let out = nettune(&["--netns", ns.name(), "sysctl", "load", &host]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kernel.sysrq"), "{err}");
+    assert_same(&before, &snapshot(&ns));
+    let journal = tmp("load-host.journal");
+    let journal_arg = journal.display().to_string();
+    let out = nettune(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "load",
+        "--net-only",
+        "--journal",
+        &journal_arg,
+        &host,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kernel.sysrq: left out")
+            && err.contains("net.core.netdev_max_backlog: left out"),
+        "{err}"
+    );
+    assert_eq!(ns.sh("sysctl -n net.ipv4.tcp_keepalive_time").trim(), "98");
+    ok(&["rollback", &journal_arg]);
+    assert_same(&before, &snapshot(&ns));
+    let _ = std::fs::remove_file(&journal);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sysctl_load_system_and_origin_follow_systemd_precedence() {
+    if !require_root("sysctl_load_system_and_origin_follow_systemd_precedence") {
+        return;
+    }
+    let ns = TestNs::new();
+    let etc = conf_dir(
+        "etc",
+        &[("50-net.conf", "net.ipv4.tcp_keepalive_intvl = 11\n")],
+    );
+    let usr = conf_dir(
+        "usr",
+        &[
+            // Masked by /etc's file of the same name.
+            ("50-net.conf", "net.ipv4.tcp_keepalive_intvl = 22\n"),
+            (
+                "60-more.conf",
+                "net.ipv4.tcp_keepalive_probes = 5\nnet.ipv4.conf.*.rp_filter = 2\nnet.ipv4.tcp_keepalive_probes = 7\n",
+            ),
+        ],
+    );
+    let (etc_arg, usr_arg) = (etc.display().to_string(), usr.display().to_string());
+    let dirs = ["--config-dir", &etc_arg, "--config-dir", &usr_arg];
+
+    let mut args = vec!["--netns", ns.name(), "sysctl", "origin"];
+    args.extend(dirs);
+    args.extend([
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+        "net.ipv4.conf.lo.rp_filter",
+    ]);
+    let out = ok(&args);
+    let etc_file = etc.join("50-net.conf").display().to_string();
+    let more = usr.join("60-more.conf").display().to_string();
+    assert!(
+        out.contains(&format!(
+            "net.ipv4.tcp_keepalive_intvl = 11  ({etc_file}:1)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("net.ipv4.tcp_keepalive_probes = 7  ({more}:3)")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("net.ipv4.conf.lo.rp_filter = 2  ({more}:2)")),
+        "{out}"
+    );
+    args.push("net.ipv4.tcp_fin_timeout");
+    let out = nettune(&args);
+    assert_eq!(out.status.code(), Some(1), "a key set by no file");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("net.ipv4.tcp_fin_timeout: set by no file")
+    );
+
+    let journal = tmp("system.journal");
+    let journal_arg = journal.display().to_string();
+    let mut args = vec![
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "load",
+        "--journal",
+        &journal_arg,
+    ];
+    args.extend(dirs);
+    let before = snapshot(&ns);
+    ok(&args);
+    assert_eq!(
+        ns.sh("sysctl -n net.ipv4.tcp_keepalive_intvl net.ipv4.tcp_keepalive_probes net.ipv4.conf.lo.rp_filter net.ipv4.conf.all.rp_filter"),
+        "11\n7\n2\n2\n"
+    );
+    ok(&["rollback", &journal_arg]);
+    assert_same(&before, &snapshot(&ns));
+    let _ = std::fs::remove_file(&journal);
+    let _ = std::fs::remove_dir_all(&etc);
+    let _ = std::fs::remove_dir_all(&usr);
+}
+
+#[test]
+fn sysctl_get_and_list_as_procps() {
+    if !require_root("sysctl_get_and_list_as_procps") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("sysctl -qw net.ipv4.tcp_keepalive_time=123 net.ipv4.conf.lo.rp_filter=1");
+    // -n: values only.
+    let out = ok(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "get",
+        "-n",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.conf.lo.rp_filter",
+    ]);
+    assert_eq!(out, "123\n1\n");
+    // A missing key is named, the others still printed, and the exit code is 1.
+    let out = nettune(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "get",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.no_such_knob",
+        "bad..key",
+        "net.ipv4.conf.lo.rp_filter",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "net.ipv4.tcp_keepalive_time = 123\nnet.ipv4.conf.lo.rp_filter = 1\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no_such_knob") && err.contains("bad..key") && err.contains("2 of 4"),
+        "{err}"
+    );
+    let procps = ns.exec(
+        "sysctl",
+        &["net.ipv4.tcp_keepalive_time", "net.ipv4.no_such_knob"],
+    );
+    assert_eq!(procps.status.code(), Some(1), "procps exits 1 too");
+
+    // A glob lists what procps' --pattern lists.
+    let ours = ok(&[
+        "--netns",
+        ns.name(),
+        "sysctl",
+        "list",
+        "net.ipv4.conf.*.rp_filter",
+    ]);
+    let theirs = ns.sh("sysctl -a --pattern '^net\\.ipv4\\.conf\\.[^.]+\\.rp_filter$' 2>/dev/null");
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(&ours), sorted(&theirs));
+    assert!(ours.lines().count() >= 3, "all, default, lo: {ours}");
+    let below = ok(&["--netns", ns.name(), "sysctl", "list", "net.ipv4.conf.l?"]);
+    assert!(below.contains("net.ipv4.conf.lo.rp_filter = 1"), "{below}");
+    assert!(
+        below.lines().all(|l| l.starts_with("net.ipv4.conf.lo.")),
+        "{below}"
+    );
+    let out = nettune(&["sysctl", "list", "*"]);
+    assert_eq!(out.status.code(), Some(2), "the whole tree by accident");
+}
+
+#[test]
+fn netns_by_name_path_or_pid() {
+    if !require_root("netns_by_name_path_or_pid") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("sysctl -qw net.ipv4.tcp_keepalive_time=321");
+    let mut sleeper = ns.command("sleep").arg("60").spawn().expect("sleep");
+    // `ip netns exec` enters the namespace, then execs sleep: wait for the switch.
+    let pid = sleeper.id();
+    let pid_arg = format!("pid:{pid}");
+    let path = format!("/run/netns/{}", ns.name());
+    let ours = std::fs::read_link("/proc/self/ns/net").expect("own namespace");
+    for _ in 0..250 {
+        if std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|n| n != ours) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for spec in [ns.name(), path.as_str(), pid_arg.as_str()] {
+        let out = ok(&[
+            "--netns",
+            spec,
+            "sysctl",
+            "get",
+            "-n",
+            "net.ipv4.tcp_keepalive_time",
+        ]);
+        assert_eq!(out, "321\n", "--netns {spec}");
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    for (spec, says) in [
+        ("pid:abc", "not a process id"),
+        ("pid:999999999", "pid 999999999"),
+        ("/etc/hostname", "not a network namespace"),
+        ("no-such-namespace-here", "no-such-namespace-here"),
+    ] {
+        let out = nettune(&["--netns", spec, "sysctl", "get", "net.core.somaxconn"]);
+        assert_eq!(out.status.code(), Some(2), "--netns {spec}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "--netns {spec}: {err}");
+    }
+}

@@ -761,9 +761,14 @@ fn a_second_apply_keeps_the_first_baseline_and_a_failed_one_keeps_the_journal() 
         "{}",
         text(&out)
     );
-    // A failing third apply: the kernel refuses the algorithm after the first key took.
+    // A failing third apply: the kernel refuses a value after the first key took.
     let bad = tmp("bad.toml");
-    std::fs::write(&bad, "[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 33\n\"net.ipv4.tcp_congestion_control\" = \"nosuchcc\"\n").expect("write");
+    // (IPv6 needs an MTU of at least 1280: a check only the kernel makes on an untyped key.)
+    std::fs::write(
+        &bad,
+        "[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 33\n\"net.ipv6.conf.lo.mtu\" = 100\n",
+    )
+    .expect("write");
     let after_two = state(&ns);
     let kept = std::fs::read(&journal).expect("read");
     let out = run(&[
@@ -778,7 +783,7 @@ fn a_second_apply_keeps_the_first_baseline_and_a_failed_one_keeps_the_journal() 
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("nosuchcc") && err.contains("1 restored"),
+        err.contains("net.ipv6.conf.lo.mtu") && err.contains("1 restored"),
         "{err}"
     );
     assert_state(
@@ -851,11 +856,7 @@ fn a_closed_stdout_never_turns_into_success_or_failure() {
     assert_ne!(state(&ns), before);
     // A failing apply stays a failure.
     let bad = tmp("pipe-bad.toml");
-    std::fs::write(
-        &bad,
-        "[sysctl]\n\"net.ipv4.tcp_congestion_control\" = \"nosuchcc\"\n",
-    )
-    .expect("write");
+    std::fs::write(&bad, "[sysctl]\n\"net.ipv6.conf.lo.mtu\" = 100\n").expect("write");
     let (code, _) = pipe(&format!(
         "{BIN} --netns {} apply --profile {} --journal {}",
         ns.name(),

@@ -41,6 +41,11 @@ pub enum Status {
     Absent(String),
     /// The item exists but could not be read (most often: no privilege).
     Unreadable(String),
+    /// The live value differs from the profile's, but cannot be changed here: the key is
+    /// read-only in this namespace (a child namespace inherits it from the initial one),
+    /// or the kernel refuses the value here. Not a finding: nothing in this namespace can
+    /// fix it.
+    Unsettable(String),
 }
 
 impl Status {
@@ -82,6 +87,7 @@ impl fmt::Display for Status {
             Self::Info => f.write_str("info"),
             Self::Absent(why) => write!(f, "absent: {why}"),
             Self::Unreadable(why) => write!(f, "unreadable: {why}"),
+            Self::Unsettable(why) => write!(f, "differs, cannot be set here: {why}"),
         }
     }
 }
@@ -195,6 +201,8 @@ pub struct Summary {
     pub problems: usize,
     /// Could not be read or do not exist here.
     pub unread: usize,
+    /// Differ from the profile but cannot be set here.
+    pub unsettable: usize,
 }
 
 impl Audit {
@@ -218,6 +226,7 @@ impl Audit {
                 Status::Problem => s.problems += 1,
                 Status::Info => {}
                 Status::Absent(_) | Status::Unreadable(_) => s.unread += 1,
+                Status::Unsettable(_) => s.unsettable += 1,
             }
         }
         s
@@ -263,11 +272,13 @@ fn sysctl_rows(sys: &Sysctl, p: &Profile) -> Vec<Row> {
             };
             let (current, status) = match sys.read_raw(&rule.key) {
                 Ok(v) => {
-                    let ok = rule
-                        .want
-                        .resolve(Some(&canonical_lenient(&rule.key, &v)))
-                        .is_none();
-                    let status = if ok { Status::Ok } else { Status::Differs };
+                    let status = match rule.want.resolve(Some(&canonical_lenient(&rule.key, &v))) {
+                        None => Status::Ok,
+                        Some(wanted) => match sys.refusal(&rule.key, &wanted) {
+                            Some(why) => Status::Unsettable(why),
+                            None => Status::Differs,
+                        },
+                    };
                     (Some(flat(&v)), status)
                 }
                 Err(e) => (None, Status::of_sysctl(&e)),

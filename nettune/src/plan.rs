@@ -263,6 +263,13 @@ impl<'t> Planner<'t> {
             }
             let live = match self.target.sysctl().read_raw(key) {
                 Ok(v) => knobs::canonical_lenient(key, &v),
+                Err(SysctlError::Unsupported { reason, .. }) if rule.optional => {
+                    self.plan.skipped.push(Skipped {
+                        id,
+                        reason: format!("absent, and optional: {reason}"),
+                    });
+                    continue;
+                }
                 Err(SysctlError::Unsupported { reason, .. }) => {
                     self.skip_or_refuse(id, format!("absent: {reason}"));
                     continue;

@@ -116,6 +116,10 @@ pub struct SysctlRule {
     pub want: Want,
     /// Why.
     pub why: String,
+    /// Whether an absent key is left out rather than refused, even by a strict plan (a
+    /// sysctl.d line that starts with `-`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// How RSS spreads flows over the RX rings.
@@ -574,7 +578,12 @@ impl Profile {
             let (want, given_why) = file_want(v).map_err(|e| bad(section, &k, e))?;
             let want = canonical_want(&key, want).map_err(|e| bad(section, &k, e))?;
             let why = why_of(&k, given_why.as_ref(), out.sysctl_rule(&key));
-            out.push_sysctl(SysctlRule { key, want, why });
+            out.push_sysctl(SysctlRule {
+                key,
+                want,
+                why,
+                optional: false,
+            });
         }
         for (iface, n) in f.nic {
             let name =
@@ -602,7 +611,8 @@ impl Profile {
         Ok(out)
     }
 
-    /// The sysctls of a profile of the sysctl crate, as exact values.
+    /// The sysctls of a profile of the sysctl crate, as exact values (an optional entry
+    /// stays optional).
     pub fn from_sysctl(p: &nettune_sysctl::Profile) -> Self {
         let mut out = Self::new(p.name());
         for e in p.entries() {
@@ -610,6 +620,7 @@ impl Profile {
                 key: e.key().clone(),
                 want: Want::Exact(e.value().to_owned()),
                 why: e.why().to_owned(),
+                optional: e.is_optional(),
             });
         }
         out
@@ -670,6 +681,7 @@ impl Profile {
             key,
             want: Want::Exact(value),
             why: why.to_owned(),
+            optional: false,
         }))
     }
 

@@ -142,6 +142,7 @@ fn the_audit_agrees_with_the_real_tools() {
         s.ok + s.differs
             + s.problems
             + s.unread
+            + s.unsettable
             + audit.rows().filter(|r| r.status == Status::Info).count()
     );
 
@@ -151,4 +152,68 @@ fn the_audit_agrees_with_the_real_tools() {
         ns.sh("ethtool -k lo")
             .contains("tcp-segmentation-offload: on")
     );
+}
+
+#[test]
+fn what_a_child_namespace_cannot_change_is_not_called_a_difference() {
+    if !require_root("what_a_child_namespace_cannot_change_is_not_called_a_difference") {
+        return;
+    }
+    let ns = TestNs::new();
+    // net.core.rmem_max is read-only (0444) in a child namespace; a child may only pick a
+    // congestion control from the list the initial namespace allows.
+    let mode = ns.sh("stat -c %a /proc/sys/net/core/rmem_max");
+    assert_eq!(mode.trim(), "444", "the kernel's mode in a child namespace");
+    let live_max: u64 = ns
+        .sh("sysctl -n net.core.rmem_max")
+        .trim()
+        .parse()
+        .expect("rmem_max");
+    let allowed = ns.sh("sysctl -n net.ipv4.tcp_allowed_congestion_control");
+    let refused = ["cubic", "reno", "bbr", "dctcp", "htcp", "vegas"]
+        .into_iter()
+        .find(|cc| !allowed.split_whitespace().any(|a| a == *cc))
+        .expect("a congestion control outside the allowed list");
+    let profile = Profile::from_toml(
+        "child",
+        &format!(
+            r#"
+name = "child"
+[sysctl]
+"net.core.rmem_max" = ">{}"
+"net.ipv4.tcp_congestion_control" = "{refused}"
+"net.ipv4.tcp_keepalive_probes" = 3
+"#,
+            live_max + 4096
+        ),
+    )
+    .expect("profile");
+    ns.sh("sysctl -qw net.ipv4.tcp_keepalive_probes=7");
+    let audit = profile.audit(&Target::of(ns.netns()).expect("target"));
+    let row = |item: &str| {
+        audit
+            .sysctl
+            .iter()
+            .find(|r| r.item == item)
+            .expect(item)
+            .clone()
+    };
+    let rmem = row("net.core.rmem_max");
+    assert!(
+        matches!(&rmem.status, Status::Unsettable(why) if why.contains("read-only")),
+        "{rmem:?}"
+    );
+    assert!(!rmem.status.is_finding());
+    let cc = row("net.ipv4.tcp_congestion_control");
+    assert!(
+        matches!(&cc.status, Status::Unsettable(why) if why.contains("tcp_allowed_congestion_control")),
+        "{cc:?}"
+    );
+    // A key that can be set still differs.
+    assert_eq!(row("net.ipv4.tcp_keepalive_probes").status, Status::Differs);
+    let s = audit.summary();
+    assert_eq!((s.differs, s.unsettable), (1, 2), "{s:?}");
+    // The JSON names the status.
+    let v = serde_json::to_value(&rmem).expect("json");
+    assert_eq!(v["status"], "unsettable", "{v}");
 }

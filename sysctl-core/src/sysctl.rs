@@ -359,14 +359,41 @@ impl Sysctl {
     }
 
     /// Why writing `value` to `key` here would be refused, or `None` when nothing says so
-    /// before writing: [`Sysctl::unsettable_reason`], and a congestion control that a child
-    /// namespace may not pick (it is not in `tcp_allowed_congestion_control`). Plans call it
-    /// so that a dry run refuses what the apply would.
+    /// before writing: [`Sysctl::unsettable_reason`], a congestion control that a child
+    /// namespace may not pick (it is not in `tcp_allowed_congestion_control`), an MPTCP
+    /// scheduler or path manager the kernel does not have (not in
+    /// `net.mptcp.available_schedulers` / `available_path_managers`). Plans call it so that a
+    /// dry run refuses what the apply would.
     pub fn refusal(&self, key: &Key, value: &str) -> Option<String> {
         if let Some(reason) = self.unsettable_reason(key) {
             return Some(reason);
         }
-        if key.to_string() != knobs::TcpCongestionControl::KEY || !self.is_live() {
+        if !self.is_live() {
+            return None;
+        }
+        let name = key.to_string();
+        // The MPTCP scheduler and path manager are picked from what the kernel has.
+        for (choice, list) in [
+            ("net.mptcp.scheduler", "net.mptcp.available_schedulers"),
+            (
+                "net.mptcp.path_manager",
+                "net.mptcp.available_path_managers",
+            ),
+        ] {
+            if name != choice {
+                continue;
+            }
+            let available = self.read_raw(&Key::new(list).ok()?).ok()?;
+            let wanted = value.trim();
+            if available.split_whitespace().any(|a| a == wanted) {
+                return None;
+            }
+            return Some(format!(
+                "{wanted} is not in {list} ({}): the kernel has no such one",
+                available.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        if name != knobs::TcpCongestionControl::KEY {
             return None;
         }
         let child = match &self.netns {
@@ -440,6 +467,40 @@ impl Sysctl {
             out.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(out)
         })
+    }
+
+    /// Reads the keys that `pattern` names, sorted by path: a key, a directory (every key
+    /// below it), or a glob (`*`, `?`, `[a-z]` within a component, as in sysctl.d), which
+    /// names the keys that match it and the keys below the directories that match it:
+    /// `net.ipv4.conf.*.rp_filter`, `net.ipv4.conf.eth*`. Only the tree below the part
+    /// before the first glob character is listed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKey`] when a glob's first component is a glob (the whole tree is
+    /// not listed by accident); otherwise as [`Sysctl::keys`]. A glob that matches nothing
+    /// gives an empty list.
+    pub fn read_matching(&self, pattern: &Key) -> Result<Vec<(Key, Result<String>)>> {
+        let fixed = crate::sysctld::fixed_prefix(pattern);
+        if fixed.len() == pattern.components().count() {
+            return self.read_tree(pattern);
+        }
+        if fixed.is_empty() {
+            return Err(Error::InvalidKey {
+                key: pattern.to_string(),
+                reason: "a pattern starts with a fixed name (net.*, not *)",
+            });
+        }
+        let prefix = Key::new(&fixed.join("/"))?;
+        let tree = match self.read_tree(&prefix) {
+            Ok(t) => t,
+            Err(Error::Unsupported { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        Ok(tree
+            .into_iter()
+            .filter(|(k, _)| crate::sysctld::key_matches_below(pattern, k, true))
+            .collect())
     }
 
     /// Calls `visit` for each file at and below `prefix`.

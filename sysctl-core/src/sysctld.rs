@@ -364,22 +364,34 @@ fn class_match(pattern: &[u8], c: u8) -> Option<(bool, usize)> {
 
 /// Whether `key` matches the glob `pattern`, component by component.
 fn key_matches(pattern: &Key, key: &Key) -> bool {
+    key_matches_below(pattern, key, false)
+}
+
+/// Whether `key` matches the glob `pattern` component by component, or (with `below`) lies
+/// under a directory that matches it.
+pub(crate) fn key_matches_below(pattern: &Key, key: &Key, below: bool) -> bool {
     let (mut p, mut k) = (pattern.components(), key.components());
     loop {
         match (p.next(), k.next()) {
             (None, None) => return true,
+            (None, Some(_)) => return below,
             (Some(pc), Some(kc)) if glob_match(pc.as_bytes(), kc.as_bytes()) => {}
             _ => return false,
         }
     }
 }
 
-/// The keys of `sys` that match `pattern`, listing only below its fixed prefix.
-fn expand_glob(pattern: &Key, sys: &Sysctl) -> Result<Vec<Key>> {
-    let fixed: Vec<&str> = pattern
+/// The components of `pattern` before its first glob character.
+pub(crate) fn fixed_prefix(pattern: &Key) -> Vec<&str> {
+    pattern
         .components()
         .take_while(|c| !c.contains(['*', '?', '[']))
-        .collect();
+        .collect()
+}
+
+/// The keys of `sys` that match `pattern`, listing only below its fixed prefix.
+fn expand_glob(pattern: &Key, sys: &Sysctl) -> Result<Vec<Key>> {
+    let fixed = fixed_prefix(pattern);
     if fixed.is_empty() {
         return Ok(Vec::new());
     }
@@ -488,6 +500,15 @@ impl SysctlConfig {
     /// fine). A malformed line is skipped with a warning ([`SysctlConfig::warnings`]).
     pub fn load() -> Result<Self> {
         Self::load_dirs(&Self::DIRS.map(PathBuf::from))
+    }
+
+    /// A configuration of the named files, applied in the order given (a later file wins),
+    /// as `sysctl -p FILE...` reads them: no directory masking.
+    pub fn from_files(files: Vec<SysctlD>) -> Self {
+        Self {
+            files,
+            masked: Vec::new(),
+        }
     }
 
     /// Loads the `.conf` files of `dirs` (earliest strongest): a name in an earlier

@@ -817,6 +817,21 @@ fn plans_refuse_a_congestion_control_a_child_may_not_pick() {
     );
     // The kernel agrees: the write it would have made fails.
     assert!(sys.write_raw(&k, &restricted).is_err());
+
+    // An MPTCP scheduler the kernel does not have is refused the same way, one it has is not.
+    let sched = key("net.mptcp.scheduler");
+    let reason = sys.refusal(&sched, "nosuchsched").expect("refused");
+    assert!(reason.contains("available_schedulers"), "{reason}");
+    assert!(
+        ns.exec("sysctl", &["-w", "net.mptcp.scheduler=nosuchsched"])
+            .status
+            .code()
+            != Some(0),
+        "sysctl -w fails as well"
+    );
+    let have = ns.sh("sysctl -n net.mptcp.available_schedulers");
+    let first = have.split_whitespace().next().expect("a scheduler");
+    assert_eq!(sys.refusal(&sched, first), None);
 }
 
 /// Every per-interface knob, on an interface, `all` and `default` of a child namespace:
