@@ -267,17 +267,21 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
     match cmd {
         SysctlCmd::Get { values_only, keys } => {
             // As procps: every key is tried; the ones that fail are named on stderr and
-            // make the exit code 1.
+            // make the exit code 1 (2 when a name is not a key at all).
             let mut obj = serde_json::Map::new();
             let mut failed = Vec::new();
+            let mut invalid = false;
             for text in &keys {
-                let read = Key::new(text)
-                    .map_err(|e| nettune::error::report(&e))
-                    .and_then(|k| {
-                        sys.read_raw(&k)
-                            .map(|v| (k, v))
-                            .map_err(|e| nettune::error::report(&e))
-                    });
+                let read = match Key::new(text) {
+                    Ok(k) => sys
+                        .read_raw(&k)
+                        .map(|v| (k, v))
+                        .map_err(|e| nettune::error::report(&e)),
+                    Err(e) => {
+                        invalid = true;
+                        Err(nettune::error::report(&e))
+                    }
+                };
                 match read {
                     Ok((k, v)) if ctx.json => {
                         obj.insert(k.to_string(), Value::String(v));
@@ -293,15 +297,16 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             if ctx.json {
                 ctx.json(&Value::Object(obj))?;
             }
-            if failed.is_empty() {
-                Ok(())
-            } else {
-                Err(Fail::Run(format!(
-                    "{} of {} key(s) could not be read: {}",
-                    failed.len(),
-                    keys.len(),
-                    failed.join(", ")
-                )))
+            let message = format!(
+                "{} of {} key(s) could not be read: {}",
+                failed.len(),
+                keys.len(),
+                failed.join(", ")
+            );
+            match (failed.is_empty(), invalid) {
+                (true, _) => Ok(()),
+                (false, true) => Err(Fail::Usage(message)),
+                (false, false) => Err(Fail::Run(message)),
             }
         }
         SysctlCmd::Set { assignments } => {

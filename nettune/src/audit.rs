@@ -734,7 +734,8 @@ mod tests {
                 ok: 2,
                 differs: 1,
                 problems: 1,
-                unread: 1
+                unread: 1,
+                unsettable: 0
             }
         );
         assert_eq!(audit.rows().count(), 6);
