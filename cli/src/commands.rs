@@ -46,21 +46,8 @@ pub(crate) enum SysctlCmd {
         /// outside net.*, and net.* keys global to the host.
         #[arg(long)]
         net_only: bool,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
-        #[arg(long, value_name = "FILE")]
-        journal: Option<std::path::PathBuf>,
-        /// Refuse (before writing anything) when a key cannot be set here.
-        #[arg(long)]
-        strict: bool,
-        /// Fail at once when another transaction holds the namespace's lock.
-        #[arg(long)]
-        no_wait: bool,
-        /// Allow keys outside net.* and global keys (the initial namespace only).
-        #[arg(long)]
-        allow_host_keys: bool,
+        #[command(flatten)]
+        txn: txn::TxnArgs,
     },
     /// Which file and line of the system's configuration sets each key, and to what;
     /// exits 1 when one is set by none.
@@ -198,27 +185,9 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
             let p = load(&profile)?;
             crate::audit::audit(ctx, &p)
         }
-        Cmd::Apply {
-            profile,
-            dry_run,
-            journal,
-            strict,
-            no_wait,
-            allow_host_keys,
-        } => {
+        Cmd::Apply { profile, txn } => {
             let p = load(&profile)?;
-            txn::apply(
-                ctx,
-                &txn::ApplyArgs {
-                    profile: &p,
-                    dry_run,
-                    journal: journal.as_deref(),
-                    strict,
-                    no_wait,
-                    allow_host_keys,
-                    ephemeral: false,
-                },
-            )
+            txn.apply(ctx, &p)
         }
         Cmd::Rollback { file, no_wait } => txn::rollback(ctx, &file, no_wait),
         Cmd::Recover { file, no_wait } => txn::recover(ctx, &file, no_wait),
@@ -349,11 +318,7 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             files,
             config,
             net_only,
-            dry_run,
-            journal,
-            strict,
-            no_wait,
-            allow_host_keys,
+            txn,
         } => {
             let config = if files.is_empty() {
                 config.load()?
@@ -367,18 +332,7 @@ fn sysctl(ctx: &mut Ctx, cmd: SysctlCmd) -> Res {
             };
             let p = sysctl_d_profile(&config, &sys, net_only)?;
             drop(sys);
-            txn::apply(
-                ctx,
-                &txn::ApplyArgs {
-                    profile: &p,
-                    dry_run,
-                    journal: journal.as_deref(),
-                    strict,
-                    no_wait,
-                    allow_host_keys,
-                    ephemeral: false,
-                },
-            )
+            txn.apply(ctx, &p)
         }
         SysctlCmd::Origin { keys, config } => {
             let config = config.load()?;

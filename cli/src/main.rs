@@ -44,21 +44,8 @@ pub(crate) enum Cmd {
         /// A built-in profile (low-latency, throughput, conntrack-heavy) or a TOML/JSON file.
         #[arg(long)]
         profile: String,
-        /// Print the plan and write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
-        #[arg(long, alias = "undo", value_name = "FILE")]
-        journal: Option<std::path::PathBuf>,
-        /// Refuse (before writing anything) when an item cannot be set here.
-        #[arg(long)]
-        strict: bool,
-        /// Fail at once when another transaction holds the namespace's lock.
-        #[arg(long)]
-        no_wait: bool,
-        /// Allow keys outside net.* and global keys (the initial namespace only).
-        #[arg(long)]
-        allow_host_keys: bool,
+        #[command(flatten)]
+        txn: txn::TxnArgs,
     },
     /// Put everything a journal changed back to its baseline (in the namespace it records).
     Rollback {
@@ -241,6 +228,35 @@ impl Ctx {
     }
 }
 
+impl Cmd {
+    /// Whether the command changes the system (when its report is lost, the exit code
+    /// still says whether the change was made).
+    fn changes_state(&self) -> bool {
+        use commands::{CtCmd, MptcpCmd, NicCmd, SysctlCmd};
+        match self {
+            Self::Apply { txn, .. }
+            | Self::Sysctl {
+                cmd: SysctlCmd::Load { txn, .. },
+            } => !txn.dry_run,
+            Self::Rollback { .. }
+            | Self::Recover { .. }
+            | Self::Sysctl {
+                cmd: SysctlCmd::Set { .. },
+            }
+            | Self::Nic {
+                cmd: NicCmd::Set { .. },
+            }
+            | Self::Conntrack {
+                cmd: CtCmd::Flush { .. },
+            } => true,
+            Self::Mptcp {
+                cmd: MptcpCmd::Limits { set },
+            } => set.is_some(),
+            _ => false,
+        }
+    }
+}
+
 /// Opens what `--netns` names: `pid:PID`, a path (anything with a `/`), or a name under
 /// /run/netns.
 fn open_netns(spec: &str) -> Result<NetNs, String> {
@@ -283,10 +299,7 @@ fn main() -> ExitCode {
             lost: None,
         },
     };
-    let changes_state = matches!(
-        cli.command,
-        Cmd::Apply { dry_run: false, .. } | Cmd::Rollback { .. } | Cmd::Recover { .. }
-    );
+    let changes_state = cli.command.changes_state();
     let result = commands::dispatch(&mut ctx, cli.command);
     let _ = ctx.out.flush();
     let code = match &result {

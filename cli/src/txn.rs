@@ -35,6 +35,44 @@ pub(crate) fn target(ctx: &Ctx) -> Res<Target> {
     })
 }
 
+/// The options of a command that applies a profile (`apply`, `sysctl load`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TxnArgs {
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
+    #[arg(long, alias = "undo", value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
+    /// Refuse (before writing anything) when an item cannot be set here.
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Fail at once when another transaction holds the namespace's lock.
+    #[arg(long)]
+    pub(crate) no_wait: bool,
+    /// Allow keys outside net.* and global keys (the initial namespace only).
+    #[arg(long)]
+    pub(crate) allow_host_keys: bool,
+}
+
+impl TxnArgs {
+    /// Applies `profile` with these options, keeping the journal.
+    pub(crate) fn apply(&self, ctx: &mut Ctx, profile: &Profile) -> Res {
+        apply(
+            ctx,
+            &ApplyArgs {
+                profile,
+                dry_run: self.dry_run,
+                journal: self.journal.as_deref(),
+                strict: self.strict,
+                no_wait: self.no_wait,
+                allow_host_keys: self.allow_host_keys,
+                ephemeral: false,
+            },
+        )
+    }
+}
+
 /// What `apply` was asked.
 pub(crate) struct ApplyArgs<'a> {
     pub(crate) profile: &'a Profile,

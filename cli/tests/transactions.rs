@@ -869,6 +869,25 @@ fn a_closed_stdout_never_turns_into_success_or_failure() {
     assert_eq!(code, Some(1), "{err}");
     ok(&["rollback", p(&journal)]);
     assert_state(&before, &state(&ns), "rolled back");
+    // A one-off change and a sysctl.d load are changes too: made, and exit 0.
+    let old = ns.sh("sysctl -n net.ipv4.tcp_keepalive_time");
+    let (code, err) = pipe(&format!(
+        "{BIN} --netns {} sysctl set net.ipv4.tcp_keepalive_time=98",
+        ns.name()
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("the result is not"), "{err}");
+    assert_eq!(ns.sh("sysctl -n net.ipv4.tcp_keepalive_time").trim(), "98");
+    let conf = tmp("pipe.conf");
+    std::fs::write(&conf, format!("net.ipv4.tcp_keepalive_time = {old}")).expect("write");
+    let (code, err) = pipe(&format!(
+        "{BIN} --netns {} sysctl load --journal {} {}",
+        ns.name(),
+        p(&tmp("pipe-load.journal")),
+        p(&conf)
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert_state(&before, &state(&ns), "loaded back");
 }
 
 #[test]
