@@ -53,6 +53,29 @@ fn echo_server_tunes_by_peer_and_logs_tcp_info() {
 }
 
 #[test]
+fn tokio_server_tunes_through_its_listener() {
+    if !require_root("tokio_server_tunes_through_its_listener") {
+        return;
+    }
+    let ns = TestNs::new();
+    let bin = env!("CARGO_BIN_EXE_tokio_server");
+    let (mut child, mut out) = start(&ns, bin, &["127.0.0.1:7100", "1"]);
+    ns.run(|| {
+        let mut s = TcpStream::connect("127.0.0.1:7100").expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(b"tuned").expect("write");
+        let mut buf = [0u8; 5];
+        s.read_exact(&mut buf).expect("echo");
+        assert_eq!(&buf, b"tuned");
+    });
+    let mut line = String::new();
+    out.read_line(&mut line).expect("accepted line");
+    assert!(line.ends_with(": priority 5 dscp 46\n"), "{line}");
+    assert!(child.wait().expect("wait").success());
+}
+
+#[test]
 fn fastopen_pair_sends_data_in_the_syn_the_second_time() {
     if !require_root("fastopen_pair_sends_data_in_the_syn_the_second_time") {
         return;

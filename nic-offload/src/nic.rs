@@ -26,6 +26,74 @@ pub struct Nic {
     pub(crate) feature_names: OnceLock<std::sync::Arc<[String]>>,
 }
 
+/// What `ETHTOOL_GET_TS_INFO` says a device can timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TimestampingInfo {
+    /// The `SOF_TIMESTAMPING_*` flags the device supports (the bits of
+    /// `nettune_sockopt::timestamp::Timestamping`).
+    pub capabilities: u32,
+    /// The index of its PTP hardware clock (`/dev/ptpN`), if it has one.
+    pub phc_index: Option<u32>,
+    /// The hardware transmit timestamp modes (`1 << HWTSTAMP_TX_*`).
+    pub tx_types: u32,
+    /// The hardware receive filters (`1 << HWTSTAMP_FILTER_*`).
+    pub rx_filters: u32,
+}
+
+/// The names of the `SOF_TIMESTAMPING_*` bits, as `ethtool -T` prints them.
+const TIMESTAMPING_NAMES: [&str; 18] = [
+    "hardware-transmit",
+    "software-transmit",
+    "hardware-receive",
+    "software-receive",
+    "software-system-clock",
+    "hardware-legacy-clock",
+    "hardware-raw-clock",
+    "option-id",
+    "sched-transmit",
+    "ack-transmit",
+    "option-cmsg",
+    "option-tsonly",
+    "option-stats",
+    "option-pktinfo",
+    "option-tx-swhw",
+    "bind-phc",
+    "option-id-tcp",
+    "option-rx-filter",
+];
+
+impl TimestampingInfo {
+    fn decode(b: &[u8]) -> Self {
+        let phc = i32::from_ne_bytes(proto::get32(b, 8).to_ne_bytes());
+        Self {
+            capabilities: proto::get32(b, 4),
+            phc_index: u32::try_from(phc).ok(),
+            tx_types: proto::get32(b, 12),
+            rx_filters: proto::get32(b, 28),
+        }
+    }
+
+    /// The capabilities by name, in bit order, as `ethtool -T` lists them (an unknown bit
+    /// as `bit-N`).
+    pub fn capability_names(&self) -> Vec<String> {
+        (0..32)
+            .filter(|bit| self.capabilities & (1 << bit) != 0)
+            .map(|bit| {
+                TIMESTAMPING_NAMES
+                    .get(bit)
+                    .map_or_else(|| format!("bit-{bit}"), |n| (*n).to_owned())
+            })
+            .collect()
+    }
+
+    /// Whether the device stamps in hardware (transmit or receive).
+    pub fn has_hardware(&self) -> bool {
+        self.capabilities & 0b101 != 0
+    }
+}
+
 /// What `ETHTOOL_GDRVINFO` says about the driver.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -203,6 +271,20 @@ impl Nic {
         let mut b = proto::command(cmd::GDRVINFO, proto::DRVINFO_LEN);
         self.ethtool("ETHTOOL_GDRVINFO", &mut b)?;
         Ok(decode_drvinfo(&b))
+    }
+
+    /// What the device can timestamp (`ETHTOOL_GET_TS_INFO`, `ethtool -T`): which
+    /// `SO_TIMESTAMPING` flags it supports, its PTP hardware clock, and the hardware
+    /// transmit types and receive filters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the kernel does not answer for the device.
+    #[doc(alias = "ETHTOOL_GET_TS_INFO")]
+    pub fn timestamping(&self) -> Result<TimestampingInfo> {
+        let mut b = proto::command(cmd::GET_TS_INFO, 44);
+        self.ethtool("ETHTOOL_GET_TS_INFO", &mut b)?;
+        Ok(TimestampingInfo::decode(&b))
     }
 
     /// Whether the link is up (`ETHTOOL_GLINK`).

@@ -20,6 +20,7 @@ pub(crate) mod cmd {
     pub(crate) const SFEATURES: u32 = 0x3b;
     pub(crate) const GCHANNELS: u32 = 0x3c;
     pub(crate) const SCHANNELS: u32 = 0x3d;
+    pub(crate) const GET_TS_INFO: u32 = 0x41;
     pub(crate) const GRSSH: u32 = 0x46;
     pub(crate) const SRSSH: u32 = 0x47;
 }

@@ -471,3 +471,45 @@ fn bad_input_is_refused_with_nothing_written() {
     assert!(matches!(e, Error::UnknownFeature { .. }), "{e}");
     assert_eq!(nic.features().expect("features"), before, "nothing written");
 }
+
+/// What `ethtool -T` lists under "Capabilities:", and its PTP clock line.
+fn parse_t(text: &str) -> (Vec<String>, Option<u32>) {
+    let caps = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Capabilities:"))
+        .skip(1)
+        .take_while(|l| l.starts_with('\t') || l.starts_with(' '))
+        .map(|l| {
+            // Newer ethtool adds the flag's C name in parentheses.
+            l.split_whitespace().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    let phc = text
+        .lines()
+        .find_map(|l| l.strip_prefix("PTP Hardware Clock:"))
+        .and_then(|v| v.trim().parse().ok());
+    (caps, phc)
+}
+
+#[test]
+fn timestamping_capabilities_agree_with_ethtool() {
+    if !require_root("timestamping_capabilities_agree_with_ethtool") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("ip link add vt0 type veth peer name vt1");
+    for name in ["lo", "vt0"] {
+        let nic = Nic::open_in(ns.netns(), name).expect("open");
+        let ours = nic.timestamping().expect("timestamping");
+        let (ok, text) = ethtool(Some(&ns), &["-T", name]);
+        assert!(ok, "{text}");
+        let (caps, phc) = parse_t(&text);
+        assert_eq!(ours.capability_names(), caps, "{name}: {text}");
+        assert_eq!(ours.phc_index, phc, "{name}");
+        assert!(!ours.has_hardware(), "{name} is virtual");
+        assert!(
+            caps.iter().any(|c| c == "software-receive"),
+            "every device stamps in software: {text}"
+        );
+    }
+}

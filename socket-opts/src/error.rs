@@ -97,7 +97,7 @@ pub enum Error {
     },
 
     /// A strict [`SocketProfile`](crate::SocketProfile) stopped at `option`; the options it
-    /// had already set were put back (`restored`) or could not be (`not_restored`).
+    /// had already set were put back exactly (`restored`) or not (`not_restored`).
     #[error(
         "applying the socket profile failed at {option} ({})",
         restore_text(restored, not_restored)
@@ -110,7 +110,7 @@ pub enum Error {
         source: Box<Self>,
         /// Options set earlier and put back to their previous values.
         restored: Vec<&'static str>,
-        /// Options set earlier that could not be put back, with why.
+        /// Options set earlier that could not be put back exactly, with what differs.
         not_restored: Vec<(&'static str, String)>,
     },
 
@@ -123,6 +123,11 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+
+    /// A value that did not parse (`"bbr".parse::<CongestionControl>()`), so that `?`
+    /// works on it in a function that returns this crate's [`Result`].
+    #[error(transparent)]
+    Value(#[from] nettune_core::ValueError),
 
     /// Another OS error.
     #[error("{op} {option}")]
@@ -138,18 +143,20 @@ pub enum Error {
 }
 
 fn restore_text(restored: &[&'static str], not_restored: &[(&'static str, String)]) -> String {
-    if not_restored.is_empty() {
-        if restored.is_empty() {
-            "nothing had been set".to_owned()
-        } else {
-            format!("restored the previous values of {}", restored.join(", "))
-        }
-    } else {
+    let back = (!restored.is_empty())
+        .then(|| format!("restored the previous values of {}", restored.join(", ")));
+    let not_back = (!not_restored.is_empty()).then(|| {
         let failed: Vec<String> = not_restored
             .iter()
             .map(|(o, why)| format!("{o} ({why})"))
             .collect();
-        format!("NOT restored: {}", failed.join("; "))
+        format!("NOT restored exactly: {}", failed.join("; "))
+    });
+    match (back, not_back) {
+        (None, None) => "nothing had been set".to_owned(),
+        (Some(b), None) => b,
+        (None, Some(n)) => n,
+        (Some(b), Some(n)) => format!("{b}; {n}"),
     }
 }
 
@@ -163,6 +170,7 @@ impl Error {
                 ErrorKind::PermissionDenied
             }
             Self::InvalidValue { .. }
+            | Self::Value(_)
             | Self::CongestionControlUnavailable { .. }
             | Self::Misuse { .. } => ErrorKind::InvalidValue,
             Self::Inactive { .. } => ErrorKind::Unsupported,
@@ -185,6 +193,7 @@ impl Error {
             | Self::Io { option, .. } => option,
             Self::CongestionControlUnavailable { .. }
             | Self::CongestionControlNotAllowed { .. } => "TCP_CONGESTION",
+            Self::Value(_) => "value",
         }
     }
 

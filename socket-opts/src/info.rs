@@ -71,6 +71,31 @@ impl From<u8> for TcpState {
     }
 }
 
+/// Why a fast-open connect did not carry data in its SYN (`tcpi_fastopen_client_fail`,
+/// `enum tcp_fastopen_client_fail` in include/uapi/linux/tcp.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FastOpenClientFail {
+    /// Nothing to report (not a fast-open connect, or it worked).
+    Unspecified,
+    /// No cookie yet: the SYN asked for one (the first connection to a server).
+    CookieUnavailable,
+    /// The SYN carried data but the server did not acknowledge it.
+    DataNotAcked,
+    /// The SYN (with its data) was retransmitted.
+    SynRetransmitted,
+}
+
+impl From<u8> for FastOpenClientFail {
+    fn from(v: u8) -> Self {
+        match v & 3 {
+            0 => Self::Unspecified,
+            1 => Self::CookieUnavailable,
+            2 => Self::DataNotAcked,
+            _ => Self::SynRetransmitted,
+        }
+    }
+}
+
 /// The congestion-avoidance state (`tcpi_ca_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -263,6 +288,8 @@ impl TcpInfo {
         rcv_wscale -> u8 = |s| s.r8(6) >> 4;
         /// The last delivery-rate sample was application limited.
         delivery_rate_app_limited -> bool = |s| s.r8(7) & 1 != 0;
+        /// Why a fast-open connect did not send its data in the SYN (5.5; `tcpi_fastopen_client_fail`).
+        fastopen_client_fail -> FastOpenClientFail = |s| FastOpenClientFail::from((s.r8(7) >> 1) & 3);
         /// Retransmission timeout.
         rto -> Duration = |s| micros(s.r32(8));
         /// Delayed-ACK timeout.
@@ -363,6 +390,22 @@ impl TcpInfo {
         total_rto_time -> Option<Duration> = |s| s.o32(244).map(millis);
         /// CE-marked segments received (6.18).
         received_ce -> Option<u32> = |s| s.o32(248);
+        /// Accurate ECN: payload bytes delivered to the peer marked ECT(1) (6.18).
+        delivered_e1_bytes -> Option<u32> = |s| s.o32(252);
+        /// Accurate ECN: payload bytes delivered marked ECT(0) (6.18).
+        delivered_e0_bytes -> Option<u32> = |s| s.o32(256);
+        /// Accurate ECN: payload bytes delivered marked CE (6.18).
+        delivered_ce_bytes -> Option<u32> = |s| s.o32(260);
+        /// Accurate ECN: payload bytes received marked ECT(1) (6.18).
+        received_e1_bytes -> Option<u32> = |s| s.o32(264);
+        /// Accurate ECN: payload bytes received marked ECT(0) (6.18).
+        received_e0_bytes -> Option<u32> = |s| s.o32(268);
+        /// Accurate ECN: payload bytes received marked CE (6.18).
+        received_ce_bytes -> Option<u32> = |s| s.o32(272);
+        /// Accurate ECN: why it fell back, as the kernel's bits (6.18).
+        accecn_fail_mode -> Option<u16> = |s| s.o16(276);
+        /// Accurate ECN: the AccECN option the peer sent, as the kernel counts it (6.18).
+        accecn_opt_seen -> Option<u16> = |s| s.o16(278);
     }
 }
 

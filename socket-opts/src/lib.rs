@@ -10,6 +10,8 @@
 //! - [`SocketProfile`]: options applied together, strictly (all or nothing) or best
 //!   effort with a report; [`PeerPolicy`] picks a profile by peer address;
 //! - [`mod@mptcp`]: MPTCP sockets, fallback detection, `MPTCP_INFO`, subflows;
+//! - [`mod@timestamp`]: `SO_TIMESTAMPING` receive and transmit timestamps, the error
+//!   queue, `MSG_ZEROCOPY` completions;
 //! - [`probe()`]: what this host allows (congestion control lists, fast open bits, buffer
 //!   caps, CAP_NET_ADMIN).
 //!
@@ -34,12 +36,13 @@ mod opts;
 mod probe;
 mod profile;
 mod sys;
+pub mod timestamp;
 mod types;
 
 pub use error::{Error, Result};
 pub use info::{
-    BbrInfo, CaState, CcInfo, TCP_INFO_MAX_LEN, TCP_INFO_MIN_LEN, TcpInfo, TcpOptions, TcpState,
-    cc_info, tcp_info,
+    BbrInfo, CaState, CcInfo, FastOpenClientFail, TCP_INFO_MAX_LEN, TCP_INFO_MIN_LEN, TcpInfo,
+    TcpOptions, TcpState, cc_info, tcp_info,
 };
 pub use nettune_sysctl::{CongestionControl, FastOpen};
 pub use opts::{
@@ -56,3 +59,8 @@ pub use opts::{
 pub use probe::{Probe, has_cap_net_admin, probe};
 pub use profile::{Mode, Outcome, PeerPolicy, Report, SocketProfile};
 pub use types::{BufferSize, Dscp, Ecn, Keepalive, PacingRate, TrafficClass};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

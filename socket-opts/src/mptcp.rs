@@ -306,18 +306,15 @@ pub struct Subflow {
     pub remote: SocketAddr,
 }
 
-/// Decodes an `MPTCP_SUBFLOW_ADDRS` reply; entries of unknown families are skipped.
-///
-/// # Errors
-///
-/// [`Error::Decode`] when the header is cut short.
-pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
+/// The entries of a `struct mptcp_subflow_data` reply (`MPTCP_SUBFLOW_ADDRS`,
+/// `MPTCP_TCPINFO`): each cut to what both the kernel and the caller know of it.
+fn subflow_entries<'b>(b: &'b [u8], option: &'static str) -> Result<Vec<&'b [u8]>> {
     let u32_at = |o: usize| {
         b.get(o..o + 4)
             .and_then(|s| s.try_into().ok())
             .map(u32::from_ne_bytes)
     };
-    let bad = |what: &str| Error::decode("MPTCP_SUBFLOW_ADDRS", what);
+    let bad = |what: &str| Error::decode(option, what);
     let (Some(num), Some(size_kernel), Some(size_user)) = (u32_at(4), u32_at(8), u32_at(12)) else {
         return Err(bad("reply shorter than its header"));
     };
@@ -328,17 +325,85 @@ pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
     let step = stride.min(size_kernel as usize);
     // The kernel writes at most what fits; a count beyond the bytes is not trusted.
     let fits = b.len().saturating_sub(HEADER) / stride;
-    let mut out = Vec::with_capacity((num as usize).min(fits).min(64));
-    for i in 0..(num as usize).min(fits) {
-        let start = HEADER + i * stride;
-        let entry = &b[start..(start + step).min(b.len())];
-        let half = ADDRS / 2;
-        if let (Some(local), Some(remote)) = (sockaddr(entry), entry.get(half..).and_then(sockaddr))
+    Ok((0..(num as usize).min(fits))
+        .map(|i| {
+            let start = HEADER + i * stride;
+            &b[start..(start + step).min(b.len())]
+        })
+        .collect())
+}
+
+/// Decodes an `MPTCP_SUBFLOW_ADDRS` reply; entries of unknown families are skipped.
+///
+/// # Errors
+///
+/// [`Error::Decode`] when the header is cut short.
+pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
+    let half = ADDRS / 2;
+    Ok(subflow_entries(b, "MPTCP_SUBFLOW_ADDRS")?
+        .into_iter()
+        .filter_map(|entry| {
+            Some(Subflow {
+                local: sockaddr(entry)?,
+                remote: entry.get(half..).and_then(sockaddr)?,
+            })
+        })
+        .collect())
+}
+
+/// Decodes an `MPTCP_TCPINFO` reply: each subflow's `struct tcp_info`, by the length the
+/// kernel used.
+///
+/// # Errors
+///
+/// [`Error::Decode`] when the header is cut short or an entry is shorter than
+/// [`TCP_INFO_MIN_LEN`](crate::TCP_INFO_MIN_LEN).
+pub fn decode_subflow_tcp_info(b: &[u8]) -> Result<Vec<crate::TcpInfo>> {
+    subflow_entries(b, "MPTCP_TCPINFO")?
+        .into_iter()
+        .map(crate::TcpInfo::decode)
+        .collect()
+}
+
+/// Reads a `struct mptcp_subflow_data` option with room for every subflow.
+fn subflow_data(
+    fd: BorrowedFd<'_>,
+    num: libc::c_int,
+    option: &'static str,
+    entry: usize,
+) -> Result<Vec<u8>> {
+    require_mptcp(fd, option)?;
+    let mut room = 8usize;
+    loop {
+        let mut buf = vec![0u8; HEADER + room * entry];
+        buf[0..4].copy_from_slice(&(HEADER as u32).to_ne_bytes());
+        buf[12..16].copy_from_slice(&(entry as u32).to_ne_bytes());
+        let n = sys::get_bytes(fd, sys::SOL_MPTCP, num, &mut buf).map_err(|source| match source
+            .raw_os_error()
         {
-            out.push(Subflow { local, remote });
+            Some(libc::EOPNOTSUPP | libc::ENOPROTOOPT) => Error::Unsupported {
+                option,
+                reason: "the connection fell back to plain TCP, or the kernel predates 5.16"
+                    .to_owned(),
+                source,
+            },
+            _ => Error::Io {
+                op: "get",
+                option,
+                source,
+            },
+        })?;
+        let num = buf
+            .get(4..8)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u32::from_ne_bytes) as usize;
+        if num > room && room < 1024 {
+            room = num;
+            continue;
         }
+        buf.truncate(n);
+        return Ok(buf);
     }
-    Ok(out)
 }
 
 /// The local and remote addresses of every subflow (`MPTCP_SUBFLOW_ADDRS`).
@@ -349,38 +414,30 @@ pub fn decode_subflows(b: &[u8]) -> Result<Vec<Subflow>> {
 /// connection fell back to TCP or the kernel predates 5.16.
 #[doc(alias = "MPTCP_SUBFLOW_ADDRS")]
 pub fn subflows(fd: impl AsFd) -> Result<Vec<Subflow>> {
-    let fd = fd.as_fd();
-    require_mptcp(fd, "MPTCP_SUBFLOW_ADDRS")?;
-    let mut room = 8usize;
-    loop {
-        let mut buf = vec![0u8; HEADER + room * ADDRS];
-        buf[0..4].copy_from_slice(&(HEADER as u32).to_ne_bytes());
-        buf[12..16].copy_from_slice(&(ADDRS as u32).to_ne_bytes());
-        let n = sys::get_bytes(fd, sys::SOL_MPTCP, sys::MPTCP_SUBFLOW_ADDRS, &mut buf).map_err(
-            |source| match source.raw_os_error() {
-                Some(libc::EOPNOTSUPP | libc::ENOPROTOOPT) => Error::Unsupported {
-                    option: "MPTCP_SUBFLOW_ADDRS",
-                    reason: "the connection fell back to plain TCP, or the kernel predates 5.16"
-                        .to_owned(),
-                    source,
-                },
-                _ => Error::Io {
-                    op: "get",
-                    option: "MPTCP_SUBFLOW_ADDRS",
-                    source,
-                },
-            },
-        )?;
-        let num = buf
-            .get(4..8)
-            .and_then(|s| s.try_into().ok())
-            .map_or(0, u32::from_ne_bytes) as usize;
-        if num > room && room < 1024 {
-            room = num;
-            continue;
-        }
-        return decode_subflows(&buf[..n]);
-    }
+    let b = subflow_data(
+        fd.as_fd(),
+        sys::MPTCP_SUBFLOW_ADDRS,
+        "MPTCP_SUBFLOW_ADDRS",
+        ADDRS,
+    )?;
+    decode_subflows(&b)
+}
+
+/// Each subflow's `TCP_INFO` (`MPTCP_TCPINFO`): RTT, congestion window, retransmissions
+/// and delivery rate per path, in the order of [`subflows`].
+///
+/// # Errors
+///
+/// As [`subflows`].
+#[doc(alias = "MPTCP_TCPINFO")]
+pub fn subflow_tcp_info(fd: impl AsFd) -> Result<Vec<crate::TcpInfo>> {
+    let b = subflow_data(
+        fd.as_fd(),
+        sys::MPTCP_TCPINFO,
+        "MPTCP_TCPINFO",
+        crate::TCP_INFO_MAX_LEN,
+    )?;
+    decode_subflow_tcp_info(&b)
 }
 
 #[cfg(test)]

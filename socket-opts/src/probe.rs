@@ -42,13 +42,13 @@ impl Probe {
         self.fastopen.is_some_and(|f| f.contains(FastOpen::CLIENT))
     }
 
-    /// Whether this caller may select `cc` with TCP_CONGESTION.
+    /// Whether this caller may select `cc` with TCP_CONGESTION: the kernel has it
+    /// (`tcp_available_congestion_control`), and it is allowed to this caller (in
+    /// `tcp_allowed_congestion_control`, or CAP_NET_ADMIN). An algorithm built as a module
+    /// that is not loaded yet is not available (CAP_NET_ADMIN may load it by selecting it).
     pub fn may_select(&self, cc: &CongestionControl) -> bool {
-        if self.cap_net_admin {
-            true
-        } else {
-            self.allowed_congestion_control.contains(cc)
-        }
+        self.available_congestion_control.contains(cc)
+            && (self.cap_net_admin || self.allowed_congestion_control.contains(cc))
     }
 }
 

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::error::{Error, Result};
-use crate::opts::{self, Setting, SettingScope};
+use crate::opts::{self, Restored, Saved, Setting, SettingScope};
 
 fn new_tcp(addr: &SocketAddr) -> Result<Socket> {
     let domain = if addr.is_ipv4() {
@@ -20,6 +20,14 @@ fn new_tcp(addr: &SocketAddr) -> Result<Socket> {
         option: "socket",
         source,
     })
+}
+
+fn connect_error(source: std::io::Error) -> Error {
+    Error::Io {
+        op: "connect",
+        option: "connect",
+        source,
+    }
 }
 
 /// How [`SocketProfile::apply`] treats a failing option.
@@ -137,43 +145,74 @@ impl SocketProfile {
         self.mode
     }
 
-    /// The settings of one scope, as a profile of the same mode.
-    fn only(&self, scope: SettingScope) -> Self {
-        Self {
-            settings: self
-                .settings
-                .iter()
-                .filter(|s| s.scope() == scope)
-                .cloned()
-                .collect(),
-            mode: self.mode,
-        }
+    /// The settings of one scope.
+    fn of_scope(&self, scope: SettingScope) -> Vec<&Setting> {
+        self.settings
+            .iter()
+            .filter(|s| s.scope() == scope)
+            .collect()
+    }
+
+    /// The connection settings that a socket `accept()` returns does not carry over from
+    /// the listener ([`Setting::inherited_by_accept`]): what
+    /// [`SocketProfile::apply_accepted`] sets on each accepted socket.
+    pub fn not_inherited(&self) -> impl Iterator<Item = &Setting> {
+        self.settings
+            .iter()
+            .filter(|s| s.scope() == SettingScope::Any && !s.inherited_by_accept())
     }
 
     /// Creates a TCP socket for `addr`'s family, applies this profile (options such as
     /// `TCP_FASTOPEN_CONNECT` and `TCP_MAXSEG` must be set before connecting), then
-    /// connects.
+    /// connects. The stream is blocking, as `std` makes them: for tokio, use
+    /// `connect_tokio` (feature `tokio`), or call `set_nonblocking(true)` before
+    /// `tokio::net::TcpStream::from_std`.
     ///
     /// # Errors
     ///
     /// As [`SocketProfile::apply`]; [`Error::Misuse`] for listener-only options;
     /// [`Error::Io`] when the socket cannot be created or the connection fails.
     pub fn connect(&self, addr: SocketAddr) -> Result<(TcpStream, Report)> {
+        self.connect_with(addr, None)
+    }
+
+    /// As [`SocketProfile::connect`], giving up after `timeout` (an [`Error::Io`] whose
+    /// source is [`std::io::ErrorKind::TimedOut`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::connect`].
+    pub fn connect_timeout(
+        &self,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> Result<(TcpStream, Report)> {
+        self.connect_with(addr, Some(timeout))
+    }
+
+    fn connect_with(
+        &self,
+        addr: SocketAddr,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(TcpStream, Report)> {
         let socket = new_tcp(&addr)?;
         let report = self.apply(&socket)?;
-        socket
-            .connect(&SockAddr::from(addr))
-            .map_err(|source| Error::Io {
-                op: "connect",
-                option: "connect",
-                source,
-            })?;
+        let to = SockAddr::from(addr);
+        match timeout {
+            Some(t) => socket.connect_timeout(&to, t),
+            None => socket.connect(&to),
+        }
+        .map_err(connect_error)?;
         Ok((socket.into(), report))
     }
 
-    /// Creates a TCP listener on `addr` (with `SO_REUSEADDR`): the connection options
-    /// (and `SO_REUSEPORT`) are applied before `bind`, so accepted sockets inherit them;
-    /// the listener-only options (fast open queue, defer accept) after `listen`.
+    /// Creates a blocking TCP listener on `addr` (with `SO_REUSEADDR`; for tokio, use
+    /// `listen_tokio` with the feature `tokio`): the connection options
+    /// (and `SO_REUSEPORT`) are applied before `bind`, the listener-only options (fast
+    /// open queue, defer accept) after `listen`. Accepted sockets carry over most
+    /// connection options, not all ([`Setting::inherited_by_accept`]: `SO_PRIORITY`, for
+    /// one, starts at 0): call [`SocketProfile::apply_accepted`] on each accepted socket
+    /// for the rest, [`SocketProfile::not_inherited`] lists them.
     ///
     /// # Errors
     ///
@@ -186,28 +225,68 @@ impl SocketProfile {
             source,
         };
         socket.set_reuse_address(true).map_err(io)?;
-        let mut report = self.only(SettingScope::Any).apply(&socket)?;
+        let mut report = self.run(socket.as_fd(), &self.of_scope(SettingScope::Any))?;
         socket.bind(&SockAddr::from(addr)).map_err(io)?;
         socket.listen(backlog).map_err(io)?;
-        let listener_report = self.only(SettingScope::Listener).apply(&socket)?;
+        let listener_report = self.run(socket.as_fd(), &self.of_scope(SettingScope::Listener))?;
         report.outcomes.extend(listener_report.outcomes);
         Ok((socket.into(), report))
     }
 
-    /// Applies every setting to `fd`, in order.
+    /// Applies to a socket that `accept()` returned only the settings it does not carry
+    /// over from its listener ([`SocketProfile::not_inherited`]): the cheap way to tune
+    /// each connection of a listener made by [`SocketProfile::listen`] (or one this
+    /// profile was applied to before `listen`).
+    ///
+    /// ```no_run
+    /// use nettune_sockopt::{Dscp, SocketProfile, TrafficClass};
+    /// let profile = SocketProfile::new()
+    ///     .nodelay(true)
+    ///     .priority(5)
+    ///     .traffic_class(TrafficClass { dscp: Dscp::EF, ..Default::default() });
+    /// let (listener, _) = profile.listen("0.0.0.0:9000".parse()?, 1024)?;
+    /// for stream in listener.incoming() {
+    ///     let stream = stream?;
+    ///     profile.apply_accepted(&stream)?; // SO_PRIORITY only: accept() carries the rest
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::apply`].
+    pub fn apply_accepted(&self, fd: impl AsFd) -> Result<Report> {
+        let own: Vec<&Setting> = self.not_inherited().collect();
+        self.run(fd.as_fd(), &own)
+    }
+
+    /// Applies every setting to `fd`.
     ///
     /// Listener-only options (fast open queue, defer accept) on a socket that is not
     /// listening are refused before anything is set.
     ///
+    /// Best effort applies the settings in order. Strict (all or nothing) first checks
+    /// every value ([`Setting::check`]), then applies the options this host may refuse
+    /// (privileged ones, congestion control, fast open) first and those that cannot be
+    /// undone exactly ([`Setting::undo_is_exact`]: buffer sizes, the busy-poll budget)
+    /// last, saving the exact previous state of each; on a failure it writes those states
+    /// back, newest first.
+    ///
     /// # Errors
     ///
     /// [`Error::Misuse`] as above. In strict mode, [`Error::ProfileFailed`] naming the
-    /// failing option and why, after the options already set were put back. In
-    /// best-effort mode, only errors that stop the whole apply.
+    /// failing option and why, and which options were put back exactly (`restored`) and
+    /// which were not (`not_restored`, with what differs: a buffer size the kernel now
+    /// holds fixed, with autotuning off). In best-effort mode, only errors that stop the
+    /// whole apply.
     pub fn apply(&self, fd: impl AsFd) -> Result<Report> {
-        let fd = fd.as_fd();
-        if let Some(listener_only) = self
-            .settings
+        let all: Vec<&Setting> = self.settings.iter().collect();
+        self.run(fd.as_fd(), &all)
+    }
+
+    /// Applies `settings` (of this profile) to `fd` in this profile's mode.
+    fn run(&self, fd: BorrowedFd<'_>, settings: &[&Setting]) -> Result<Report> {
+        if let Some(listener_only) = settings
             .iter()
             .find(|s| s.scope() == SettingScope::Listener)
         {
@@ -221,60 +300,123 @@ impl SocketProfile {
             }
         }
         match self.mode {
-            Mode::BestEffort => Ok(self.apply_best_effort(fd)),
-            Mode::Strict => self.apply_strict(fd),
+            Mode::BestEffort => Ok(apply_best_effort(fd, settings)),
+            Mode::Strict => apply_strict(fd, settings),
         }
     }
+}
 
-    fn apply_best_effort(&self, fd: BorrowedFd<'_>) -> Report {
-        let outcomes = self
-            .settings
-            .iter()
-            .map(|s| {
-                let outcome = match s.apply(fd) {
-                    Ok(()) => Outcome::Applied,
-                    Err(e) if e.is_unsupported() => Outcome::Unsupported(e.to_string()),
-                    Err(e) if e.is_permission_denied() => Outcome::Denied(e.to_string()),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                };
-                (s.option(), outcome)
-            })
-            .collect();
-        Report { outcomes }
+fn apply_best_effort(fd: BorrowedFd<'_>, settings: &[&Setting]) -> Report {
+    let outcomes = settings
+        .iter()
+        .map(|s| {
+            let outcome = match s.apply(fd) {
+                Ok(()) => Outcome::Applied,
+                Err(e) if e.is_unsupported() => Outcome::Unsupported(e.to_string()),
+                Err(e) if e.is_permission_denied() => Outcome::Denied(e.to_string()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+            (s.option(), outcome)
+        })
+        .collect();
+    Report { outcomes }
+}
+
+fn apply_strict(fd: BorrowedFd<'_>, settings: &[&Setting]) -> Result<Report> {
+    let failed = |option, source, restored, not_restored| Error::ProfileFailed {
+        option,
+        source: Box::new(source),
+        restored,
+        not_restored,
+    };
+    // Every value is checked before the first write.
+    for s in settings {
+        s.check()
+            .map_err(|e| failed(s.option(), e, Vec::new(), Vec::new()))?;
     }
-
-    fn apply_strict(&self, fd: BorrowedFd<'_>) -> Result<Report> {
-        let mut done: Vec<Setting> = Vec::with_capacity(self.settings.len());
-        for s in &self.settings {
-            let result = s
-                .current(fd)
-                .and_then(|previous| s.apply(fd).map(|()| previous));
-            match result {
-                Ok(previous) => done.push(previous),
-                Err(source) => {
-                    let (mut restored, mut not_restored) = (Vec::new(), Vec::new());
-                    for previous in done.iter().rev() {
-                        match previous.restore(fd) {
-                            Ok(()) => restored.push(previous.option()),
-                            Err(e) => not_restored.push((previous.option(), e.to_string())),
-                        }
+    // What the host may refuse goes first (its failure leaves nothing to undo), what
+    // cannot be undone exactly goes last (nothing after it can fail but its own kind).
+    let mut order: Vec<&Setting> = settings.to_vec();
+    order.sort_by_key(|s| (!s.undo_is_exact(), !s.may_be_refused()));
+    let mut done: Vec<(&'static str, Saved)> = Vec::with_capacity(order.len());
+    for s in order {
+        match s.save(fd).and_then(|saved| s.apply(fd).map(|()| saved)) {
+            Ok(saved) => done.push((s.option(), saved)),
+            Err(source) => {
+                let (mut restored, mut not_restored) = (Vec::new(), Vec::new());
+                for (option, saved) in done.iter().rev() {
+                    match saved.restore(fd) {
+                        Ok(Restored::Exact) => restored.push(*option),
+                        Ok(Restored::Inexact(why)) => not_restored.push((*option, why)),
+                        Err(e) => not_restored.push((*option, e.to_string())),
                     }
-                    return Err(Error::ProfileFailed {
-                        option: s.option(),
-                        source: Box::new(source),
-                        restored,
-                        not_restored,
-                    });
                 }
+                return Err(failed(s.option(), source, restored, not_restored));
             }
         }
-        Ok(Report {
-            outcomes: self
-                .settings
-                .iter()
-                .map(|s| (s.option(), Outcome::Applied))
-                .collect(),
-        })
+    }
+    Ok(Report {
+        outcomes: settings
+            .iter()
+            .map(|s| (s.option(), Outcome::Applied))
+            .collect(),
+    })
+}
+
+#[cfg(feature = "tokio")]
+impl SocketProfile {
+    /// As [`SocketProfile::listen`], as a tokio listener, ready to use (non-blocking,
+    /// registered with the runtime). Call it inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::listen`]; [`Error::Io`] outside a tokio runtime.
+    pub fn listen_tokio(
+        &self,
+        addr: SocketAddr,
+        backlog: i32,
+    ) -> Result<(tokio::net::TcpListener, Report)> {
+        let io = |source| Error::Io {
+            op: "listen",
+            option: "listen",
+            source,
+        };
+        let (listener, report) = self.listen(addr, backlog)?;
+        listener.set_nonblocking(true).map_err(io)?;
+        Ok((
+            tokio::net::TcpListener::from_std(listener).map_err(io)?,
+            report,
+        ))
+    }
+
+    /// As [`SocketProfile::connect`], asynchronously on tokio, giving up after
+    /// `timeout` when one is given (an [`Error::Io`] whose source is
+    /// [`std::io::ErrorKind::TimedOut`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`SocketProfile::connect`].
+    pub async fn connect_tokio(
+        &self,
+        addr: SocketAddr,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(tokio::net::TcpStream, Report)> {
+        let socket = new_tcp(&addr)?;
+        let report = self.apply(&socket)?;
+        socket.set_nonblocking(true).map_err(connect_error)?;
+        let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+        let connecting = socket.connect(addr);
+        let stream = match timeout {
+            Some(t) => tokio::time::timeout(t, connecting).await.map_err(|_| {
+                connect_error(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection to {addr} within {t:?}"),
+                ))
+            })?,
+            None => connecting.await,
+        }
+        .map_err(connect_error)?;
+        Ok((stream, report))
     }
 }
 
@@ -353,18 +495,31 @@ impl PeerPolicy {
         }
     }
 
-    /// Applies the profile chosen by the peer address of a connected `stream`.
+    /// Applies the profile chosen by the peer address of a connected socket: any
+    /// `impl AsFd` (`&std::net::TcpStream`, `&tokio::net::TcpStream`, ...).
     ///
     /// # Errors
     ///
-    /// As [`SocketProfile::apply`], or [`Error::Io`] when the peer address cannot be read.
-    pub fn apply(&self, stream: &TcpStream) -> Result<Report> {
-        let peer = stream.peer_addr().map_err(|source| Error::Io {
-            op: "get",
-            option: "getpeername",
-            source,
-        })?;
-        self.profile_for(&peer).apply(stream)
+    /// As [`SocketProfile::apply`], or [`Error::Io`] when the peer address cannot be read
+    /// (the socket is not connected, or not an IP socket).
+    pub fn apply(&self, stream: impl AsFd) -> Result<Report> {
+        let fd = stream.as_fd();
+        let peer = socket2::SockRef::from(&fd)
+            .peer_addr()
+            .and_then(|a| {
+                a.as_socket().ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "the peer is not an IP address",
+                    )
+                })
+            })
+            .map_err(|source| Error::Io {
+                op: "get",
+                option: "getpeername",
+                source,
+            })?;
+        self.profile_for(&peer).apply(fd)
     }
 }
 

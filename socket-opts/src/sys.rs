@@ -40,6 +40,8 @@ pub(crate) const SO_INCOMING_CPU: c_int = 49;
 pub(crate) const SO_ZEROCOPY: c_int = 60;
 pub(crate) const SO_PREFER_BUSY_POLL: c_int = 69;
 pub(crate) const SO_BUSY_POLL_BUDGET: c_int = 70;
+/// `SO_TIMESTAMPING_OLD`: its control messages carry `struct timespec`, 64-bit here.
+pub(crate) const SO_TIMESTAMPING: c_int = 37;
 
 // SOL_TCP options (linux/tcp.h).
 pub(crate) const TCP_NODELAY: c_int = 1;
@@ -63,9 +65,11 @@ pub(crate) const TCP_FASTOPEN_CONNECT: c_int = 30;
 // IP and IPv6 options.
 pub(crate) const IP_TOS: c_int = 1;
 pub(crate) const IPV6_TCLASS: c_int = 67;
+pub(crate) const IPV6_V6ONLY: c_int = 26;
 
 // SOL_MPTCP options (linux/mptcp.h).
 pub(crate) const MPTCP_INFO: c_int = 1;
+pub(crate) const MPTCP_TCPINFO: c_int = 2;
 pub(crate) const MPTCP_SUBFLOW_ADDRS: c_int = 3;
 
 pub(crate) use nettune_core::raw::{

@@ -130,10 +130,52 @@ impl fmt::Display for PacingRate {
 pub struct Dscp(u8);
 
 impl Dscp {
-    /// Expedited Forwarding (46), for latency-critical traffic.
-    pub const EF: Self = Self(46);
-    /// Class Selector 0 (best effort).
+    /// Class Selector 0: default, best effort (RFC 2474).
     pub const CS0: Self = Self(0);
+    /// Class Selector 1 (8): low-priority data, "scavenger" in older plans (RFC 4594).
+    pub const CS1: Self = Self(8);
+    /// Class Selector 2 (16): operations, administration and management (RFC 4594).
+    pub const CS2: Self = Self(16);
+    /// Class Selector 3 (24): broadcast video (RFC 4594).
+    pub const CS3: Self = Self(24);
+    /// Class Selector 4 (32): real-time interactive (RFC 4594).
+    pub const CS4: Self = Self(32);
+    /// Class Selector 5 (40): signalling (RFC 4594).
+    pub const CS5: Self = Self(40);
+    /// Class Selector 6 (48): network control (RFC 4594).
+    pub const CS6: Self = Self(48);
+    /// Class Selector 7 (56): reserved for network control.
+    pub const CS7: Self = Self(56);
+    /// Assured Forwarding class 1, low drop precedence (10) (RFC 2597).
+    pub const AF11: Self = Self(10);
+    /// Assured Forwarding class 1, medium drop precedence (12).
+    pub const AF12: Self = Self(12);
+    /// Assured Forwarding class 1, high drop precedence (14).
+    pub const AF13: Self = Self(14);
+    /// Assured Forwarding class 2, low drop precedence (18).
+    pub const AF21: Self = Self(18);
+    /// Assured Forwarding class 2, medium drop precedence (20).
+    pub const AF22: Self = Self(20);
+    /// Assured Forwarding class 2, high drop precedence (22).
+    pub const AF23: Self = Self(22);
+    /// Assured Forwarding class 3, low drop precedence (26).
+    pub const AF31: Self = Self(26);
+    /// Assured Forwarding class 3, medium drop precedence (28).
+    pub const AF32: Self = Self(28);
+    /// Assured Forwarding class 3, high drop precedence (30).
+    pub const AF33: Self = Self(30);
+    /// Assured Forwarding class 4, low drop precedence (34).
+    pub const AF41: Self = Self(34);
+    /// Assured Forwarding class 4, medium drop precedence (36).
+    pub const AF42: Self = Self(36);
+    /// Assured Forwarding class 4, high drop precedence (38).
+    pub const AF43: Self = Self(38);
+    /// Voice Admit (44): admitted real-time voice (RFC 5865).
+    pub const VA: Self = Self(44);
+    /// Expedited Forwarding (46): low loss, low latency, low jitter (RFC 3246).
+    pub const EF: Self = Self(46);
+    /// Lower Effort (1): below best effort (RFC 8622).
+    pub const LE: Self = Self(1);
 
     /// A code point.
     ///
@@ -220,6 +262,40 @@ mod tests {
         assert_eq!(tc.to_byte(), 0xba);
         assert_eq!(TrafficClass::from_byte(0xba), tc);
         assert!(Dscp::new(64).is_err());
+        // Every named class is its RFC code point, and the AF classes follow 8c + 2d.
+        for (c, d, af) in [
+            (1, 1, Dscp::AF11),
+            (1, 2, Dscp::AF12),
+            (1, 3, Dscp::AF13),
+            (2, 1, Dscp::AF21),
+            (2, 2, Dscp::AF22),
+            (2, 3, Dscp::AF23),
+            (3, 1, Dscp::AF31),
+            (3, 2, Dscp::AF32),
+            (3, 3, Dscp::AF33),
+            (4, 1, Dscp::AF41),
+            (4, 2, Dscp::AF42),
+            (4, 3, Dscp::AF43),
+        ] {
+            assert_eq!(af.get(), 8 * c + 2 * d);
+        }
+        let cs = [
+            Dscp::CS0,
+            Dscp::CS1,
+            Dscp::CS2,
+            Dscp::CS3,
+            Dscp::CS4,
+            Dscp::CS5,
+            Dscp::CS6,
+            Dscp::CS7,
+        ];
+        for (i, c) in cs.iter().enumerate() {
+            assert_eq!(usize::from(c.get()), 8 * i);
+        }
+        assert_eq!(
+            (Dscp::EF.get(), Dscp::VA.get(), Dscp::LE.get()),
+            (46, 44, 1)
+        );
     }
 
     #[test]

@@ -237,6 +237,13 @@ fn fast_open_carries_data_in_the_syn_of_a_repeat_connection() {
                 .options()
                 .contains(TcpOptions::SYN_DATA);
             assert_eq!(syn_data, round == 1, "round {round}: data in the SYN");
+            let why = tcp_info(&client).expect("info").fastopen_client_fail();
+            let expected = if round == 0 {
+                FastOpenClientFail::CookieUnavailable
+            } else {
+                FastOpenClientFail::Unspecified
+            };
+            assert_eq!(why, expected, "round {round}");
         }
         assert!(
             netstat_counter("TCPFastOpenPassive") > passive_before,
@@ -340,15 +347,48 @@ fn strict_profile_restores_the_options_it_set() {
             Error::ProfileFailed { option, source, restored, not_restored } => {
                 assert_eq!(*option, "TCP_CONGESTION");
                 assert!(matches!(**source, Error::CongestionControlUnavailable { .. }), "{source}");
-                assert_eq!(restored, &["TCP_NOTSENT_LOWAT", "TCP_NODELAY"]);
+                // What the host may refuse goes first: nothing had been set.
+                assert!(restored.is_empty(), "{restored:?}");
+                assert!(not_restored.is_empty());
+                assert!(err.to_string().contains("nothing had been set"), "{err}");
+            }
+            other => panic!("{other}"),
+        }
+        // A failure after keepalive puts all four keepalive options back exactly, the
+        // times included (TCP_WINDOW_CLAMP 0 is refused on a connected socket).
+        let raw = |opt| nettune_core::raw::getsockopt_int(std::os::fd::AsFd::as_fd(&c), libc::IPPROTO_TCP, opt).expect("raw");
+        let keep_before = (keepalive(&c).expect("keepalive"), raw(libc::TCP_KEEPIDLE), raw(libc::TCP_KEEPINTVL), raw(libc::TCP_KEEPCNT));
+        let later = SocketProfile::new()
+            .keepalive(Some(Keepalive::new(Duration::from_secs(31), Duration::from_secs(7), 4).expect("keepalive")))
+            .window_clamp(0)
+            .apply(&c)
+            .expect_err("window clamp 0 on a connected socket");
+        match &later {
+            Error::ProfileFailed { option, restored, not_restored, .. } => {
+                assert_eq!(*option, "TCP_WINDOW_CLAMP", "{later}");
+                assert_eq!(restored, &["SO_KEEPALIVE"]);
                 assert!(not_restored.is_empty());
             }
             other => panic!("{other}"),
         }
+        assert_eq!(
+            keep_before,
+            (keepalive(&c).expect("keepalive"), raw(libc::TCP_KEEPIDLE), raw(libc::TCP_KEEPINTVL), raw(libc::TCP_KEEPCNT)),
+            "keepalive and its times are as before"
+        );
+        // A value the setter would refuse stops the profile before anything is written.
+        let early = SocketProfile::new()
+            .nodelay(!before.0)
+            .user_timeout(Some(Duration::from_micros(1500)))
+            .apply(&c)
+            .expect_err("a fraction of a millisecond");
+        assert!(early.to_string().contains("nothing had been set"), "{early}");
+        assert!(nettune_core::error::report(&early).contains("whole number of ms"), "{early}");
+        assert_eq!(nodelay(&c).expect("nodelay"), before.0);
         let chain = nettune_core::error::report(&err);
         assert!(chain.contains("nosuchcc"), "{chain}");
         let after = (nodelay(&c).expect("nodelay"), notsent_lowat(&c).expect("lowat"), congestion(&c).expect("cc"));
-        assert_eq!(before, after, "the first two options are back");
+        assert_eq!(before, after, "nothing was changed");
 
         // Best effort: the rest applies and the failure is reported.
         let report = profile.clone().best_effort().apply(&c).expect("best effort");
@@ -429,6 +469,28 @@ fn mptcp_connections_info_subflows_and_rejected_options() {
         assert_eq!(subflows.len(), 1);
         assert_eq!(subflows[0].remote, addr);
         assert_eq!(subflows[0].local, client.local_addr().expect("addr"));
+        // Each subflow's TCP_INFO, against `ss -ti` for the subflow's own socket.
+        let per_path = mptcp::subflow_tcp_info(&client).expect("per-subflow TCP_INFO");
+        assert_eq!(per_path.len(), subflows.len());
+        assert_eq!(per_path[0].state(), TcpState::Established);
+        assert_eq!(per_path[0].len(), TCP_INFO_MAX_LEN);
+        let port = subflows[0].local.port();
+        let ss = std::process::Command::new("ss")
+            .args(["-tin", "state", "established", &format!("sport = :{port}")])
+            .output()
+            .expect("ss");
+        let ss = String::from_utf8_lossy(&ss.stdout).into_owned();
+        let cwnd: u32 = ss_field(&ss, "cwnd")
+            .expect("cwnd")
+            .parse()
+            .expect("number");
+        assert_eq!(per_path[0].snd_cwnd(), cwnd, "{ss}");
+        let mss: u32 = ss_field(&ss, "mss").expect("mss").parse().expect("number");
+        assert_eq!(per_path[0].snd_mss(), mss, "{ss}");
+        assert!(
+            mptcp::subflow_tcp_info(TcpStream::connect(addr).expect("plain")).is_err(),
+            "a plain TCP socket has no subflows"
+        );
         // What MPTCP accepts, and what it rejects with a clear error.
         set_congestion(&client, &"reno".parse().expect("cc")).expect("congestion on MPTCP");
         set_notsent_lowat(&client, 4096).expect("lowat on MPTCP");
@@ -497,6 +559,10 @@ fn probe_reports_this_namespace() {
     assert_eq!(p.rmem_max, Sysctl::new().get::<knobs::CoreRmemMax>().ok());
     assert_eq!(p.busy_read, None, "global key, absent in a child namespace");
     assert!(p.may_select(&"cubic".parse().expect("cc")));
+    assert!(
+        !p.may_select(&"nosuchcc".parse().expect("cc")),
+        "only what the kernel has"
+    );
 }
 
 /// Every row of the option table, as a profile setting: applied on the socket it belongs
@@ -586,5 +652,103 @@ fn every_table_row_applies_and_reads_back_as_a_setting() {
                 );
             }
         }
+    });
+}
+
+/// A value for each connection option that differs from a fresh socket's, to tell whether
+/// accept() carries it from the listener to the connection.
+fn non_default_settings() -> Vec<Setting> {
+    let s = Duration::from_secs;
+    vec![
+        Setting::NoDelay(true),
+        Setting::QuickAck(false),
+        Setting::Cork(true),
+        Setting::NotsentLowat(16384),
+        Setting::UserTimeout(Some(s(5))),
+        Setting::Keepalive(Some(Keepalive::new(s(30), s(5), 3).expect("keepalive"))),
+        Setting::MaxSeg(1200),
+        Setting::WindowClamp(65536),
+        Setting::ThinLinearTimeouts(true),
+        // Not 65536: half of a fresh socket's 131072, which would read back the same.
+        Setting::RecvBuffer(40000),
+        Setting::SendBuffer(65536),
+        Setting::RecvBufferForce(300_000),
+        Setting::SendBufferForce(300_000),
+        Setting::BusyPoll(Duration::from_micros(50)),
+        Setting::PreferBusyPoll(true),
+        Setting::BusyPollBudget(16),
+        Setting::IncomingCpu(1000),
+        Setting::MaxPacingRate(PacingRate::BytesPerSecond(1_000_000)),
+        Setting::Priority(5),
+        Setting::TrafficClass(TrafficClass::from_byte(0xb8)),
+        Setting::Mark(0x42),
+        Setting::ZeroCopy(true),
+        Setting::ReusePort(true),
+        Setting::FastOpenConnect(true),
+        Setting::Congestion("reno".parse().expect("cc")),
+    ]
+}
+
+/// Each connection option set on a listener, read on the socket accept() returns: what
+/// the kernel carries over is what `Setting::inherited_by_accept` says, option by option.
+#[test]
+fn accept_inherits_what_the_table_says() {
+    if !require_root("accept_inherits_what_the_table_says") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.run(|| {
+        Sysctl::new()
+            .set::<knobs::TcpFastopen>(FastOpen::CLIENT | FastOpen::SERVER)
+            .expect("fast open on");
+        let settings = non_default_settings();
+        let mut covered: Vec<&str> = settings.iter().map(Setting::option).collect();
+        covered.extend(
+            Setting::OPTIONS
+                .iter()
+                .copied()
+                .filter(|o| ["TCP_FASTOPEN", "TCP_DEFER_ACCEPT"].contains(o)),
+        );
+        covered.sort_unstable();
+        let mut table = Setting::OPTIONS.to_vec();
+        table.sort_unstable();
+        assert_eq!(covered, table, "every connection option has a case here");
+        let mut wrong = Vec::new();
+        for setting in settings {
+            let listener = fresh(Domain::IPV4);
+            setting.apply(&listener).unwrap_or_else(|e| {
+                panic!("{}: {}", setting.option(), nettune_core::error::report(&e))
+            });
+            listener
+                .bind(&"127.0.0.1:0".parse::<SocketAddr>().expect("addr").into())
+                .expect("bind");
+            listener.listen(8).expect("listen");
+            let addr = listener
+                .local_addr()
+                .expect("addr")
+                .as_socket()
+                .expect("inet");
+            let _client = TcpStream::connect(addr).expect("connect");
+            let (accepted, _) = listener.accept().expect("accept");
+            let fresh_value = setting.current(fresh(Domain::IPV4)).expect("fresh");
+            let carried = match setting.current(&accepted) {
+                // A write-only option cannot be read: the kernel copies the whole socket
+                // (sk_clone_lock), so it is carried; nothing here can tell otherwise.
+                _ if !setting.is_readable() => true,
+                // The listener's segment size is advertised in its SYN-ACKs; the
+                // accepted socket reads back what the connection settled on, at most it.
+                Ok(Setting::MaxSeg(mss)) => mss <= 1200 && Setting::MaxSeg(mss) != fresh_value,
+                Ok(v) => v == setting && v != fresh_value,
+                Err(e) => panic!("{}: {e}", setting.option()),
+            };
+            if carried != setting.inherited_by_accept() {
+                wrong.push(format!(
+                    "{}: the kernel {} it",
+                    setting.option(),
+                    if carried { "carries" } else { "does not carry" }
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     });
 }

@@ -576,6 +576,36 @@ fn nettune_sockopt_bench(plan: Plan) {
             raw_six();
         },
     );
+    // Tuning each accepted connection: the profile set once on the listener (accept()
+    // carries all but SO_PRIORITY) and `apply_accepted` per socket, against the whole
+    // profile applied to each accepted socket.
+    let (listener, _) = profile
+        .listen("127.0.0.1:0".parse().expect("addr"), 16)
+        .expect("tuned listener");
+    let _client =
+        std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+    let (accepted, _) = listener.accept().expect("accept");
+    profile.apply_accepted(&accepted).expect("accepted");
+    for s in profile.settings() {
+        let live = s.current(&accepted).expect("read back");
+        assert_eq!(
+            &live,
+            s,
+            "{}: the accepted socket has the profile's value",
+            s.option()
+        );
+    }
+    let accepted_fd = accepted.as_fd();
+    compare(
+        "socket_accept_tuning_profile6/all-options-per-socket",
+        plan,
+        &mut || {
+            black_box(profile.apply_accepted(accepted_fd).is_ok());
+        },
+        &mut || {
+            black_box(profile.apply(accepted_fd).is_ok());
+        },
+    );
     let mut info = [0u8; 280];
     compare(
         "socket_tcp_info/raw-getsockopt",
