@@ -440,6 +440,104 @@ pub fn subflow_tcp_info(fd: impl AsFd) -> Result<Vec<crate::TcpInfo>> {
     decode_subflow_tcp_info(&b)
 }
 
+/// One subflow as `MPTCP_FULL_INFO` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubflowInfo {
+    /// The subflow's id within the connection (the first is 1).
+    pub id: u32,
+    /// Its local and remote addresses.
+    pub addrs: Subflow,
+    /// Its `TCP_INFO`: RTT, congestion window, retransmissions of this path.
+    pub tcp_info: crate::TcpInfo,
+}
+
+/// Everything about an MPTCP connection in one consistent read (`MPTCP_FULL_INFO`, 6.6):
+/// the connection's `MPTCP_INFO`, and per subflow its id, addresses and `TCP_INFO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullInfo {
+    /// The connection.
+    pub info: MptcpInfo,
+    /// The subflows, as many as the kernel reported.
+    pub subflows: Vec<SubflowInfo>,
+}
+
+/// Reads `MPTCP_FULL_INFO`: the connection and each subflow (id, addresses, `TCP_INFO`)
+/// under one socket lock, so the per-path figures belong together.
+///
+/// # Errors
+///
+/// [`Error::Misuse`] for a socket that is not MPTCP; [`Error::Unsupported`] when the
+/// connection fell back to TCP or the kernel predates 6.6; [`Error::Decode`] for a reply
+/// this crate cannot read.
+#[doc(alias = "MPTCP_FULL_INFO")]
+pub fn full_info(fd: impl AsFd) -> Result<FullInfo> {
+    const OPTION: &str = "MPTCP_FULL_INFO";
+    /// `struct mptcp_subflow_info`: an id, then (8-byte aligned) the address pair.
+    const SFINFO: usize = 8 + ADDRS;
+    let fd = fd.as_fd();
+    require_mptcp(fd, OPTION)?;
+    let ti = crate::TCP_INFO_MAX_LEN;
+    let mut room = 8usize;
+    loop {
+        let mut head = [0u8; sys::FULL_INFO_HEAD + 96];
+        let mut subflows = vec![0u8; room * SFINFO];
+        let mut tcp_infos = vec![0u8; room * ti];
+        let n = sys::mptcp_full_info(fd, &mut head, &mut subflows, SFINFO, &mut tcp_infos, ti)
+            .map_err(|source| match source.raw_os_error() {
+                Some(libc::EOPNOTSUPP | libc::ENOPROTOOPT) => Error::Unsupported {
+                    option: OPTION,
+                    reason: "the connection fell back to plain TCP, or the kernel predates 6.6"
+                        .to_owned(),
+                    source,
+                },
+                _ => Error::Io {
+                    op: "get",
+                    option: OPTION,
+                    source,
+                },
+            })?;
+        let word = |o: usize| {
+            head.get(o..o + 4)
+                .and_then(|s| s.try_into().ok())
+                .map_or(0, u32::from_ne_bytes) as usize
+        };
+        let (ti_user, sf_user, count) = (word(4), word(12), word(16));
+        if count > room && room < 1024 {
+            room = count;
+            continue;
+        }
+        let info = MptcpInfo::decode(head.get(sys::FULL_INFO_HEAD..n).unwrap_or_default())?;
+        if ti_user == 0 || sf_user < 8 {
+            return Err(Error::decode(OPTION, "entries of size 0"));
+        }
+        let mut out = Vec::with_capacity(count.min(room));
+        for i in 0..count.min(room) {
+            let sf = subflows
+                .get(i * SFINFO..i * SFINFO + sf_user.min(SFINFO))
+                .ok_or_else(|| Error::decode(OPTION, "subflow entry out of range"))?;
+            let t = tcp_infos
+                .get(i * ti..i * ti + ti_user.min(ti))
+                .ok_or_else(|| Error::decode(OPTION, "tcp_info entry out of range"))?;
+            let id = u32::from_ne_bytes(sf[0..4].try_into().unwrap_or_default());
+            let addrs = sf.get(8..).unwrap_or_default();
+            let (Some(local), Some(remote)) =
+                (sockaddr(addrs), addrs.get(ADDRS / 2..).and_then(sockaddr))
+            else {
+                continue;
+            };
+            out.push(SubflowInfo {
+                id,
+                addrs: Subflow { local, remote },
+                tcp_info: crate::TcpInfo::decode(t)?,
+            });
+        }
+        return Ok(FullInfo {
+            info,
+            subflows: out,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

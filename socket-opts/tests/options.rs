@@ -487,6 +487,14 @@ fn mptcp_connections_info_subflows_and_rejected_options() {
         assert_eq!(per_path[0].snd_cwnd(), cwnd, "{ss}");
         let mss: u32 = ss_field(&ss, "mss").expect("mss").parse().expect("number");
         assert_eq!(per_path[0].snd_mss(), mss, "{ss}");
+        // All of it in one read: the connection, and each subflow's id, addresses, TCP_INFO.
+        let full = mptcp::full_info(&client).expect("MPTCP_FULL_INFO");
+        assert_eq!(full.info.token, info.token);
+        assert_eq!(full.subflows.len(), 1);
+        assert_eq!(full.subflows[0].id, 1, "the first subflow");
+        assert_eq!(full.subflows[0].addrs, subflows[0]);
+        assert_eq!(full.subflows[0].tcp_info.state(), TcpState::Established);
+        assert_eq!(full.subflows[0].tcp_info.snd_mss(), mss);
         assert!(
             mptcp::subflow_tcp_info(TcpStream::connect(addr).expect("plain")).is_err(),
             "a plain TCP socket has no subflows"
