@@ -104,6 +104,22 @@ pub fn ethtool(fd: BorrowedFd<'_>, ifname: &[u8], buf: &mut [u8]) -> io::Result<
     sys::ethtool(fd, ifname, buf)
 }
 
+/// Reads (`set` false) or writes an interface's hardware timestamping configuration
+/// (`SIOCGHWTSTAMP` / `SIOCSHWTSTAMP`, `struct hwtstamp_config`: flags, tx_type, rx_filter
+/// as native `u32`s); a write receives what the driver chose.
+///
+/// # Errors
+///
+/// The OS error (`EOPNOTSUPP` when the device cannot timestamp in hardware).
+pub fn hwtstamp(
+    fd: BorrowedFd<'_>,
+    ifname: &[u8],
+    set: bool,
+    config: &mut [u8; 12],
+) -> io::Result<()> {
+    sys::hwtstamp(fd, ifname, set, config)
+}
+
 /// A new socket (`SOCK_CLOEXEC` added) in the calling thread's network namespace.
 ///
 /// # Errors

@@ -87,6 +87,36 @@ const _: () = assert!(size_of::<IfreqData>() == 40);
 /// the command struct (its first `u32` is the command number) and receives the kernel's
 /// answer. Returns the ioctl's non-negative result (SFEATURES returns flags there).
 pub(crate) fn ethtool(sock: BorrowedFd<'_>, name: &[u8], buf: &mut [u8]) -> io::Result<i32> {
+    // SAFETY (of the call below): the callers size `buf` for the command struct its first
+    // word names (from the same counts they put in it), and the kernel reads and writes
+    // only within it.
+    ifreq_data(sock, SIOCETHTOOL, name, buf)
+}
+
+/// `SIOCGHWTSTAMP` / `SIOCSHWTSTAMP` from linux/sockios.h.
+const SIOCGHWTSTAMP: libc::c_ulong = 0x89b1;
+const SIOCSHWTSTAMP: libc::c_ulong = 0x89b0;
+
+/// Reads (`set` false) or writes the `struct hwtstamp_config` of interface `name`: flags,
+/// tx_type, rx_filter; on a write the driver answers with what it chose.
+pub(crate) fn hwtstamp(
+    sock: BorrowedFd<'_>,
+    name: &[u8],
+    set: bool,
+    config: &mut [u8; 12],
+) -> io::Result<()> {
+    let request = if set { SIOCSHWTSTAMP } else { SIOCGHWTSTAMP };
+    // The kernel copies exactly sizeof(struct hwtstamp_config), 12 bytes, both ways.
+    ifreq_data(sock, request, name, config).map(drop)
+}
+
+/// An ioctl whose `struct ifreq` carries the interface name and a pointer to `buf`.
+fn ifreq_data(
+    sock: BorrowedFd<'_>,
+    request: libc::c_ulong,
+    name: &[u8],
+    buf: &mut [u8],
+) -> io::Result<i32> {
     let mut ifr = IfreqData {
         name: [0; IFNAMSIZ],
         data: buf.as_mut_ptr().cast(),
@@ -95,9 +125,9 @@ pub(crate) fn ethtool(sock: BorrowedFd<'_>, name: &[u8], buf: &mut [u8]) -> io::
     let n = name.len().min(IFNAMSIZ - 1);
     ifr.name[..n].copy_from_slice(&name[..n]);
     // SAFETY: `ifr` is a valid ifreq whose data pointer refers to `buf`, which outlives
-    // the call; the callers size `buf` for the command struct its first word names (from
-    // the same counts they put in it), and the kernel reads and writes only within it.
-    check(unsafe { libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL, &mut ifr) })
+    // the call and is exclusively borrowed for it; both callers pass a buffer of the size
+    // the request's struct has (see them), and the kernel reads and writes only within it.
+    check(unsafe { libc::ioctl(sock.as_raw_fd(), request, &mut ifr) })
 }
 
 /// A new socket of `domain`/`ty` (with `SOCK_CLOEXEC`) in the calling thread's network

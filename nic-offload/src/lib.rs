@@ -41,7 +41,7 @@ pub mod fuzzing;
 pub use error::{Error, Result};
 pub use features::{Feature, FeatureChange, FeatureOutcome, Features, Offload, OffloadOutcome};
 pub use ifname::IfName;
-pub use nic::{DriverInfo, Nic, TimestampingInfo};
+pub use nic::{DriverInfo, HwTimestamping, Nic, TimestampingInfo};
 pub use params::{Channels, ChannelsUpdate, Coalesce, CoalesceUpdate, Ignored, Rings, RingsUpdate};
 pub use rss::{FlowType, Indirection, Rss, RssUpdate, Rxh};
 pub use snapshot::NicSnapshot;

@@ -42,6 +42,38 @@ pub struct TimestampingInfo {
     pub rx_filters: u32,
 }
 
+/// A device's hardware timestamping configuration (`struct hwtstamp_config`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct HwTimestamping {
+    /// `HWTSTAMP_TX_*`: 0 off, 1 on, 2 one-step sync, 3 one-step P2P.
+    pub tx_type: u32,
+    /// `HWTSTAMP_FILTER_*`: 0 none, 1 all packets, 2 some, 3.. PTP message kinds.
+    pub rx_filter: u32,
+}
+
+impl HwTimestamping {
+    /// Transmit and receive stamps on every packet.
+    pub const ALL: Self = Self {
+        tx_type: 1,
+        rx_filter: 1,
+    };
+
+    fn decode(c: &[u8; 12]) -> Self {
+        Self {
+            tx_type: proto::get32(c, 4),
+            rx_filter: proto::get32(c, 8),
+        }
+    }
+
+    fn encode(self) -> [u8; 12] {
+        let mut c = [0u8; 12];
+        c[4..8].copy_from_slice(&self.tx_type.to_ne_bytes());
+        c[8..12].copy_from_slice(&self.rx_filter.to_ne_bytes());
+        c
+    }
+}
+
 /// The names of the `SOF_TIMESTAMPING_*` bits, as `ethtool -T` prints them.
 const TIMESTAMPING_NAMES: [&str; 18] = [
     "hardware-transmit",
@@ -285,6 +317,64 @@ impl Nic {
         let mut b = proto::command(cmd::GET_TS_INFO, 44);
         self.ethtool("ETHTOOL_GET_TS_INFO", &mut b)?;
         Ok(TimestampingInfo::decode(&b))
+    }
+
+    /// The device's hardware timestamping configuration (`SIOCGHWTSTAMP`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] when the device cannot timestamp in hardware (every virtual
+    /// device: see [`Nic::timestamping`]).
+    #[doc(alias = "SIOCGHWTSTAMP")]
+    pub fn hw_timestamping(&self) -> Result<HwTimestamping> {
+        let mut c = [0u8; 12];
+        nettune_core::raw::hwtstamp(
+            self.sock.as_fd(),
+            self.name.as_str().as_bytes(),
+            false,
+            &mut c,
+        )
+        .map_err(|e| self.os_error("SIOCGHWTSTAMP", e))?;
+        Ok(HwTimestamping::decode(&c))
+    }
+
+    /// Turns hardware timestamping on or off (`SIOCSHWTSTAMP`, what `hwstamp_ctl` does): a
+    /// transmit type and a receive filter from those [`Nic::timestamping`] lists. Returns
+    /// what the driver chose (it may widen the filter). Sockets still ask for the stamps
+    /// with `SO_TIMESTAMPING`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`], before the ioctl, when the device does not list the type or
+    /// the filter (naming what it has); [`Error::PermissionDenied`] without CAP_NET_ADMIN.
+    #[doc(alias = "SIOCSHWTSTAMP")]
+    pub fn set_hw_timestamping(&self, want: HwTimestamping) -> Result<HwTimestamping> {
+        let caps = self.timestamping()?;
+        let listed = |mask: u32, v: u32| v == 0 || (v < 32 && mask & (1 << v) != 0);
+        if !listed(caps.tx_types, want.tx_type) || !listed(caps.rx_filters, want.rx_filter) {
+            return Err(Error::Unsupported {
+                iface: self.name.to_string(),
+                op: "SIOCSHWTSTAMP",
+                driver: self.driver_name(),
+                source: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!(
+                        "the device lists hardware transmit types {:#x} and receive filters \
+                         {:#x} (ethtool -T); tx_type {} / rx_filter {} is not among them",
+                        caps.tx_types, caps.rx_filters, want.tx_type, want.rx_filter
+                    ),
+                ),
+            });
+        }
+        let mut c = want.encode();
+        nettune_core::raw::hwtstamp(
+            self.sock.as_fd(),
+            self.name.as_str().as_bytes(),
+            true,
+            &mut c,
+        )
+        .map_err(|e| self.os_error("SIOCSHWTSTAMP", e))?;
+        Ok(HwTimestamping::decode(&c))
     }
 
     /// Whether the link is up (`ETHTOOL_GLINK`).

@@ -511,5 +511,19 @@ fn timestamping_capabilities_agree_with_ethtool() {
             caps.iter().any(|c| c == "software-receive"),
             "every device stamps in software: {text}"
         );
+        // Hardware timestamping: refused before the ioctl, naming what the device has;
+        // reading the configuration is refused by the kernel as it is for hwstamp tools.
+        let err = nic
+            .set_hw_timestamping(HwTimestamping::ALL)
+            .expect_err("no hardware clock");
+        assert!(err.is_unsupported(), "{err}");
+        let chain = nettune_core::error::report(&err);
+        assert!(chain.contains("transmit types 0x0"), "{chain}");
+        assert!(nic.hw_timestamping().is_err(), "{name}");
+        let off = nic.set_hw_timestamping(HwTimestamping::default());
+        assert!(
+            off.is_err(),
+            "{name}: the ioctl itself is unsupported: {off:?}"
+        );
     }
 }
