@@ -861,7 +861,22 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
             let events = run(pm.events())?;
             let mut n = 0;
             for ev in events {
-                let e = run(ev)?;
+                let nettune::mptcp::PmNotice::Event(e) = run(ev)? else {
+                    if ctx.json {
+                        writeln!(ctx.out, "{}", json!({ "kind": "overrun" }))?;
+                    } else {
+                        writeln!(
+                            ctx.out,
+                            "overrun: the kernel dropped events (the reader fell behind)"
+                        )?;
+                    }
+                    ctx.out.flush()?;
+                    n += 1;
+                    if count != 0 && n >= count {
+                        break;
+                    }
+                    continue;
+                };
                 if ctx.json {
                     // One JSON object per line, as events arrive.
                     run(serde_json::to_writer(&mut ctx.out, &e))?;

@@ -1019,3 +1019,60 @@ fn netns_by_name_path_or_pid() {
         assert!(err.contains(says), "--netns {spec}: {err}");
     }
 }
+
+/// Signals interrupt reads: a `conntrack list` whose every fifth netlink read (and first
+/// send) returns EINTR lists the whole table, as `conntrack -L` does.
+#[test]
+fn conntrack_list_survives_interrupted_reads() {
+    if !require_root("conntrack_list_survives_interrupted_reads") {
+        return;
+    }
+    use std::net::{IpAddr, Ipv4Addr};
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    let ct = nettune::conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
+    let n: u16 = 3000;
+    for i in 0..n {
+        let t = nettune::conntrack::Tuple::udp(
+            IpAddr::V4(Ipv4Addr::new(10, 9, (i >> 8) as u8, i as u8)),
+            1000,
+            IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)),
+            53,
+        );
+        ct.create(&nettune::conntrack::Entry::new(
+            t,
+            std::time::Duration::from_secs(600),
+        ))
+        .expect("create");
+    }
+    let out = Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=recvfrom,sendto",
+            "-e",
+            "inject=recvfrom:error=EINTR:when=2+5",
+            "-e",
+            "inject=sendto:error=EINTR:when=1",
+        ])
+        .arg(BIN)
+        .args(["--netns", ns.name(), "conntrack", "list"])
+        .output()
+        .expect("strace (installed by .ci/run)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = stdout
+        .lines()
+        .filter(|l| l.contains("dst=10.250.0.1"))
+        .count();
+    let count = ct.count().expect("count").entries;
+    assert!(count >= u32::from(n), "{count}");
+    assert_eq!(listed as u64, u64::from(count), "every entry, once");
+}

@@ -282,22 +282,33 @@ impl Conntrack {
         })
     }
 
-    /// The entry whose original tuple is `tuple` (its zone included).
+    /// The entry whose original tuple is `tuple`, in zone `tuple.zone` (0 when `None`).
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`] when there is none.
     pub fn get(&self, tuple: &Tuple) -> Result<Entry> {
+        self.get_in(tuple, tuple.zone)
+    }
+
+    /// The current state of a dumped entry: the same tuple in the same zone (the entry's
+    /// zone, which a dump reports on the entry, not on its tuples).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when it is gone.
+    pub fn get_entry(&self, entry: &Entry) -> Result<Entry> {
+        self.get_in(&entry.original, entry_zone(entry))
+    }
+
+    fn get_in(&self, tuple: &Tuple, zone: Option<u16>) -> Result<Entry> {
         let op = "get";
         let mut found = None;
         self.transact(
             op,
             (msg::GET, flags::ACK, tuple.family().to_raw(), 0),
             |m| {
-                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
-                if let Some(z) = tuple.zone {
-                    m.be16(cta::ZONE, z);
-                }
+                encode_lookup(m, tuple, zone);
                 Ok(())
             },
             |reply| {
@@ -409,15 +420,27 @@ impl Conntrack {
     ///
     /// [`Error::NotFound`] when there is none (or the id differs).
     pub fn delete(&self, tuple: &Tuple, id: Option<u32>) -> Result<()> {
+        self.delete_in(tuple, tuple.zone, id)
+    }
+
+    /// Deletes exactly a dumped entry: its tuple, in its zone, and only while its id is the
+    /// same (a new connection that reused the tuple, or the same tuple in another zone, is
+    /// left alone).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when it is gone.
+    pub fn delete_entry(&self, entry: &Entry) -> Result<()> {
+        self.delete_in(&entry.original, entry_zone(entry), entry.id)
+    }
+
+    fn delete_in(&self, tuple: &Tuple, zone: Option<u16>, id: Option<u32>) -> Result<()> {
         let op = "delete";
         self.transact(
             op,
             (msg::DELETE, flags::ACK, tuple.family().to_raw(), 0),
             |m| {
-                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
-                if let Some(z) = tuple.zone {
-                    m.be16(cta::ZONE, z);
-                }
+                encode_lookup(m, tuple, zone);
                 if let Some(id) = id {
                     m.be32(cta::ID, id);
                 }
@@ -451,6 +474,24 @@ impl Conntrack {
             |m| Self::encode_filter(m, filter, op),
             |_| Ok(()),
         )
+    }
+}
+
+/// The zone a dumped entry lives in: the entry's (`CTA_ZONE`), else its original tuple's.
+fn entry_zone(entry: &Entry) -> Option<u16> {
+    entry.zone.or(entry.original.zone)
+}
+
+/// A lookup key: the original tuple, and the zone once, as `CTA_ZONE` (the kernel refuses
+/// a tuple zone next to it, and a tuple zone alone names one direction only).
+fn encode_lookup(m: &mut MsgBuilder, tuple: &Tuple, zone: Option<u16>) {
+    let bare = Tuple {
+        zone: None,
+        ..*tuple
+    };
+    proto::encode_tuple(m, cta::TUPLE_ORIG, &bare);
+    if let Some(z) = zone.filter(|&z| z != 0) {
+        m.be16(cta::ZONE, z);
     }
 }
 

@@ -3,12 +3,16 @@
 //! Events are multicast; when the socket's receive buffer overflows the kernel drops
 //! events and reports `ENOBUFS` once. This stream turns that into an explicit
 //! [`Event::Overrun`] item — events are never lost silently — after which
-//! [`Events::resync`] (a dump) gives the current table.
+//! [`Events::resync`] (a dump) gives the current table. A datagram cut by a short buffer
+//! and an `NLMSG_OVERRUN` message are overruns too. A message that does not decode is an
+//! error item in its place: the events before it come first, those after it still come.
 
 use std::collections::VecDeque;
 
+use std::os::fd::{AsFd, BorrowedFd};
+
 use nettune_netlink::Socket;
-use nettune_netlink::proto::{self, NLMSG_ERROR};
+use nettune_netlink::proto::{self, EventItem};
 
 use crate::conntrack::{Conntrack, Dump};
 use crate::error::{Error, Result};
@@ -66,8 +70,15 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Events {
     pub(crate) sock: Socket,
-    pub(crate) queue: VecDeque<Event>,
+    pub(crate) queue: VecDeque<Result<Event>>,
     recv_buffer: usize,
+}
+
+impl AsFd for Events {
+    /// The netlink socket, to wait for events with poll/epoll.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
 }
 
 impl Events {
@@ -99,28 +110,28 @@ impl Events {
 
     /// Reads one datagram into the queue.
     pub(crate) fn fill(&mut self) -> Result<()> {
-        const OP: &str = "events";
         match self.sock.recv_datagram() {
             Ok(bytes) => {
-                for m in proto::messages(bytes) {
-                    let m = m.map_err(|e| Error::decode(OP, e))?;
-                    if m.ty == NLMSG_ERROR {
-                        continue;
-                    }
-                    let entry = decode_entry(&m).map_err(|e| Error::decode(OP, e))?;
-                    self.queue.push_back(match m.ty {
-                        msg::DELETE => Event::Destroy(entry),
-                        _ if m.flags & flags::CREATE != 0 => Event::New(entry),
-                        _ => Event::Update(entry),
-                    });
-                }
+                decode_datagram(&mut self.queue, bytes);
                 Ok(())
             }
-            Err(e) if e.errno() == Some(libc::ENOBUFS) => {
-                self.queue.push_back(Event::Overrun);
-                Ok(())
-            }
-            Err(e) => Err(Error::from_netlink(OP, e)),
+            Err(e) => read_failed(&mut self.queue, e),
+        }
+    }
+
+    /// The subscribed socket (for the async stream).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_socket(self) -> Socket {
+        self.sock
+    }
+
+    /// Events over a socket of the caller's (a test playing the kernel's side).
+    #[doc(hidden)]
+    pub fn from_socket(sock: Socket) -> Self {
+        Self {
+            sock,
+            queue: VecDeque::new(),
+            recv_buffer: 0,
         }
     }
 
@@ -132,10 +143,43 @@ impl Events {
     pub fn next_event(&mut self) -> Result<Event> {
         loop {
             if let Some(e) = self.queue.pop_front() {
-                return Ok(e);
+                return e;
             }
             self.fill()?;
         }
+    }
+}
+
+/// Queues each message of an event datagram as an event or, in its place, the error that
+/// it does not decode.
+pub(crate) fn decode_datagram(queue: &mut VecDeque<Result<Event>>, bytes: &[u8]) {
+    const OP: &str = "events";
+    queue.extend(proto::event_items(bytes).map(|item| {
+        match item {
+            EventItem::Broken(e) => Err(Error::decode(OP, e)),
+            EventItem::Overrun => Ok(Event::Overrun),
+            EventItem::Message(m) => decode_entry(&m)
+                .map(|entry| match m.ty {
+                    msg::DELETE => Event::Destroy(entry),
+                    _ if m.flags & flags::CREATE != 0 => Event::New(entry),
+                    _ => Event::Update(entry),
+                })
+                .map_err(|e| Error::decode(OP, e)),
+        }
+    }));
+}
+
+/// A failed read: lost events (`ENOBUFS`, a datagram cut by a short buffer) are an
+/// [`Event::Overrun`] in the queue, anything else the error.
+pub(crate) fn read_failed(
+    queue: &mut VecDeque<Result<Event>>,
+    e: nettune_netlink::Error,
+) -> Result<()> {
+    if e.lost_messages() {
+        queue.push_back(Ok(Event::Overrun));
+        Ok(())
+    } else {
+        Err(Error::from_netlink("events", e))
     }
 }
 
@@ -163,25 +207,14 @@ fn open_events(ct: &Conntrack, config: EventConfig) -> Result<Events> {
     .collect();
     sock.subscribe(&groups)
         .map_err(|e| Error::from_netlink(OP, e))?;
-    let recv_buffer = match config.recv_buffer {
-        Some(bytes) => sock
-            .set_recv_buffer(bytes, true)
-            .or_else(|_| sock.set_recv_buffer(bytes, false))
-            .map_err(|e| Error::from_netlink(OP, e))?,
-        None => default_buffer(),
-    };
+    let recv_buffer = sock
+        .size_recv_buffer(config.recv_buffer)
+        .map_err(|e| Error::from_netlink(OP, e))?;
     Ok(Events {
         sock,
         queue: VecDeque::new(),
         recv_buffer,
     })
-}
-
-fn default_buffer() -> usize {
-    std::fs::read_to_string("/proc/sys/net/core/rmem_default")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(0, |v| v * 2)
 }
 
 impl Conntrack {
@@ -192,5 +225,97 @@ impl Conntrack {
     /// [`Error::PermissionDenied`] without `CAP_NET_ADMIN`; [`Error::Netns`].
     pub fn events(&self, config: EventConfig) -> Result<Events> {
         open_events(self, config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::Duration;
+
+    use nettune_netlink::proto::MsgBuilder;
+
+    use super::*;
+    use crate::proto::{Tuple, encode_entry, nfgenmsg};
+
+    /// An event message as the kernel sends it: `ty`, flags, an IPv4 UDP entry (or, with
+    /// `entry` false, only the family header, which does not decode as an entry).
+    fn event(ty: u16, flags: u16, port: u16, entry: bool) -> Vec<u8> {
+        let mut m = MsgBuilder::new(ty, flags, 0);
+        m.header(&nfgenmsg(2, 0));
+        if entry {
+            let e = Entry::new(
+                Tuple::udp(
+                    "10.0.0.1".parse().expect("ip"),
+                    port,
+                    "10.0.0.2".parse().expect("ip"),
+                    53,
+                ),
+                Duration::from_secs(30),
+            );
+            encode_entry(&mut m, &e);
+        }
+        m.finish().expect("encode")
+    }
+
+    /// Events over one end of a datagram socket pair; the test writes the kernel's side.
+    fn injected() -> (Events, UnixDatagram) {
+        let (ours, kernel) = UnixDatagram::pair().expect("pair");
+        (
+            Events::from_socket(Socket::from_fd(std::os::fd::OwnedFd::from(ours))),
+            kernel,
+        )
+    }
+
+    #[test]
+    fn a_bad_message_is_reported_in_its_place_and_the_rest_still_come() {
+        let (mut events, kernel) = injected();
+        let mut datagram = event(msg::NEW, flags::CREATE, 1000, true);
+        datagram.extend(event(msg::NEW, 0, 0, false));
+        datagram.extend(event(msg::DELETE, 0, 1002, true));
+        kernel.send(&datagram).expect("send");
+        let port = |e: &Event| match e {
+            Event::New(x) | Event::Update(x) | Event::Destroy(x) => {
+                x.original.src_port.unwrap_or_default()
+            }
+            Event::Overrun => 0,
+        };
+        let first = events.next_event().expect("the event before the bad one");
+        assert!(
+            matches!(first, Event::New(_)) && port(&first) == 1000,
+            "{first:?}"
+        );
+        let bad = events.next_event().expect_err("the bad one, in its place");
+        assert_eq!(bad.kind(), nettune_core::ErrorKind::Decode, "{bad}");
+        let last = events.next_event().expect("the event after it");
+        assert!(
+            matches!(last, Event::Destroy(_)) && port(&last) == 1002,
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn overrun_messages_and_cut_datagrams_are_overruns() {
+        let (mut events, kernel) = injected();
+        // NLMSG_OVERRUN from the kernel.
+        let mut m = MsgBuilder::new(proto::NLMSG_OVERRUN, 0, 0);
+        m.header(&[0u8; 4]);
+        kernel.send(&m.finish().expect("encode")).expect("send");
+        assert_eq!(events.next_event().expect("overrun"), Event::Overrun);
+        // A datagram larger than the receive buffer: cut, so its events are lost.
+        let one = event(msg::NEW, flags::CREATE, 7, true);
+        let mut big = Vec::new();
+        while big.len() <= 70 * 1024 {
+            big.extend(&one);
+        }
+        kernel.send(&big).expect("send");
+        assert_eq!(events.next_event().expect("cut"), Event::Overrun);
+        // The buffer grew: the same datagram now reads whole.
+        kernel.send(&big).expect("send");
+        let n = big.len() / one.len();
+        for i in 0..n {
+            let e = events.next_event().expect("event");
+            assert!(matches!(e, Event::New(_)), "{i}: {e:?}");
+        }
     }
 }

@@ -34,8 +34,6 @@ mod notrack;
 mod proto;
 #[cfg(feature = "tokio")]
 mod stream;
-#[cfg(feature = "tokio")]
-mod sys;
 
 pub use conntrack::{Conntrack, Count, Dump, Update};
 pub use error::{Error, Result};

@@ -1,26 +1,22 @@
 //! Conntrack events as an async stream on tokio (feature `tokio`).
 
-use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use tokio::io::unix::AsyncFd;
+use nettune_netlink::AsyncSocket;
 
 use crate::conntrack::Conntrack;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventConfig, Events};
+use crate::events::{Event, EventConfig, decode_datagram, read_failed};
 
-struct Fd(Events);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.sock.as_raw_fd()
-    }
-}
-
-/// [`Events`] for async code: `next().await` yields the next event, with
-/// [`Event::Overrun`] when the kernel dropped events.
+/// [`Events`](crate::Events) for async code: `next().await` yields the next event, with
+/// [`Event::Overrun`] when the kernel dropped events; it is also a
+/// [`Stream`](futures_core::Stream) (tokio-stream's `StreamExt` works on it).
 pub struct AsyncEvents {
-    inner: AsyncFd<Fd>,
+    sock: AsyncSocket,
+    queue: VecDeque<Result<Event>>,
 }
 
 impl std::fmt::Debug for AsyncEvents {
@@ -29,42 +25,45 @@ impl std::fmt::Debug for AsyncEvents {
     }
 }
 
+impl AsFd for AsyncEvents {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.get_ref().as_fd()
+    }
+}
+
 impl AsyncEvents {
     /// The next event.
     ///
     /// # Errors
     ///
-    /// When the socket fails or a message does not decode.
+    /// When the socket fails or a message does not decode (an error item in its place;
+    /// the next call goes on with the rest).
     pub async fn next(&mut self) -> Result<Event> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event>> {
         loop {
-            if let Some(e) = self.inner.get_mut().0.queue.pop_front() {
-                return Ok(e);
+            if let Some(e) = self.queue.pop_front() {
+                return Poll::Ready(e);
             }
-            let mut guard = self.inner.readable_mut().await.map_err(|e| {
-                Error::from_netlink(
-                    "events",
-                    nettune_netlink::Error::Io {
-                        op: "poll",
-                        source: e,
-                    },
-                )
-            })?;
-            let mut failure = None;
-            // Err(_would_block): nothing to read yet; readiness was cleared, wait again.
-            let _ = guard.try_io(|inner| match inner.get_mut().0.fill() {
-                Ok(()) => Ok(()),
-                Err(Error::Netlink { source, .. }) if source.is_would_block() => {
-                    Err(io::Error::from(io::ErrorKind::WouldBlock))
+            match ready!(self.sock.poll_datagram(cx)) {
+                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
+                Err(e) => {
+                    if let Err(e) = read_failed(&mut self.queue, e) {
+                        return Poll::Ready(Err(e));
+                    }
                 }
-                Err(other) => {
-                    failure = Some(other);
-                    Ok(())
-                }
-            });
-            if let Some(e) = failure {
-                return Err(e);
             }
         }
+    }
+}
+
+impl futures_core::Stream for AsyncEvents {
+    type Item = Result<Event>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_event(cx).map(Some)
     }
 }
 
@@ -76,19 +75,11 @@ impl Conntrack {
     /// As [`Conntrack::events`].
     pub fn async_events(&self, config: EventConfig) -> Result<AsyncEvents> {
         let events = self.events(config)?;
-        events
-            .sock
-            .set_nonblocking(true)
-            .map_err(|e| Error::from_netlink("events", e))?;
-        let inner = crate::sys::register(Fd(events)).map_err(|e| {
-            Error::from_netlink(
-                "events",
-                nettune_netlink::Error::Io {
-                    op: "register",
-                    source: e,
-                },
-            )
-        })?;
-        Ok(AsyncEvents { inner })
+        let sock =
+            AsyncSocket::new(events.into_socket()).map_err(|e| Error::from_netlink("events", e))?;
+        Ok(AsyncEvents {
+            sock,
+            queue: VecDeque::new(),
+        })
     }
 }

@@ -64,6 +64,16 @@ pub enum Error {
         source: nettune_netlink::Error,
     },
 
+    /// An endpoint with this id exists already (the kernel's `EBUSY`).
+    #[error("mptcp add endpoint: id {id} is taken by another endpoint")]
+    IdInUse {
+        /// The id.
+        id: u8,
+        /// The kernel's refusal.
+        #[source]
+        source: nettune_netlink::Error,
+    },
+
     /// No such endpoint, route or rule.
     #[error("mptcp {op}: not found{}", detail.as_deref().map(colon).unwrap_or_default())]
     NotFound {
@@ -173,7 +183,7 @@ impl Error {
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Self::InvalidValue { .. } => ErrorKind::InvalidValue,
-            Self::Exists { .. } => ErrorKind::Exists,
+            Self::Exists { .. } | Self::IdInUse { .. } => ErrorKind::Exists,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Decode { .. } => ErrorKind::Decode,
             Self::Netlink { source, .. } => source.kind(),
@@ -189,6 +199,7 @@ impl Error {
             Self::InvalidValue { source, .. } | Self::NotFound { source, .. } => source.as_ref(),
             Self::PermissionDenied { source, .. }
             | Self::Exists { source, .. }
+            | Self::IdInUse { source, .. }
             | Self::Netlink { source, .. } => Some(source),
             _ => None,
         };

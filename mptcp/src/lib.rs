@@ -32,5 +32,7 @@ pub mod routing;
 
 pub use error::{Error, Result};
 pub use nettune_sysctl::knobs::{MptcpEnabled, MptcpPathManager, MptcpPmType, MptcpScheduler};
-pub use pm::{EndpointRef, EndpointSpec, Interface, Limits, PathManager, PmEvents};
+#[cfg(feature = "tokio")]
+pub use pm::AsyncPmEvents;
+pub use pm::{EndpointRef, EndpointSpec, Interface, Limits, PathManager, PmEvents, PmNotice};
 pub use proto::{Endpoint, EndpointFlags, EventKind, PmEvent};

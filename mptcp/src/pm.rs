@@ -1,10 +1,12 @@
 //! The `PathManager` handle.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nettune_core::NetNs;
 use nettune_netlink::genl::{self, GenlFamily};
-use nettune_netlink::proto::{self, Message, MsgBuilder};
+use nettune_netlink::proto::{self, EventItem, Message, MsgBuilder};
 use nettune_netlink::{Handle, NlFamily, Socket};
 use nettune_sysctl::{Sysctl, knobs};
 
@@ -293,7 +295,8 @@ impl PathManager {
     /// # Errors
     ///
     /// [`Error::InvalidValue`] before sending (bad flags, unknown interface) or with the
-    /// kernel's text; [`Error::PermissionDenied`].
+    /// kernel's text; [`Error::IdInUse`] when another endpoint has the id;
+    /// [`Error::Exists`] when one has the address; [`Error::PermissionDenied`].
     pub fn add_endpoint(&self, spec: &EndpointSpec) -> Result<u8> {
         const OP: &str = "add endpoint";
         spec.validate()?;
@@ -312,7 +315,15 @@ impl PathManager {
             flags: Some(spec.flags),
             ifindex,
         };
-        self.command(OP, cmd::ADD_ADDR, |m| encode_addr(m, pm_attr::ADDR, &nest))?;
+        self.command(OP, cmd::ADD_ADDR, |m| encode_addr(m, pm_attr::ADDR, &nest))
+            .map_err(|e| match (e, spec.id) {
+                (Error::Netlink { source, .. }, Some(id))
+                    if source.errno() == Some(libc::EBUSY) =>
+                {
+                    Error::IdInUse { id, source }
+                }
+                (other, _) => other,
+            })?;
         if let Some(id) = spec.id {
             return Ok(id);
         }
@@ -577,12 +588,24 @@ impl PathManager {
         })
     }
 
-    /// Subscribes to `mptcp_pm_events` in the handle's namespace.
+    /// Subscribes to `mptcp_pm_events` in the handle's namespace, with the kernel's default
+    /// receive buffer (about 200 events).
     ///
     /// # Errors
     ///
     /// [`Error::Unsupported`] when the kernel has no event group.
     pub fn events(&self) -> Result<PmEvents> {
+        self.events_with(None)
+    }
+
+    /// As [`PathManager::events`], with a receive buffer of `recv_buffer` bytes (past
+    /// `net.core.rmem_max` with CAP_NET_ADMIN; about 200 bytes per queued event): a
+    /// consumer that may pause under a burst of connections sizes it for the burst.
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::events`].
+    pub fn events_with(&self, recv_buffer: Option<usize>) -> Result<PmEvents> {
         const OP: &str = "events";
         let group = self
             .family
@@ -595,21 +618,72 @@ impl PathManager {
             .nl
             .new_socket()
             .map_err(|e| Error::from_netlink(OP, e))?;
+        let recv_buffer = sock
+            .size_recv_buffer(recv_buffer)
+            .map_err(|e| Error::from_netlink(OP, e))?;
         sock.subscribe(&[group])
             .map_err(|e| Error::from_netlink(OP, e))?;
         Ok(PmEvents {
             sock,
-            queue: std::collections::VecDeque::new(),
+            queue: VecDeque::new(),
+            recv_buffer,
         })
     }
+}
+
+/// What a path-manager event stream yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PmNotice {
+    /// An event.
+    Event(PmEvent),
+    /// The socket's receive buffer overflowed and events were lost (`ENOBUFS`,
+    /// `NLMSG_OVERRUN`, a datagram cut by a short buffer): read the endpoints and the
+    /// connections again. Events go on after it.
+    Overrun,
 }
 
 /// Path-manager events, as an iterator that blocks for the next one.
 #[derive(Debug)]
 pub struct PmEvents {
     sock: Socket,
-    queue: std::collections::VecDeque<PmEvent>,
+    queue: VecDeque<Result<PmNotice>>,
+    recv_buffer: usize,
 }
+
+impl AsFd for PmEvents {
+    /// The netlink socket, to wait for events with poll/epoll.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+/// Queues each message of an event datagram as an event or, in its place, the error that
+/// it does not decode.
+fn decode_datagram(queue: &mut VecDeque<Result<PmNotice>>, bytes: &[u8]) {
+    queue.extend(proto::event_items(bytes).map(|item| {
+        match item {
+            EventItem::Broken(e) => Err(Error::decode(EVENTS, e)),
+            EventItem::Overrun => Ok(PmNotice::Overrun),
+            EventItem::Message(m) => decode_event(&m)
+                .map(PmNotice::Event)
+                .map_err(|e| Error::decode(EVENTS, e)),
+        }
+    }));
+}
+
+/// A failed read: lost events are a [`PmNotice::Overrun`] in the queue, anything else the
+/// error.
+fn read_failed(queue: &mut VecDeque<Result<PmNotice>>, e: nettune_netlink::Error) -> Result<()> {
+    if e.lost_messages() {
+        queue.push_back(Ok(PmNotice::Overrun));
+        Ok(())
+    } else {
+        Err(Error::from_netlink(EVENTS, e))
+    }
+}
+
+const EVENTS: &str = "events";
 
 impl PmEvents {
     /// How long [`PmEvents::next_event`] waits (`None`, the default: forever); on expiry
@@ -621,39 +695,128 @@ impl PmEvents {
     pub fn set_timeout(&self, timeout: Option<std::time::Duration>) -> Result<()> {
         self.sock
             .set_recv_timeout(timeout)
-            .map_err(|e| Error::from_netlink("events", e))
+            .map_err(|e| Error::from_netlink(EVENTS, e))
     }
 
-    /// The next event.
+    /// The receive buffer the kernel set, in bytes.
+    pub fn recv_buffer(&self) -> usize {
+        self.recv_buffer
+    }
+
+    /// Events over a socket of the caller's (a test playing the kernel's side).
+    #[doc(hidden)]
+    pub fn from_socket(sock: Socket) -> Self {
+        Self {
+            sock,
+            queue: VecDeque::new(),
+            recv_buffer: 0,
+        }
+    }
+
+    /// The next event, or [`PmNotice::Overrun`] where events were lost.
     ///
     /// # Errors
     ///
-    /// A netlink failure (with `ENOBUFS` when events were lost).
-    pub fn next_event(&mut self) -> Result<PmEvent> {
-        const OP: &str = "events";
+    /// A netlink failure; a message that does not decode (an error item in its place:
+    /// the next call goes on with the rest).
+    pub fn next_event(&mut self) -> Result<PmNotice> {
         loop {
             if let Some(e) = self.queue.pop_front() {
-                return Ok(e);
+                return e;
             }
-            let bytes = self
-                .sock
-                .recv_datagram()
-                .map_err(|e| Error::from_netlink(OP, e))?;
-            for m in proto::messages(bytes) {
-                let m = m.map_err(|e| Error::decode(OP, e))?;
-                if m.ty == proto::NLMSG_ERROR || m.ty == proto::NLMSG_DONE {
-                    continue;
-                }
-                self.queue
-                    .push_back(decode_event(&m).map_err(|e| Error::decode(OP, e))?);
+            match self.sock.recv_datagram() {
+                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
+                Err(e) => read_failed(&mut self.queue, e)?,
             }
         }
     }
 }
 
 impl Iterator for PmEvents {
-    type Item = Result<PmEvent>;
+    type Item = Result<PmNotice>;
     fn next(&mut self) -> Option<Self::Item> {
         Some(self.next_event())
+    }
+}
+
+/// [`PmEvents`] for async code (feature `tokio`): `next().await`, and a
+/// [`Stream`](futures_core::Stream).
+#[cfg(feature = "tokio")]
+pub struct AsyncPmEvents {
+    sock: nettune_netlink::AsyncSocket,
+    queue: VecDeque<Result<PmNotice>>,
+}
+
+#[cfg(feature = "tokio")]
+impl std::fmt::Debug for AsyncPmEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncPmEvents").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl AsFd for AsyncPmEvents {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.get_ref().as_fd()
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl AsyncPmEvents {
+    /// The next event, or [`PmNotice::Overrun`].
+    ///
+    /// # Errors
+    ///
+    /// As [`PmEvents::next_event`].
+    pub async fn next(&mut self) -> Result<PmNotice> {
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<PmNotice>> {
+        use std::task::{Poll, ready};
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Poll::Ready(e);
+            }
+            match ready!(self.sock.poll_datagram(cx)) {
+                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
+                Err(e) => {
+                    if let Err(e) = read_failed(&mut self.queue, e) {
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl futures_core::Stream for AsyncPmEvents {
+    type Item = Result<PmNotice>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.get_mut().poll_event(cx).map(Some)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl PathManager {
+    /// As [`PathManager::events_with`], as an async stream (inside a tokio runtime with
+    /// I/O enabled).
+    ///
+    /// # Errors
+    ///
+    /// As [`PathManager::events`].
+    pub fn async_events(&self, recv_buffer: Option<usize>) -> Result<AsyncPmEvents> {
+        let events = self.events_with(recv_buffer)?;
+        let sock = nettune_netlink::AsyncSocket::new(events.sock)
+            .map_err(|e| Error::from_netlink(EVENTS, e))?;
+        Ok(AsyncPmEvents {
+            sock,
+            queue: VecDeque::new(),
+        })
     }
 }

@@ -116,6 +116,32 @@ fn endpoints_and_limits_agree_with_ip_mptcp_at_each_step() {
     agree(&ns, &pm);
     assert!(pm.endpoints().expect("list").is_empty());
 
+    // A taken id and a taken address are different, typed refusals.
+    pm.add_endpoint(
+        &EndpointSpec::new(ip("10.5.0.1"))
+            .id(5)
+            .flags(EndpointFlags::SIGNAL),
+    )
+    .expect("add");
+    let taken = pm
+        .add_endpoint(
+            &EndpointSpec::new(ip("10.5.0.2"))
+                .id(5)
+                .flags(EndpointFlags::SIGNAL),
+        )
+        .expect_err("id 5 is taken");
+    assert!(matches!(taken, Error::IdInUse { id: 5, .. }), "{taken}");
+    assert_eq!(taken.kind(), nettune_core::ErrorKind::Exists);
+    let twice = pm
+        .add_endpoint(
+            &EndpointSpec::new(ip("10.5.0.1"))
+                .id(6)
+                .flags(EndpointFlags::SIGNAL),
+        )
+        .expect_err("the address is taken");
+    assert!(matches!(twice, Error::Exists { .. }), "{twice}");
+    pm.flush().expect("flush");
+
     pm.set_limits(3, 2).expect("limits");
     let l = pm.limits().expect("limits");
     assert_eq!((l.subflows, l.add_addr_accepted), (3, 2));
@@ -282,8 +308,8 @@ fn expect_event(events: &mut PmEvents, want: impl Fn(&PmEvent) -> bool) -> PmEve
     let mut seen = Vec::new();
     while Instant::now() < deadline {
         match events.next_event() {
-            Ok(e) if want(&e) => return e,
-            Ok(e) => seen.push(e),
+            Ok(PmNotice::Event(e)) if want(&e) => return e,
+            Ok(other) => seen.push(other),
             Err(_) => {}
         }
     }
@@ -433,4 +459,83 @@ fn userspace_path_manager_commands() {
     spm.remove(token, 7).expect("remove");
     let rem = expect_event(&mut cev, |e| e.kind == EventKind::Removed);
     assert_eq!(rem.rem_id, Some(7));
+}
+
+/// 300 MPTCP connections while the reader pauses: the burst overflows a small buffer, the
+/// stream says so with a typed overrun item and then goes on with the next events; a
+/// buffer sized for the burst loses nothing. The async stream yields the same.
+#[test]
+fn a_paused_reader_sees_an_overrun_then_the_events_that_follow() {
+    if !require_root("a_paused_reader_sees_an_overrun_then_the_events_that_follow") {
+        return;
+    }
+    let ns = TestNs::new();
+    let pm = PathManager::open_in(ns.netns()).expect("open");
+    let small = pm.events_with(Some(4096)).expect("events");
+    let large = pm.events_with(Some(4 << 20)).expect("events");
+    assert!(large.recv_buffer() >= 4 << 20, "{}", large.recv_buffer());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut stream = rt.block_on(async { pm.async_events(Some(4096)).expect("async events") });
+    let burst = |n: usize| {
+        ns.run(move || {
+            let listener =
+                nettune_sockopt::mptcp::listen("127.0.0.1:0".parse().expect("addr"), 512)
+                    .expect("listen");
+            let addr = listener.local_addr().expect("addr");
+            let mut keep = Vec::new();
+            for _ in 0..n {
+                let c = nettune_sockopt::mptcp::connect(addr).expect("connect");
+                let (s, _) = listener.accept().expect("accept");
+                keep.push((c, s));
+            }
+            // The connections close here: more events.
+        });
+    };
+    burst(300);
+    // The small buffer: an overrun first, never a bare ENOBUFS error.
+    let mut small = small;
+    small
+        .set_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let first = small.next_event().expect("a typed item, not an error");
+    assert_eq!(first, PmNotice::Overrun);
+    // ... and the stream goes on: events of a later connection arrive.
+    burst(1);
+    let mut later = 0;
+    while let Ok(item) = small.next_event() {
+        if let PmNotice::Event(e) = item {
+            later += usize::from(e.kind == EventKind::Created);
+        }
+    }
+    assert!(later >= 1, "the events after the overrun came");
+    // The large buffer kept everything: 301 connections created (both ends).
+    let mut large = large;
+    large
+        .set_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let (mut created, mut overruns) = (0, 0);
+    while let Ok(item) = large.next_event() {
+        match item {
+            PmNotice::Event(e) if e.kind == EventKind::Created => created += 1,
+            PmNotice::Overrun => overruns += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(overruns, 0);
+    assert_eq!(created, 2 * 301, "each connection's two ends");
+    // The async stream over a small buffer: the same overrun item.
+    rt.block_on(async {
+        let next = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
+        });
+        let item = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .expect("in time")
+            .expect("the stream does not end")
+            .expect("a typed item");
+        assert_eq!(item, PmNotice::Overrun);
+    });
 }

@@ -232,7 +232,9 @@ impl std::ops::DerefMut for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(sock) = self.sock.take() {
+        // A socket whose request did not end (a failure mid-dump) would answer the next
+        // request with the kernel's EBUSY or with stale replies: it is closed instead.
+        if let Some(sock) = self.sock.take().filter(|s| !s.in_flight()) {
             let mut idle = self
                 .handle
                 .idle
@@ -289,5 +291,71 @@ impl Drop for Dump<'_> {
                 self.done = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+
+    use super::*;
+    use crate::proto::{NLMSG_DONE, flags};
+
+    /// A handle whose pool holds one socket over a pair whose other end plays the kernel.
+    fn injected() -> (Handle, UnixDatagram) {
+        let (ours, kernel) = UnixDatagram::pair().expect("pair");
+        let handle = Handle {
+            protocol: NlFamily::Netfilter,
+            netns: None,
+            idle: Mutex::new(vec![Socket::from_fd(OwnedFd::from(ours))]),
+        };
+        (handle, kernel)
+    }
+
+    fn pooled(h: &Handle) -> usize {
+        h.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// The sequence number of the request the kernel side received.
+    fn request_seq(kernel: &UnixDatagram) -> u32 {
+        let mut b = [0u8; 64];
+        kernel.recv(&mut b).expect("request");
+        u32::from_ne_bytes([b[8], b[9], b[10], b[11]])
+    }
+
+    #[test]
+    fn a_socket_whose_dump_failed_midway_is_not_reused() {
+        let (h, kernel) = injected();
+        // A clean dump: the socket goes back to the pool.
+        let mut d = h
+            .dump::<Error>(0x100, flags::DUMP, |m| {
+                m.header(&[0u8; 4]);
+                Ok(())
+            })
+            .expect("dump");
+        let seq = request_seq(&kernel);
+        let mut done = MsgBuilder::new(NLMSG_DONE, flags::MULTI, seq);
+        done.header(&[0u8; 4]);
+        kernel.send(&done.finish().expect("encode")).expect("send");
+        assert!(d.next_with(|_| Ok::<_, Error>(())).is_none());
+        drop(d);
+        assert_eq!(pooled(&h), 1);
+        // A dump cut by a malformed datagram: the kernel's side is unfinished, so the
+        // socket is closed rather than answer the next request with EBUSY.
+        let mut d = h
+            .dump::<Error>(0x100, flags::DUMP, |m| {
+                m.header(&[0u8; 4]);
+                Ok(())
+            })
+            .expect("dump");
+        let _ = request_seq(&kernel);
+        kernel.send(&[0xff; 7]).expect("send");
+        assert!(matches!(
+            d.next_with(|_| Ok::<_, Error>(())),
+            Some(Err(Failure::Netlink(Error::Decode(_))))
+        ));
+        drop(d);
+        assert_eq!(pooled(&h), 0, "the failed socket was not put back");
     }
 }

@@ -17,7 +17,11 @@ mod handle;
 pub mod proto;
 mod socket;
 mod sys;
+#[cfg(feature = "tokio")]
+mod tokio_socket;
 
 pub use handle::{Dump, Failure, Handle, Pooled};
 pub use neli::consts::socket::NlFamily;
 pub use socket::{Error, Socket};
+#[cfg(feature = "tokio")]
+pub use tokio_socket::AsyncSocket;

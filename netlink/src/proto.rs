@@ -38,7 +38,9 @@ pub mod flags {
     pub const ACK_TLVS: u16 = 0x200;
 }
 
-/// `NLMSG_ERROR`.
+/// `NLMSG_NOOP`.
+pub const NLMSG_NOOP: u16 = 1;
+/// `NLMSG_ERROR`: an error or an ACK.
 pub const NLMSG_ERROR: u16 = 2;
 /// `NLMSG_DONE`.
 pub const NLMSG_DONE: u16 = 3;
@@ -159,6 +161,41 @@ pub struct Messages<'a> {
 /// The messages of a datagram.
 pub fn messages(buf: &[u8]) -> Messages<'_> {
     Messages { buf, pos: 0 }
+}
+
+/// One item of an event (multicast) datagram, as [`event_items`] reads it.
+#[derive(Debug)]
+pub enum EventItem<'a> {
+    /// A message to decode as an event.
+    Message(Message<'a>),
+    /// `NLMSG_OVERRUN`: the kernel lost messages.
+    Overrun,
+    /// The framing broke here; the rest of the datagram cannot be read.
+    Broken(DecodeError),
+}
+
+/// The items of an event datagram in order: each message, `NLMSG_OVERRUN` as
+/// [`EventItem::Overrun`], a framing error as one [`EventItem::Broken`] that ends it;
+/// `NLMSG_ERROR`, `NLMSG_DONE` and `NLMSG_NOOP` are skipped. Event streams queue what
+/// each becomes, so a message that does not decode takes its place among the others.
+pub fn event_items(buf: &[u8]) -> impl Iterator<Item = EventItem<'_>> {
+    let mut broken = false;
+    messages(buf)
+        .map_while(move |m| {
+            if broken {
+                return None;
+            }
+            Some(match m {
+                Err(e) => {
+                    broken = true;
+                    Some(EventItem::Broken(e))
+                }
+                Ok(m) if m.ty == NLMSG_OVERRUN => Some(EventItem::Overrun),
+                Ok(m) if m.ty == NLMSG_ERROR || m.ty == NLMSG_DONE || m.ty == NLMSG_NOOP => None,
+                Ok(m) => Some(EventItem::Message(m)),
+            })
+        })
+        .flatten()
 }
 
 impl<'a> Iterator for Messages<'a> {

@@ -2,7 +2,7 @@
 //! kernel's extended-ACK text and offset, receive-buffer sizing and multicast membership.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use neli::consts::socket::{Msg, NlFamily};
 use neli::socket::NlSocket;
@@ -43,6 +43,23 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The dump ran while the kernel's table changed (`NLM_F_DUMP_INTR`): what it returned
+    /// may miss or repeat entries. Run it again.
+    #[error(
+        "the dump was interrupted by a change to what it lists (NLM_F_DUMP_INTR): its result is inconsistent; run it again"
+    )]
+    DumpInterrupted,
+    /// A datagram was larger than the receive buffer and was cut (`MSG_TRUNC`): its
+    /// messages are lost. The buffer is grown for the next ones.
+    #[error(
+        "a netlink datagram of {len} bytes did not fit the {buffer}-byte receive buffer and was cut: its messages were lost"
+    )]
+    Truncated {
+        /// The datagram's length.
+        len: usize,
+        /// The buffer it was read into.
+        buffer: usize,
+    },
     /// A socket call failed.
     #[error("netlink {op}")]
     Io {
@@ -82,12 +99,19 @@ impl Error {
                 ErrorKind::Io => ErrorKind::Kernel,
                 k => k,
             },
-            Self::Overrun { .. } => ErrorKind::Io,
+            Self::Overrun { .. } | Self::DumpInterrupted | Self::Truncated { .. } => ErrorKind::Io,
             Self::Io { source, .. } => ErrorKind::of_io(source),
             Self::Decode(_) => ErrorKind::Decode,
             Self::Encode(_) => ErrorKind::InvalidValue,
             Self::Netns(e) => e.kind(),
         }
+    }
+
+    /// Whether messages were lost on an event socket: its buffer overflowed (`ENOBUFS`),
+    /// or a datagram was cut by a short buffer. The stream goes on; the consumer
+    /// resynchronises.
+    pub fn lost_messages(&self) -> bool {
+        matches!(self, Self::Overrun { .. } | Self::Truncated { .. })
     }
 
     /// Whether a non-blocking receive (or one with a timeout) found nothing to read.
@@ -116,6 +140,11 @@ pub struct Socket {
     buf: Vec<u8>,
     len: usize,
     pos: usize,
+    /// A request was sent and its end (DONE, the ACK, the kernel's error) not yet read:
+    /// the socket cannot serve another until it is.
+    in_flight: bool,
+    /// A reply of the request in flight carried `NLM_F_DUMP_INTR`.
+    interrupted: bool,
 }
 
 impl AsRawFd for Socket {
@@ -159,13 +188,32 @@ impl Socket {
             .map_err(|source| Error::Io { op: "open", source })?;
         // Extended ACKs are an improvement, not a requirement.
         let _ = sock.enable_ext_ack(true);
-        Ok(Self {
+        Ok(Self::wrap(sock))
+    }
+
+    fn wrap(sock: NlSocket) -> Self {
+        Self {
             sock,
             seq: 0,
             buf: vec![0; RECV_BUF],
             len: 0,
             pos: 0,
-        })
+            in_flight: false,
+            interrupted: false,
+        }
+    }
+
+    /// A socket over any datagram descriptor: what it reads is taken as netlink. For tests
+    /// that play the kernel's side (one end of a `socketpair(AF_UNIX, SOCK_DGRAM)`), and
+    /// for a netlink descriptor opened elsewhere.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self::wrap(crate::sys::nl_socket(fd))
+    }
+
+    /// Whether a request was sent and its end not read yet (after a failure that left the
+    /// kernel's side unfinished): such a socket is not reused.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight
     }
 
     /// The next sequence number.
@@ -182,24 +230,43 @@ impl Socket {
     pub fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
         self.len = 0;
         self.pos = 0;
-        self.sock
-            .send(msg, Msg::empty())
-            .map(drop)
-            .map_err(|source| Error::Io { op: "send", source })
+        self.interrupted = false;
+        loop {
+            match self.sock.send(msg, Msg::empty()) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => return Err(Error::Io { op: "send", source }),
+            }
+        }
+        self.in_flight = true;
+        Ok(())
     }
 
-    /// Receives one datagram into the internal buffer.
+    /// Receives one datagram into the internal buffer; a signal's interruption is retried,
+    /// a datagram cut by a short buffer is an error (and the buffer grows).
     fn fill(&mut self) -> Result<(), Error> {
-        let (n, _) =
-            self.sock
-                .recv(&mut self.buf[..], Msg::empty())
-                .map_err(|source| match source.raw_os_error() {
-                    Some(libc::ENOBUFS) => Error::Overrun { source },
-                    _ => Error::Io {
-                        op: "receive",
-                        source,
-                    },
-                })?;
+        let n = loop {
+            match self.sock.recv(&mut self.buf[..], Msg::TRUNC) {
+                Ok((n, _)) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(match source.raw_os_error() {
+                        Some(libc::ENOBUFS) => Error::Overrun { source },
+                        _ => Error::Io {
+                            op: "receive",
+                            source,
+                        },
+                    });
+                }
+            }
+        };
+        if n > self.buf.len() {
+            let buffer = self.buf.len();
+            self.buf.resize(n.next_power_of_two(), 0);
+            self.len = 0;
+            self.pos = 0;
+            return Err(Error::Truncated { len: n, buffer });
+        }
         self.len = n;
         self.pos = 0;
         Ok(())
@@ -212,9 +279,20 @@ impl Socket {
     ///
     /// [`Error::Overrun`] when events were lost; [`Error::Io`].
     pub fn recv_datagram(&mut self) -> Result<&[u8], Error> {
+        self.fill_datagram()?;
+        Ok(self.datagram())
+    }
+
+    /// Receives the next whole datagram, to be read with [`Socket::datagram`].
+    pub(crate) fn fill_datagram(&mut self) -> Result<(), Error> {
         self.fill()?;
         self.pos = self.len;
-        Ok(&self.buf[..self.len])
+        Ok(())
+    }
+
+    /// The datagram [`Socket::fill_datagram`] received.
+    pub(crate) fn datagram(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     /// The next message of the request with sequence `seq`, reading datagrams as needed.
@@ -253,6 +331,9 @@ impl Socket {
             if mseq != seq {
                 continue; // a stale reply of an abandoned request
             }
+            if flags & proto::flags::DUMP_INTR != 0 {
+                self.interrupted = true;
+            }
             let msg = Message {
                 ty,
                 flags,
@@ -261,12 +342,21 @@ impl Socket {
                 payload: &self.buf[start + proto::NLMSG_HDRLEN..start + len],
             };
             return match ty {
-                NLMSG_DONE => Ok(Step::Done),
+                NLMSG_DONE => {
+                    self.in_flight = false;
+                    if self.interrupted {
+                        Err(Error::DumpInterrupted)
+                    } else {
+                        Ok(Step::Done)
+                    }
+                }
                 NLMSG_OVERRUN => Err(Error::Overrun {
                     source: io::Error::from_raw_os_error(libc::ENOBUFS),
                 }),
                 NLMSG_ERROR => {
                     let e = ErrorMsg::decode(&msg)?;
+                    // The kernel's answer ends the request, error or not.
+                    self.in_flight = false;
                     if e.errno == 0 {
                         Ok(Step::Done)
                     } else {
@@ -334,23 +424,49 @@ impl Socket {
     ///
     /// [`Error::Io`] (`EPERM` for force without the capability).
     pub fn set_recv_buffer(&self, bytes: usize, force: bool) -> Result<usize, Error> {
-        let fd = self.as_fd();
         let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
         let opt = if force {
             libc::SO_RCVBUFFORCE
         } else {
             libc::SO_RCVBUF
         };
-        raw::setsockopt_int(fd, libc::SOL_SOCKET, opt, value).map_err(|source| Error::Io {
-            op: "set receive buffer",
-            source,
+        raw::setsockopt_int(self.as_fd(), libc::SOL_SOCKET, opt, value).map_err(|source| {
+            Error::Io {
+                op: "set receive buffer",
+                source,
+            }
         })?;
-        raw::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        self.recv_buffer()
+    }
+
+    /// The receive buffer the kernel set (`SO_RCVBUF`), in bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn recv_buffer(&self) -> Result<usize, Error> {
+        raw::getsockopt_int(self.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF)
             .map(|v| usize::try_from(v).unwrap_or(0))
             .map_err(|source| Error::Io {
                 op: "read receive buffer",
                 source,
             })
+    }
+
+    /// Sizes the receive buffer of an event socket: past `net.core.rmem_max` when the
+    /// caller has `CAP_NET_ADMIN` (`SO_RCVBUFFORCE`), capped by it otherwise; `None`
+    /// keeps the kernel's default. Returns the size set.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn size_recv_buffer(&self, bytes: Option<usize>) -> Result<usize, Error> {
+        match bytes {
+            Some(b) => self
+                .set_recv_buffer(b, true)
+                .or_else(|_| self.set_recv_buffer(b, false)),
+            None => self.recv_buffer(),
+        }
     }
 
     /// Turns off ENOBUFS reports (`NETLINK_NO_ENOBUFS`): events may then be lost silently,

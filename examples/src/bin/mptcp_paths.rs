@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use nettune::mptcp::{EndpointFlags, EndpointSpec, EventKind, Interface, PathManager, PmEvent};
+use nettune::mptcp::{
+    EndpointFlags, EndpointSpec, EventKind, Interface, PathManager, PmEvent, PmNotice,
+};
 
 /// Configure MPTCP paths and watch them.
 #[derive(Debug, Parser)]
@@ -143,7 +145,8 @@ fn run(args: Args) -> Result<(), String> {
     let mut seen = 0;
     loop {
         match events.next_event() {
-            Ok(e) => println!("{}", describe(&e)),
+            Ok(PmNotice::Event(e)) => println!("{}", describe(&e)),
+            Ok(_) => println!("overrun: events were lost (paths may have changed unseen)"),
             Err(_) if args.idle_secs > 0 => return Ok(()),
             Err(e) => return Err(nettune::error::report(&e)),
         }
