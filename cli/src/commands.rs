@@ -147,6 +147,11 @@ pub(crate) enum CtCmd {
 pub(crate) enum MptcpCmd {
     /// The endpoints.
     Endpoints,
+    /// Add, remove or flag one endpoint (`ip mptcp endpoint add|delete|change`).
+    Endpoint {
+        #[command(subcommand)]
+        cmd: EndpointCmd,
+    },
     /// The limits, or set them with --set SUBFLOWS,ADD_ADDR_ACCEPTED.
     Limits {
         /// New limits.
@@ -159,6 +164,75 @@ pub(crate) enum MptcpCmd {
         #[arg(long, default_value_t = 0)]
         count: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EndpointCmd {
+    /// Add an endpoint; prints its id.
+    Add {
+        /// The address.
+        addr: std::net::IpAddr,
+        /// The id (default: the kernel picks one).
+        #[arg(long)]
+        id: Option<u8>,
+        /// The port (signal endpoints).
+        #[arg(long)]
+        port: Option<u16>,
+        /// The interface the subflows use.
+        #[arg(long, value_name = "IFACE")]
+        dev: Option<String>,
+        /// Flags, comma-separated: signal, subflow, backup, fullmesh.
+        #[arg(long, value_delimiter = ',', default_value = "signal")]
+        flags: Vec<String>,
+    },
+    /// Remove an endpoint by id or address.
+    Del {
+        /// The id or the address.
+        endpoint: String,
+    },
+    /// Change the backup and fullmesh flags of an endpoint.
+    Flags {
+        /// The id or the address.
+        endpoint: String,
+        /// Backup: on or off.
+        #[arg(long, value_name = "on|off")]
+        backup: Option<String>,
+        /// Fullmesh: on or off.
+        #[arg(long, value_name = "on|off")]
+        fullmesh: Option<String>,
+    },
+}
+
+/// An endpoint named by id or address.
+fn endpoint_ref(text: &str) -> Res<nettune::mptcp::EndpointRef> {
+    if let Ok(id) = text.parse::<u8>() {
+        return Ok(nettune::mptcp::EndpointRef::Id(id));
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(nettune::mptcp::EndpointRef::Addr)
+        .map_err(|_| Fail::Usage(format!("{text:?}: not an endpoint id (0-255) or address")))
+}
+
+/// `on` or `off`.
+fn on_off(what: &str, v: Option<String>) -> Res<Option<bool>> {
+    v.map(|v| match v.as_str() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(Fail::Usage(format!("--{what} {other}: expected on or off"))),
+    })
+    .transpose()
+}
+
+/// A path-manager error: what the kernel or the checks refused is a usage error (nothing
+/// changed), a failure to talk to it a run error.
+fn pm_error(e: nettune::mptcp::Error) -> Fail {
+    use nettune::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::Exists | ErrorKind::NotFound => {
+            Fail::Usage(nettune::error::report(&e))
+        }
+        _ => Fail::Run(nettune::error::report(&e)),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -646,11 +720,18 @@ fn ct_filter(a: &CtFilterArgs) -> Res<nettune::conntrack::Filter> {
     Ok(f)
 }
 
-/// Writes one entry as `conntrack -L` prints it, straight into `out` (no allocation).
-fn write_entry(out: &mut impl Write, e: &nettune::conntrack::Entry) -> std::io::Result<()> {
+/// Writes one entry as `conntrack -L` prints it (libnetfilter_conntrack's default
+/// format: counters after each tuple when accounting is on, `delta-time` when timestamps
+/// are on), straight into `out` (no allocation); `now` is the wall clock in seconds.
+fn write_entry(
+    out: &mut impl Write,
+    e: &nettune::conntrack::Entry,
+    now: u64,
+) -> std::io::Result<()> {
+    use nettune::conntrack::Status;
     write!(
         out,
-        "{:<8} {:<2} ",
+        "{:<8} {} ",
         e.original.protocol_name(),
         e.original.protocol
     )?;
@@ -661,20 +742,47 @@ fn write_entry(out: &mut impl Write, e: &nettune::conntrack::Entry) -> std::io::
         write!(out, "{} ", tcp.state.as_str())?;
     }
     write!(out, "{}", e.original)?;
-    if !e.status.contains(nettune::conntrack::Status::SEEN_REPLY) {
+    if let Some(c) = e.counters_original {
+        write!(out, " packets={} bytes={}", c.packets, c.bytes)?;
+    }
+    if !e.status.contains(Status::SEEN_REPLY) {
         write!(out, " [UNREPLIED]")?;
     }
     if let Some(r) = &e.reply {
         write!(out, " {r}")?;
+        if let Some(c) = e.counters_reply {
+            write!(out, " packets={} bytes={}", c.packets, c.bytes)?;
+        }
     }
-    if e.status.contains(nettune::conntrack::Status::ASSURED) {
+    if e.status.contains(Status::ASSURED) {
         write!(out, " [ASSURED]")?;
     }
     write!(out, " mark={}", e.mark.unwrap_or(0))?;
     if let Some(z) = e.zone {
         write!(out, " zone={z}")?;
     }
-    writeln!(out, " use={}", e.use_count.unwrap_or(0))
+    if let Some(t) = e.timestamps {
+        write!(
+            out,
+            " delta-time={}",
+            now.saturating_sub(t.start / 1_000_000_000)
+        )?;
+    }
+    if let Some(h) = &e.helper {
+        write!(out, " helper={h}")?;
+    }
+    match e.use_count {
+        Some(n) => writeln!(out, " use={n}"),
+        // Events carry no reference count; `conntrack -E` prints none either.
+        None => writeln!(out),
+    }
+}
+
+/// The wall clock in whole seconds, as `conntrack` takes it for `delta-time`.
+fn wall_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
@@ -687,6 +795,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
             if ctx.json {
                 writeln!(ctx.out, "[")?;
             }
+            let now = wall_seconds();
             for e in run(ct.dump(&f))? {
                 let e = run(e)?;
                 if ctx.json {
@@ -695,7 +804,7 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                     }
                     run(serde_json::to_writer(&mut ctx.out, &e))?;
                 } else {
-                    write_entry(&mut ctx.out, &e)?;
+                    write_entry(&mut ctx.out, &e, now)?;
                 }
                 n += 1;
                 if progress && n % 10_000 == 0 {
@@ -787,13 +896,12 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                     run(serde_json::to_writer(&mut ctx.out, &v))?;
                     writeln!(ctx.out)?;
                 } else {
+                    // As `conntrack -E` prints it: the kind right-aligned, then the entry.
                     match &entry {
-                        Some(e) => writeln!(
-                            ctx.out,
-                            "[{kind}] {} {}",
-                            e.original.protocol_name(),
-                            e.original
-                        )?,
+                        Some(e) => {
+                            write!(ctx.out, "{:>9} ", format!("[{kind}]"))?;
+                            write_entry(&mut ctx.out, e, wall_seconds())?;
+                        }
                         None => writeln!(
                             ctx.out,
                             "[{kind}] events were lost: resync with conntrack list"
@@ -833,6 +941,61 @@ fn mptcp(ctx: &mut Ctx, cmd: MptcpCmd) -> Res {
             }
             Ok(())
         }
+        MptcpCmd::Endpoint { cmd } => match cmd {
+            EndpointCmd::Add {
+                addr,
+                id,
+                port,
+                dev,
+                flags,
+            } => {
+                let mut f = nettune::mptcp::EndpointFlags::empty();
+                for name in &flags {
+                    let known = nettune::mptcp::EndpointFlags::NAMES
+                        .iter()
+                        .find(|(_, n)| n == name)
+                        .ok_or_else(|| {
+                            Fail::Usage(format!(
+                                "--flags {name}: expected signal, subflow, backup or fullmesh"
+                            ))
+                        })?;
+                    f |= known.0;
+                }
+                let mut spec = nettune::mptcp::EndpointSpec::new(addr).flags(f);
+                if let Some(id) = id {
+                    spec = spec.id(id);
+                }
+                if let Some(port) = port {
+                    spec = spec.port(port);
+                }
+                if let Some(dev) = dev {
+                    spec = spec.interface(nettune::mptcp::Interface::Name(dev));
+                }
+                let id = pm.add_endpoint(&spec).map_err(pm_error)?;
+                if ctx.json {
+                    return ctx.json(&json!({ "id": id }));
+                }
+                writeln!(ctx.out, "{id}")?;
+                Ok(())
+            }
+            EndpointCmd::Del { endpoint } => pm
+                .remove_endpoint(endpoint_ref(&endpoint)?)
+                .map_err(pm_error),
+            EndpointCmd::Flags {
+                endpoint,
+                backup,
+                fullmesh,
+            } => {
+                let (backup, fullmesh) = (on_off("backup", backup)?, on_off("fullmesh", fullmesh)?);
+                if backup.is_none() && fullmesh.is_none() {
+                    return Err(Fail::Usage(
+                        "nothing to change: give --backup and/or --fullmesh".into(),
+                    ));
+                }
+                pm.set_flags(endpoint_ref(&endpoint)?, backup, fullmesh)
+                    .map_err(pm_error)
+            }
+        },
         MptcpCmd::Limits { set } => {
             if let Some(s) = set {
                 let (a, b) = s.split_once(',').ok_or_else(|| {

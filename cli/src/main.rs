@@ -252,6 +252,9 @@ impl Cmd {
             Self::Mptcp {
                 cmd: MptcpCmd::Limits { set },
             } => set.is_some(),
+            Self::Mptcp {
+                cmd: MptcpCmd::Endpoint { .. },
+            } => true,
             _ => false,
         }
     }

@@ -1076,3 +1076,156 @@ fn conntrack_list_survives_interrupted_reads() {
     assert!(count >= u32::from(n), "{count}");
     assert_eq!(listed as u64, u64::from(count), "every entry, once");
 }
+
+#[test]
+fn mptcp_endpoint_add_flags_del_as_ip_mptcp_shows() {
+    if !require_root("mptcp_endpoint_add_flags_del_as_ip_mptcp_shows") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("ip link add me0 type veth peer name me1 && ip addr add 10.7.0.1/24 dev me0 && ip link set me0 up");
+    let n = ns.name();
+    let id = ok(&[
+        "--netns",
+        n,
+        "mptcp",
+        "endpoint",
+        "add",
+        "10.7.0.1",
+        "--id",
+        "3",
+        "--dev",
+        "me0",
+        "--flags",
+        "subflow,backup",
+    ]);
+    assert_eq!(id.trim(), "3");
+    let shown = ns.sh("ip mptcp endpoint show");
+    assert!(
+        shown.contains("10.7.0.1 id 3 subflow backup dev me0"),
+        "{shown}"
+    );
+    ok(&[
+        "--netns",
+        n,
+        "mptcp",
+        "endpoint",
+        "flags",
+        "3",
+        "--backup",
+        "off",
+        "--fullmesh",
+        "on",
+    ]);
+    let shown = ns.sh("ip mptcp endpoint show");
+    assert!(shown.contains("id 3 subflow fullmesh"), "{shown}");
+    // The same id again: a usage error naming it, nothing added.
+    let out = nettune(&[
+        "--netns", n, "mptcp", "endpoint", "add", "10.7.0.2", "--id", "3",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("id 3 is taken"));
+    assert_eq!(ns.sh("ip mptcp endpoint show").lines().count(), 1);
+    let out = nettune(&["--netns", n, "mptcp", "endpoint", "flags", "3"]);
+    assert_eq!(out.status.code(), Some(2), "nothing to change");
+    ok(&["--netns", n, "mptcp", "endpoint", "del", "10.7.0.1"]);
+    assert!(ns.sh("ip mptcp endpoint show").trim().is_empty());
+    let out = nettune(&["--netns", n, "mptcp", "endpoint", "del", "3"]);
+    assert_eq!(out.status.code(), Some(2), "gone: not found");
+}
+
+/// With accounting and timestamps on, `conntrack list` prints what `conntrack -L` prints:
+/// the counters after each tuple and `delta-time`, column for column (the timeout and
+/// delta-time may tick between the two reads); `watch --json` shows a zero mark as 0.
+#[test]
+fn conntrack_list_prints_counters_and_delta_time_as_conntrack_does() {
+    if !require_root("conntrack_list_prints_counters_and_delta_time_as_conntrack_does") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    ns.sh("sysctl -qw net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1");
+    // Kept open past the reads below.
+    let _connection = ns.run(|| {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut c = std::net::TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (mut s, _) = l.accept().expect("accept");
+        c.write_all(b"hello").expect("write");
+        let mut b = [0u8; 5];
+        s.read_exact(&mut b).expect("read");
+        (l, c, s)
+    });
+    ns.sh("ping -c 2 -i 0.2 127.0.0.1 >/dev/null");
+    let norm = |text: &str| {
+        let mut lines: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| l.contains("src="))
+            .map(|l| {
+                l.split_whitespace()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        if i == 2 {
+                            "TIMEOUT".to_owned()
+                        } else if w.starts_with("delta-time=") {
+                            "delta-time=*".to_owned()
+                        } else {
+                            w.to_owned()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ours = ok(&["--netns", ns.name(), "conntrack", "list"]);
+    let theirs = ns.sh("conntrack -L 2>/dev/null");
+    assert_eq!(
+        norm(&ours),
+        norm(&theirs),
+        "ours:\n{ours}\ntheirs:\n{theirs}"
+    );
+    assert!(
+        ours.contains("packets=") && ours.contains("delta-time="),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("ESTABLISHED") && ours.contains("[ASSURED]"),
+        "{ours}"
+    );
+    // The delta-times agree within the second that may pass between the reads.
+    let delta = |t: &str| -> Vec<i64> {
+        let mut v: Vec<i64> = t
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix("delta-time="))
+            .map(|n| n.parse().expect("number"))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    for (a, b) in delta(&ours).iter().zip(delta(&theirs).iter()) {
+        assert!((a - b).abs() <= 1, "{a} vs {b}");
+    }
+    // Events: a zero mark is 0, not null.
+    let mut watch = Command::new(BIN)
+        .args([
+            "--netns",
+            ns.name(),
+            "--json",
+            "conntrack",
+            "watch",
+            "--count",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("watch");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ns.sh("ping -c 1 127.0.0.2 >/dev/null");
+    let out = watch.wait_with_output().expect("watch output");
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(v["event"], "new", "{v}");
+    assert_eq!(v["entry"]["mark"], 0, "{v}");
+}

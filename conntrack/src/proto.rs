@@ -398,7 +398,8 @@ pub struct Entry {
     pub other: Vec<(u16, Vec<u8>)>,
 }
 
-/// The shape `nettune conntrack list --json` prints: `family`, `id`, `mark`, `zone`,
+/// The shape `nettune conntrack list --json` prints: `family`, `id`, `mark` (0 when the
+/// kernel sent none), `zone`,
 /// `status` (bits), `timeout` (seconds), `tcp_state`, `original`, `reply`, then the
 /// counters, timestamps, helper and use count when the kernel sent them.
 #[cfg(feature = "serde")]
@@ -408,7 +409,8 @@ impl serde::Serialize for Entry {
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("family", &self.family)?;
         m.serialize_entry("id", &self.id)?;
-        m.serialize_entry("mark", &self.mark)?;
+        // The kernel omits a zero mark (in events always, in dumps when marks are off).
+        m.serialize_entry("mark", &self.mark.unwrap_or(0))?;
         m.serialize_entry("zone", &self.zone)?;
         m.serialize_entry("status", &self.status.bits())?;
         m.serialize_entry("timeout", &self.timeout.map(|t| t.as_secs()))?;
