@@ -1208,7 +1208,7 @@ fn conntrack_list_prints_counters_and_delta_time_as_conntrack_does() {
         assert!((a - b).abs() <= 1, "{a} vs {b}");
     }
     // Events: a zero mark is 0, not null.
-    let mut watch = Command::new(BIN)
+    let watch = Command::new(BIN)
         .args([
             "--netns",
             ns.name(),
