@@ -36,8 +36,16 @@ impl Count {
 pub struct Update {
     /// A new mark.
     pub mark: Option<u32>,
-    /// A new timeout.
+    /// A new timeout (at most [`MAX_TIMEOUT_SECS`](crate::MAX_TIMEOUT_SECS)).
     pub timeout: Option<Duration>,
+    /// Labels to change: `(value, mask)`, label N at bit N; the bits of `mask` are set to
+    /// those of `value`, the others kept. The labels must be in use in the namespace (a
+    /// rule that sets or matches `ct label`), or the kernel has no room for them and the
+    /// update is refused.
+    pub labels: Option<(u128, u128)>,
+    /// Status bits to add (the kernel only adds: `SEEN_REPLY` and `ASSURED` cannot be
+    /// cleared, and most bits not set at all).
+    pub status: Option<crate::Status>,
 }
 
 /// A handle of the connection tracking table of one network namespace (`conntrack(8)`,
@@ -249,6 +257,10 @@ impl Conntrack {
     /// # Ok::<(), nettune_conntrack::Error>(())
     /// ```
     pub fn dump(&self, filter: &Filter) -> Result<Dump<'_>> {
+        self.dump_as(msg::GET, filter)
+    }
+
+    fn dump_as(&self, ty: u16, filter: &Filter) -> Result<Dump<'_>> {
         let op = "dump";
         let gap = Self::kernel_gap(filter);
         if let (Some(reason), false) = (&gap, filter.userspace_fallback) {
@@ -271,7 +283,7 @@ impl Conntrack {
             .map_or(0, proto::Family::to_raw);
         let inner = self
             .nl
-            .dump(msg::GET, flags::DUMP, |m| {
+            .dump(ty, flags::DUMP, |m| {
                 m.header(&proto::nfgenmsg(family, 0));
                 Self::encode_filter(m, &kernel_filter, op)
             })
@@ -366,13 +378,14 @@ impl Conntrack {
     ///
     /// # Errors
     ///
-    /// [`Error::Exists`]; [`Error::InvalidValue`] without a timeout or when the kernel
-    /// refuses the entry.
+    /// [`Error::Exists`]; [`Error::InvalidValue`], before sending, without a timeout or
+    /// a reply tuple, with a timeout past [`MAX_TIMEOUT_SECS`](crate::MAX_TIMEOUT_SECS),
+    /// mixed families or protocols, a TCP state on another protocol, and when the kernel
+    /// refuses the entry; [`Error::Unsupported`] for labels where no rule uses them (the
+    /// kernel would drop them: the entry is taken back).
     pub fn create(&self, entry: &Entry) -> Result<()> {
         let op = "create";
-        if entry.timeout.is_none() {
-            return Err(Error::invalid(op, "a new entry needs a timeout"));
-        }
+        check_new(op, entry)?;
         self.transact(
             op,
             (
@@ -387,6 +400,33 @@ impl Conntrack {
             },
             |_| Ok(()),
         )
+        .map_err(|e| refusal(op, e, entry.labels.is_some(), !entry.status.is_empty()))?;
+        // The kernel keeps labels only while a rule uses them; otherwise it creates the
+        // entry and drops them without a word. Check, and take the entry back.
+        if let Some(want) = &entry.labels {
+            let zone = entry_zone(entry);
+            let made = self.get_in(&entry.original, zone)?;
+            let kept = made.labels.as_deref().map(proto::labels_of);
+            if kept != Some(proto::labels_of(want)) {
+                let _ = self.delete_in(&entry.original, zone, made.id);
+                return Err(Error::Unsupported {
+                    op,
+                    reason: NO_LABELS.into(),
+                    source: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// As [`Conntrack::dump`], and the kernel sets each entry's counters to zero as it
+    /// reports them (`conntrack -L -z`): the entries carry the counts up to now.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conntrack::dump`].
+    pub fn dump_and_zero(&self, filter: &Filter) -> Result<Dump<'_>> {
+        self.dump_as(msg::GET_CTRZERO, filter)
     }
 
     /// Changes the mark or timeout of the entry with original tuple `tuple`.
@@ -395,22 +435,70 @@ impl Conntrack {
     ///
     /// [`Error::NotFound`] when there is none.
     pub fn update(&self, tuple: &Tuple, update: &Update) -> Result<()> {
+        self.update_in(tuple, tuple.zone, update)
+    }
+
+    /// Changes a dumped entry (in its zone).
+    ///
+    /// # Errors
+    ///
+    /// As [`Conntrack::update`].
+    pub fn update_entry(&self, entry: &Entry, update: &Update) -> Result<()> {
+        self.update_in(&entry.original, entry_zone(entry), update)
+    }
+
+    /// Changes every entry that matches `filter` (`conntrack -U` with filters): a dump,
+    /// then an update of each entry in its zone. Returns how many were changed; an entry
+    /// that expired between the two is not counted.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conntrack::dump`] and [`Conntrack::update`] (the first refusal stops it).
+    pub fn update_matching(&self, filter: &Filter, update: &Update) -> Result<usize> {
+        check_update("update", update)?;
+        let mut changed = 0;
+        for e in self.dump(filter)? {
+            match self.update_entry(&e?, update) {
+                Ok(()) => changed += 1,
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
+    }
+
+    fn update_in(&self, tuple: &Tuple, zone: Option<u16>, update: &Update) -> Result<()> {
         let op = "update";
+        check_update(op, update)?;
+        // The kernel takes the whole status word and refuses one that would clear a bit
+        // (CONFIRMED among them): send the entry's bits with the new ones.
+        let status = match update.status {
+            Some(add) => Some(self.get_in(tuple, zone)?.status | add),
+            None => None,
+        };
         self.transact(
             op,
             (msg::NEW, flags::ACK, tuple.family().to_raw(), 0),
             |m| {
-                proto::encode_tuple(m, cta::TUPLE_ORIG, tuple);
+                encode_lookup(m, tuple, zone);
                 if let Some(mark) = update.mark {
                     m.be32(cta::MARK, mark);
                 }
                 if let Some(t) = update.timeout {
-                    m.be32(cta::TIMEOUT, u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
+                    m.be32(cta::TIMEOUT, proto::timeout_secs(t).unwrap_or(u32::MAX));
+                }
+                if let Some(status) = status {
+                    m.be32(cta::STATUS, status.bits());
+                }
+                if let Some((value, mask)) = update.labels {
+                    m.attr(cta::LABELS, &proto::labels_bitmap(value));
+                    m.attr(cta::LABELS_MASK, &proto::labels_bitmap(mask));
                 }
                 Ok(())
             },
             |_| Ok(()),
         )
+        .map_err(|e| refusal(op, e, update.labels.is_some(), update.status.is_some()))
     }
 
     /// Deletes the entry with original tuple `tuple`; with `id`, only if its id is that
@@ -474,6 +562,75 @@ impl Conntrack {
             |m| Self::encode_filter(m, filter, op),
             |_| Ok(()),
         )
+    }
+}
+
+/// What the kernel would refuse of a new entry, refused before sending with the reason.
+fn check_new(op: &'static str, e: &Entry) -> Result<()> {
+    let Some(t) = e.timeout else {
+        return Err(Error::invalid(op, "a new entry needs a timeout"));
+    };
+    proto::timeout_secs(t).map_err(|r| Error::invalid(op, r))?;
+    let Some(reply) = &e.reply else {
+        return Err(Error::invalid(
+            op,
+            "a new entry needs a reply tuple (Entry::new makes the reverse one)",
+        ));
+    };
+    if reply.family() != e.original.family() || e.family != e.original.family() {
+        return Err(Error::invalid(
+            op,
+            "the original and reply tuples (and the entry) must be of one address family",
+        ));
+    }
+    if reply.protocol != e.original.protocol {
+        return Err(Error::invalid(
+            op,
+            "the original and reply tuples must be of one protocol",
+        ));
+    }
+    if e.tcp.is_some() && e.original.protocol != 6 {
+        return Err(Error::invalid(
+            op,
+            "a TCP state belongs on a TCP entry only",
+        ));
+    }
+    Ok(())
+}
+
+/// What the kernel would refuse of an update, refused before sending.
+fn check_update(op: &'static str, u: &Update) -> Result<()> {
+    if let Some(t) = u.timeout {
+        proto::timeout_secs(t).map_err(|r| Error::invalid(op, r))?;
+    }
+    Ok(())
+}
+
+const NO_LABELS: &str = "this namespace has no room for connection labels: the kernel keeps \
+                         them only while a rule uses them (nft ... ct label set N, or an xt \
+                         connlabel match)";
+
+/// A kernel refusal of a create or update, said with what it means.
+fn refusal(op: &'static str, e: Error, labels: bool, status: bool) -> Error {
+    match e {
+        Error::Unsupported {
+            source: Some(source),
+            ..
+        } if labels && source.errno() == Some(libc::EOPNOTSUPP) => Error::Unsupported {
+            op,
+            reason: NO_LABELS.into(),
+            source: Some(source),
+        },
+        Error::Netlink { source, .. } if status && source.errno() == Some(libc::EBUSY) => {
+            Error::InvalidValue {
+                op,
+                reason: "the kernel only adds status bits: SEEN_REPLY and ASSURED cannot be \
+                         cleared, CONFIRMED and the NAT bits not changed"
+                    .into(),
+                source: Some(source),
+            }
+        }
+        other => other,
     }
 }
 

@@ -15,6 +15,7 @@ const SUBSYS: u16 = 1 << 8;
 pub(crate) mod msg {
     pub(crate) const NEW: u16 = super::SUBSYS;
     pub(crate) const GET: u16 = super::SUBSYS | 1;
+    pub(crate) const GET_CTRZERO: u16 = super::SUBSYS | 3;
     pub(crate) const DELETE: u16 = super::SUBSYS | 2;
     pub(crate) const GET_STATS_CPU: u16 = super::SUBSYS | 4;
     pub(crate) const GET_STATS: u16 = super::SUBSYS | 5;
@@ -37,6 +38,7 @@ pub(crate) mod cta {
     pub(crate) const TIMESTAMP: u16 = 20;
     pub(crate) const MARK_MASK: u16 = 21;
     pub(crate) const LABELS: u16 = 22;
+    pub(crate) const LABELS_MASK: u16 = 23;
     pub(crate) const FILTER: u16 = 25;
     pub(crate) const STATUS_MASK: u16 = 26;
 }
@@ -392,7 +394,7 @@ pub struct Entry {
     pub timestamps: Option<FlowTimestamps>,
     /// The helper's name.
     pub helper: Option<String>,
-    /// Connection labels (a bitmap).
+    /// Connection labels: the kernel's bitmap (see [`labels_of`] / [`labels_bitmap`]).
     pub labels: Option<Vec<u8>>,
     /// Attributes this crate does not decode: (type, payload).
     pub other: Vec<(u16, Vec<u8>)>,
@@ -690,7 +692,8 @@ pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
         encode_tuple(m, cta::TUPLE_REPLY, r);
     }
     if let Some(t) = e.timeout {
-        m.be32(cta::TIMEOUT, u32::try_from(t.as_secs()).unwrap_or(u32::MAX));
+        // Checked by the callers (Conntrack::create) before encoding.
+        m.be32(cta::TIMEOUT, timeout_secs(t).unwrap_or(u32::MAX));
     }
     if !e.status.is_empty() {
         // The kernel marks an entry made over netlink CONFIRMED before it applies the
@@ -710,6 +713,47 @@ pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
             });
         });
     }
+    if let Some(labels) = &e.labels {
+        m.attr(cta::LABELS, labels);
+        m.attr(cta::LABELS_MASK, &vec![0xff; labels.len()]);
+    }
+}
+
+/// The most seconds a timeout may have: the kernel keeps it in jiffies as an `int` and
+/// clamps silently past `INT_MAX` jiffies, which at HZ=1000 is 2147483 s (24.8 days).
+pub const MAX_TIMEOUT_SECS: u64 = 2_147_483;
+
+/// The timeout attribute's value, refused past [`MAX_TIMEOUT_SECS`].
+pub(crate) fn timeout_secs(t: Duration) -> Result<u32, String> {
+    if t.as_secs() > MAX_TIMEOUT_SECS {
+        return Err(format!(
+            "a timeout of {} s is above {MAX_TIMEOUT_SECS} s, past which the kernel clamps it silently",
+            t.as_secs()
+        ));
+    }
+    Ok(u32::try_from(t.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// Connection labels as the kernel's bitmap (`CTA_LABELS`): 128 bits in native-endian
+/// 64-bit words, label N at bit N.
+pub fn labels_bitmap(labels: u128) -> Vec<u8> {
+    let low = u64::try_from(labels & u128::from(u64::MAX)).unwrap_or(0);
+    let high = u64::try_from(labels >> 64).unwrap_or(0);
+    let mut out = low.to_ne_bytes().to_vec();
+    out.extend(high.to_ne_bytes());
+    out
+}
+
+/// The labels of a `CTA_LABELS` bitmap as a 128-bit set (label N at bit N); longer
+/// bitmaps are cut at 128 labels.
+pub fn labels_of(bitmap: &[u8]) -> u128 {
+    let word = |i: usize| {
+        bitmap
+            .get(i * 8..i * 8 + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_ne_bytes)
+    };
+    u128::from(word(0)) | (u128::from(word(1)) << 64)
 }
 
 /// `CTA_FILTER_FLAG_*`.

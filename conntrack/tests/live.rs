@@ -287,6 +287,7 @@ fn get_update_delete_and_filtered_flush_touch_exactly_their_targets() {
         &Update {
             mark: Some(0x77),
             timeout: Some(Duration::from_secs(100)),
+            ..Update::default()
         },
     )
     .expect("update");
@@ -300,7 +301,7 @@ fn get_update_delete_and_filtered_flush_touch_exactly_their_targets() {
             &absent,
             &Update {
                 mark: Some(1),
-                timeout: None
+                ..Update::default()
             }
         ),
         Err(Error::NotFound { .. })
@@ -681,4 +682,118 @@ fn zones_keep_twins_apart() {
     let zero = dumped.iter().find(|e| e.zone.is_none()).expect("zone 0");
     ct.delete_entry(zero).expect("delete");
     assert!(lines("").is_empty());
+}
+
+/// The write side against conntrack-tools: bulk update by filter (`conntrack -U -m`),
+/// a dump that zeroes the counters (`-L -z`), labels set on create and by update, and
+/// what the kernel would refuse, refused before sending with the reason.
+#[test]
+fn updates_labels_zeroing_and_refusals() {
+    if !require_root("updates_labels_zeroing_and_refusals") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut entries = udp_entries(20);
+    for (i, e) in entries.iter_mut().enumerate() {
+        e.mark = Some(if i < 10 { 1 } else { 2 });
+    }
+    create_all(&ct, &entries);
+    let changed = ct
+        .update_matching(
+            &Filter::new().mark(1, u32::MAX),
+            &Update {
+                mark: Some(5),
+                ..Update::default()
+            },
+        )
+        .expect("bulk update");
+    assert_eq!(changed, 10);
+    let marked = |m: u32| {
+        ns.sh(&format!("conntrack -L -m {m} 2>/dev/null"))
+            .lines()
+            .filter(|l| l.contains("dport=53"))
+            .count()
+    };
+    assert_eq!((marked(5), marked(1), marked(2)), (10, 0, 10));
+
+    // Counters, read and zeroed in one dump.
+    ns.enable_conntrack();
+    ns.sh("sysctl -qw net.netfilter.nf_conntrack_acct=1; ping -c 3 -i 0.2 127.0.0.1 >/dev/null");
+    let icmp = |d: Dump<'_>| -> Vec<Entry> {
+        d.map(|e| e.expect("entry"))
+            .filter(|e| e.original.protocol == 1)
+            .collect()
+    };
+    let before = icmp(ct.dump_and_zero(&Filter::new()).expect("dump"));
+    assert!(
+        before
+            .iter()
+            .any(|e| e.counters_original.is_some_and(|c| c.packets >= 3)),
+        "{before:?}"
+    );
+    let listed = ns.sh("conntrack -L -p icmp 2>/dev/null");
+    assert!(listed.contains("packets=0 bytes=0"), "{listed}");
+    assert!(!listed.contains("packets=3"), "{listed}");
+
+    // Labels: kept only while a rule uses them.
+    let mut labelled = udp_entries(21).pop().expect("entry");
+    labelled.labels = Some(labels_bitmap(1 << 3 | 1 << 70));
+    // Without one, the kernel accepts the entry and drops its labels: refused, and the
+    // entry is not left behind.
+    let err = ct.create(&labelled).expect_err("no label users yet");
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("ct label"), "{err}");
+    assert!(
+        matches!(ct.get(&labelled.original), Err(Error::NotFound { .. })),
+        "nothing was left created"
+    );
+    ns.nft("table inet nettune_labels {\n\tchain o { type filter hook output priority 0; ct label set 1; }\n}\n");
+    ct.create(&labelled).expect("create with labels");
+    let got = ct.get(&labelled.original).expect("get");
+    assert_eq!(got.labels.as_deref().map(labels_of), Some(1 << 3 | 1 << 70));
+    ct.update(
+        &labelled.original,
+        &Update {
+            labels: Some((1 << 5, 1 << 5 | 1 << 3)),
+            ..Update::default()
+        },
+    )
+    .expect("labels by update");
+    let got = ct.get(&labelled.original).expect("get");
+    assert_eq!(
+        got.labels.as_deref().map(labels_of),
+        Some(1 << 5 | 1 << 70),
+        "bit 3 cleared, bit 5 set, bit 70 kept"
+    );
+
+    // Refused before sending, with the reason.
+    let t = Tuple::udp(ip("10.77.0.1"), 9, ip("10.77.0.2"), 9);
+    let mut no_reply = Entry::new(t, Duration::from_secs(30));
+    no_reply.reply = None;
+    let mut mixed = Entry::new(t, Duration::from_secs(30));
+    mixed.reply = Some(Tuple::udp(ip("fd00::2"), 9, ip("fd00::1"), 9));
+    let too_long = Entry::new(t, Duration::from_secs(MAX_TIMEOUT_SECS + 1));
+    for (e, says) in [
+        (&no_reply, "reply tuple"),
+        (&mixed, "one address family"),
+        (&too_long, "clamps it silently"),
+    ] {
+        let err = ct.create(e).expect_err(says);
+        assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(
+        matches!(ct.get(&t), Err(Error::NotFound { .. })),
+        "nothing was created"
+    );
+    // A status bit the kernel will not clear.
+    let assured = Update {
+        status: Some(Status::SEEN_REPLY),
+        ..Update::default()
+    };
+    ct.update(&entries[0].original, &assured)
+        .expect("add SEEN_REPLY");
+    let got = ct.get(&entries[0].original).expect("get");
+    assert!(got.status.contains(Status::SEEN_REPLY));
 }
