@@ -117,6 +117,57 @@ pub(crate) struct CtFilterArgs {
     /// Only this family: ipv4 or ipv6.
     #[arg(long)]
     family: Option<String>,
+    /// Only this original source: an address or a prefix (10.0.0.0/8).
+    #[arg(long, short = 's', value_name = "ADDR[/LEN]")]
+    src: Option<String>,
+    /// Only this original destination: an address or a prefix.
+    #[arg(long, short = 'd', value_name = "ADDR[/LEN]")]
+    dst: Option<String>,
+    /// Only this protocol: tcp, udp, icmp, icmpv6, sctp, dccp, udplite or a number.
+    #[arg(long, short = 'p', value_name = "PROTO")]
+    proto: Option<String>,
+    /// Only this original source port (needs --proto).
+    #[arg(long)]
+    sport: Option<u16>,
+    /// Only this original destination port (needs --proto).
+    #[arg(long)]
+    dport: Option<u16>,
+}
+
+/// `ADDR` or `ADDR/LEN`.
+fn net(what: &str, text: &str) -> Res<(std::net::IpAddr, u8)> {
+    let (a, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let addr: std::net::IpAddr = a
+        .parse()
+        .map_err(|_| Fail::Usage(format!("--{what} {text}: not an address")))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        None => max,
+        Some(l) => l.parse::<u8>().ok().filter(|&l| l <= max).ok_or_else(|| {
+            Fail::Usage(format!("--{what} {text}: a prefix length is 0 to {max}"))
+        })?,
+    };
+    Ok((addr, len))
+}
+
+/// A protocol by name or number.
+fn protocol(text: &str) -> Res<u8> {
+    Ok(match text {
+        "tcp" => 6,
+        "udp" => 17,
+        "icmp" => 1,
+        "icmpv6" => 58,
+        "sctp" => 132,
+        "dccp" => 33,
+        "udplite" => 136,
+        "gre" => 47,
+        other => other.parse().map_err(|_| {
+            Fail::Usage(format!("--proto {other}: expected tcp, udp, icmp, icmpv6, sctp, dccp, udplite, gre or a number"))
+        })?,
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -717,6 +768,24 @@ fn ct_filter(a: &CtFilterArgs) -> Res<nettune::conntrack::Filter> {
             }
         });
     }
+    let mut t = nettune::conntrack::TupleFilter::default();
+    if let Some(src) = &a.src {
+        let (addr, len) = net("src", src)?;
+        t = t.src_net(addr, len);
+    }
+    if let Some(dst) = &a.dst {
+        let (addr, len) = net("dst", dst)?;
+        t = t.dst_net(addr, len);
+    }
+    t.protocol = a.proto.as_deref().map(protocol).transpose()?;
+    t.src_port = a.sport;
+    t.dst_port = a.dport;
+    if (t.src_port.is_some() || t.dst_port.is_some()) && t.protocol.is_none() {
+        return Err(Fail::Usage("--sport and --dport need --proto".into()));
+    }
+    if t != nettune::conntrack::TupleFilter::default() {
+        f = f.original(t);
+    }
     Ok(f)
 }
 
@@ -740,6 +809,9 @@ fn write_entry(
     }
     if let Some(tcp) = e.tcp {
         write!(out, "{} ", tcp.state.as_str())?;
+    }
+    if let Some(p) = &e.proto_state {
+        write!(out, "{} ", p.as_str())?;
     }
     write!(out, "{}", e.original)?;
     if let Some(c) = e.counters_original {
@@ -789,7 +861,8 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
     let ct = open_ct(ctx)?;
     match cmd {
         CtCmd::List { filter } => {
-            let f = ct_filter(&filter)?;
+            // What the kernel cannot filter (an exact IPv6 address) is filtered here.
+            let f = ct_filter(&filter)?.userspace_fallback(true);
             let progress = std::io::stderr().is_terminal() && !std::io::stdout().is_terminal();
             let mut n = 0u64;
             if ctx.json {

@@ -1229,3 +1229,97 @@ fn conntrack_list_prints_counters_and_delta_time_as_conntrack_does() {
     assert_eq!(v["event"], "new", "{v}");
     assert_eq!(v["entry"]["mark"], 0, "{v}");
 }
+
+/// `conntrack list` filters as `conntrack -L` does: a source prefix, a protocol alone
+/// (both families), a port with its protocol.
+#[test]
+fn conntrack_list_filters_as_conntrack_does() {
+    if !require_root("conntrack_list_filters_as_conntrack_does") {
+        return;
+    }
+    use std::net::{IpAddr, Ipv4Addr};
+    let ns = TestNs::new();
+    let ct = nettune::conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
+    for i in 0..40u8 {
+        let t = if i % 4 == 0 {
+            nettune::conntrack::Tuple::tcp(
+                format!("fd00::{}", i + 1).parse().expect("ip"),
+                1000 + u16::from(i),
+                "fd00::ff".parse().expect("ip"),
+                443,
+            )
+        } else {
+            nettune::conntrack::Tuple::udp(
+                IpAddr::V4(Ipv4Addr::new(10, i % 3, i, 1)),
+                2000,
+                IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)),
+                53 + u16::from(i % 2),
+            )
+        };
+        ct.create(&nettune::conntrack::Entry::new(
+            t,
+            std::time::Duration::from_secs(600),
+        ))
+        .expect("create");
+    }
+    let tuples = |text: &str| {
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.find("src=").map(|i| l[i..].to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    for args in [
+        vec!["-s", "10.1.0.0/16"],
+        vec!["-p", "tcp"],
+        vec!["-p", "udp", "--dport", "54"],
+        vec!["-s", "fd00::5"],
+    ] {
+        let mut ours = vec!["--netns", ns.name(), "conntrack", "list"];
+        ours.extend(&args);
+        let ours = ok(&ours);
+        let theirs = ns.sh(&format!("conntrack -L {} 2>/dev/null", args.join(" ")));
+        assert_eq!(tuples(&ours), tuples(&theirs), "{args:?}");
+        assert!(!tuples(&ours).is_empty(), "{args:?} selects something");
+    }
+    // SCTP entries carry their state, printed where conntrack prints it.
+    ns.sh("conntrack -I -p sctp -s 10.9.0.1 -d 10.9.0.2 --sport 1 --dport 2 -t 600 --state ESTABLISHED --orig-vtag 7 --reply-vtag 9 2>/dev/null");
+    let words = |t: &str| -> Vec<String> {
+        t.lines()
+            .find(|l| l.starts_with("sctp"))
+            .map(|l| {
+                l.split_whitespace()
+                    .enumerate()
+                    .filter(|(i, _)| *i != 2)
+                    .map(|(_, w)| w.to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let ours = ok(&["--netns", ns.name(), "conntrack", "list", "-p", "sctp"]);
+    let theirs = ns.sh("conntrack -L -p sctp 2>/dev/null");
+    assert_eq!(words(&ours), words(&theirs), "{ours}\n{theirs}");
+    assert!(ours.contains(" ESTABLISHED src=10.9.0.1"), "{ours}");
+    let json = json(&[
+        "--netns",
+        ns.name(),
+        "--json",
+        "conntrack",
+        "list",
+        "-p",
+        "sctp",
+    ]);
+    assert_eq!(json[0]["sctp_state"], "ESTABLISHED", "{json}");
+    let out = nettune(&["--netns", ns.name(), "conntrack", "list", "--dport", "53"]);
+    assert_eq!(out.status.code(), Some(2), "a port needs the protocol");
+    let out = nettune(&[
+        "--netns",
+        ns.name(),
+        "conntrack",
+        "list",
+        "-s",
+        "10.0.0.0/40",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a prefix past the address");
+}

@@ -200,6 +200,21 @@ impl Conntrack {
         None
     }
 
+    /// What the kernel can apply of `f` (the rest is matched in user space after it):
+    /// address prefixes shorter than the address are left out, and so are tuple criteria
+    /// without an address family (`conntrack -L -p tcp` lists both families), which the
+    /// kernel's tuple filter needs.
+    fn kernel_part(f: &Filter) -> Filter {
+        let mut k = f.clone();
+        k.original = f.original.map(TupleFilter::for_kernel);
+        k.reply = f.reply.map(TupleFilter::for_kernel);
+        if k.has_tuple() && k.effective_family().is_none() {
+            k.original = None;
+            k.reply = None;
+        }
+        k
+    }
+
     /// Writes the kernel filter attributes (the caller checked [`Conntrack::kernel_gap`]).
     fn encode_filter(m: &mut MsgBuilder, f: &Filter, op: &'static str) -> Result<()> {
         if let Some((v, mask)) = f.mark {
@@ -262,7 +277,12 @@ impl Conntrack {
 
     fn dump_as(&self, ty: u16, filter: &Filter) -> Result<Dump<'_>> {
         let op = "dump";
-        let gap = Self::kernel_gap(filter);
+        for t in [filter.original, filter.reply].into_iter().flatten() {
+            if (t.src_port.is_some() || t.dst_port.is_some()) && t.protocol.is_none() {
+                return Err(Error::invalid(op, "a port filter needs the protocol"));
+            }
+        }
+        let gap = Self::kernel_gap(&Self::kernel_part(filter));
         if let (Some(reason), false) = (&gap, filter.userspace_fallback) {
             return Err(Error::unsupported(
                 op,
@@ -276,8 +296,9 @@ impl Conntrack {
             k.mark = filter.mark;
             k
         } else {
-            filter.clone()
+            Self::kernel_part(filter)
         };
+        let fallback = fallback || kernel_filter != *filter;
         let family = kernel_filter
             .effective_family()
             .map_or(0, proto::Family::to_raw);

@@ -17,16 +17,69 @@ pub struct TupleFilter {
     pub src_port: Option<u16>,
     /// Destination port.
     pub dst_port: Option<u16>,
+    /// The prefix length of `src` (`10.0.0.0/8`: 8); `None` is the whole address. The
+    /// kernel compares whole addresses only, so a shorter prefix is matched here, after
+    /// the kernel's own filter.
+    pub src_prefix: Option<u8>,
+    /// The prefix length of `dst`.
+    pub dst_prefix: Option<u8>,
+}
+
+/// Whether `a` lies in `net/len` (`len` of `None`: equal).
+fn in_net(a: IpAddr, net: IpAddr, len: Option<u8>) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let len = u32::from(len.unwrap_or(32).min(32));
+            let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let len = u32::from(len.unwrap_or(128).min(128));
+            let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
 }
 
 impl TupleFilter {
+    /// Matches `net/len` as the source (`conntrack --src 10.0.0.0/8`).
+    #[must_use]
+    pub fn src_net(mut self, net: IpAddr, len: u8) -> Self {
+        self.src = Some(net);
+        self.src_prefix = Some(len);
+        self
+    }
+
+    /// Matches `net/len` as the destination.
+    #[must_use]
+    pub fn dst_net(mut self, net: IpAddr, len: u8) -> Self {
+        self.dst = Some(net);
+        self.dst_prefix = Some(len);
+        self
+    }
+
     /// Whether `t` matches.
     pub fn matches(&self, t: &crate::proto::Tuple) -> bool {
-        self.src.is_none_or(|a| a == t.src)
-            && self.dst.is_none_or(|a| a == t.dst)
+        self.src.is_none_or(|a| in_net(t.src, a, self.src_prefix))
+            && self.dst.is_none_or(|a| in_net(t.dst, a, self.dst_prefix))
             && self.protocol.is_none_or(|p| p == t.protocol)
             && self.src_port.is_none_or(|p| Some(p) == t.src_port)
             && self.dst_port.is_none_or(|p| Some(p) == t.dst_port)
+    }
+
+    /// What the kernel can apply of this: the addresses that are whole.
+    pub(crate) fn for_kernel(self) -> Self {
+        let keep = |a: Option<IpAddr>, len: Option<u8>| {
+            a.filter(|a| len.is_none_or(|l| l >= if a.is_ipv4() { 32 } else { 128 }))
+        };
+        Self {
+            src: keep(self.src, self.src_prefix),
+            dst: keep(self.dst, self.dst_prefix),
+            src_prefix: None,
+            dst_prefix: None,
+            ..self
+        }
     }
 
     pub(crate) fn family(&self) -> Option<Family> {

@@ -41,8 +41,9 @@ pub use events::{Event, EventConfig, EventGroups, Events};
 pub use filter::{Filter, TupleFilter};
 pub use notrack::{L4, NoTrack, TABLE as NOTRACK_TABLE};
 pub use proto::{
-    Counters, CpuStats, Entry, Family, FlowTimestamps, Icmp, MAX_TIMEOUT_SECS, Status,
-    TcpConntrackState, TcpProtoInfo, Tuple, labels_bitmap, labels_of,
+    Counters, CpuStats, DccpConntrackState, Entry, Family, FlowTimestamps, Icmp, MAX_TIMEOUT_SECS,
+    ProtoState, SctpConntrackState, Status, TcpConntrackState, TcpProtoInfo, Tuple, labels_bitmap,
+    labels_of,
 };
 #[cfg(feature = "tokio")]
 pub use stream::AsyncEvents;

@@ -174,6 +174,143 @@ nettune_core::int_enum! {
     }
 }
 
+nettune_core::int_enum! {
+    /// The SCTP state conntrack tracks (`enum sctp_conntrack`,
+    /// include/uapi/linux/netfilter/nf_conntrack_sctp.h).
+    pub enum SctpConntrackState: u8 {
+        /// NONE
+        None = 0 => "NONE",
+        /// CLOSED
+        Closed = 1 => "CLOSED",
+        /// COOKIE_WAIT
+        CookieWait = 2 => "COOKIE_WAIT",
+        /// COOKIE_ECHOED
+        CookieEchoed = 3 => "COOKIE_ECHOED",
+        /// ESTABLISHED
+        Established = 4 => "ESTABLISHED",
+        /// SHUTDOWN_SENT
+        ShutdownSent = 5 => "SHUTDOWN_SENT",
+        /// SHUTDOWN_RECD
+        ShutdownRecd = 6 => "SHUTDOWN_RECD",
+        /// SHUTDOWN_ACK_SENT
+        ShutdownAckSent = 7 => "SHUTDOWN_ACK_SENT",
+        /// HEARTBEAT_SENT
+        HeartbeatSent = 8 => "HEARTBEAT_SENT",
+        /// HEARTBEAT_ACKED (no longer used since Linux 6.2)
+        HeartbeatAcked = 9 => "HEARTBEAT_ACKED",
+    }
+}
+
+nettune_core::int_enum! {
+    /// The DCCP state conntrack tracked (`enum ct_dccp_states`); DCCP left the kernel in
+    /// Linux 6.16, so newer kernels report none.
+    pub enum DccpConntrackState: u8 {
+        /// NONE
+        None = 0 => "NONE",
+        /// REQUEST
+        Request = 1 => "REQUEST",
+        /// RESPOND
+        Respond = 2 => "RESPOND",
+        /// PARTOPEN
+        PartOpen = 3 => "PARTOPEN",
+        /// OPEN
+        Open = 4 => "OPEN",
+        /// CLOSEREQ
+        CloseReq = 5 => "CLOSEREQ",
+        /// CLOSING
+        Closing = 6 => "CLOSING",
+        /// TIMEWAIT
+        TimeWait = 7 => "TIMEWAIT",
+        /// IGNORE
+        Ignore = 8 => "IGNORE",
+        /// INVALID
+        Invalid = 9 => "INVALID",
+    }
+}
+
+/// The protocol state of an entry other than TCP's (`CTA_PROTOINFO_SCTP`, `_DCCP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProtoState {
+    /// SCTP, with the verification tags of each direction.
+    Sctp {
+        /// The state.
+        state: SctpConntrackState,
+        /// The original direction's verification tag.
+        vtag_original: Option<u32>,
+        /// The reply direction's.
+        vtag_reply: Option<u32>,
+    },
+    /// DCCP.
+    Dccp {
+        /// The state.
+        state: DccpConntrackState,
+        /// The role (0 client, 1 server).
+        role: Option<u8>,
+    },
+}
+
+impl ProtoState {
+    /// The name `conntrack -L` prints after the timeout (`UNKNOWN` for a state this
+    /// crate does not know).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sctp { state, .. } => state.name().unwrap_or("UNKNOWN"),
+            Self::Dccp { state, .. } => state.name().unwrap_or("UNKNOWN"),
+        }
+    }
+}
+
+/// `CTA_PROTOINFO_DCCP` and `CTA_PROTOINFO_SCTP` and their members.
+const PROTOINFO_DCCP: u16 = 2;
+const PROTOINFO_SCTP: u16 = 3;
+const SCTP_STATE: u16 = 1;
+const SCTP_VTAG_ORIGINAL: u16 = 2;
+const SCTP_VTAG_REPLY: u16 = 3;
+const DCCP_STATE: u16 = 1;
+const DCCP_ROLE: u16 = 2;
+
+/// Decodes the SCTP or DCCP member of `CTA_PROTOINFO`.
+fn decode_proto_state(nest: Attr<'_>) -> Result<Option<ProtoState>, DecodeError> {
+    let mut out = None;
+    nest.walk(|a| {
+        match a.ty {
+            PROTOINFO_SCTP => {
+                let (mut state, mut vo, mut vr) = (SctpConntrackState::None, None, None);
+                a.walk(|v| {
+                    match v.ty {
+                        SCTP_STATE => state = v.u8()?.into(),
+                        SCTP_VTAG_ORIGINAL => vo = Some(v.be32()?),
+                        SCTP_VTAG_REPLY => vr = Some(v.be32()?),
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                out = Some(ProtoState::Sctp {
+                    state,
+                    vtag_original: vo,
+                    vtag_reply: vr,
+                });
+            }
+            PROTOINFO_DCCP => {
+                let (mut state, mut role) = (DccpConntrackState::None, None);
+                a.walk(|v| {
+                    match v.ty {
+                        DCCP_STATE => state = v.u8()?.into(),
+                        DCCP_ROLE => role = Some(v.u8()?),
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                out = Some(ProtoState::Dccp { state, role });
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 impl TcpConntrackState {
     /// The number the kernel uses.
     pub fn to_raw(self) -> u8 {
@@ -386,6 +523,8 @@ pub struct Entry {
     pub use_count: Option<u32>,
     /// TCP state.
     pub tcp: Option<TcpProtoInfo>,
+    /// SCTP or DCCP state.
+    pub proto_state: Option<ProtoState>,
     /// Counters of the original direction.
     pub counters_original: Option<Counters>,
     /// Counters of the reply direction.
@@ -417,6 +556,13 @@ impl serde::Serialize for Entry {
         m.serialize_entry("status", &self.status.bits())?;
         m.serialize_entry("timeout", &self.timeout.map(|t| t.as_secs()))?;
         m.serialize_entry("tcp_state", &self.tcp.map(|t| t.state.as_str()))?;
+        if let Some(p) = &self.proto_state {
+            let key = match p {
+                ProtoState::Sctp { .. } => "sctp_state",
+                ProtoState::Dccp { .. } => "dccp_state",
+            };
+            m.serialize_entry(key, p.as_str())?;
+        }
         m.serialize_entry("original", &self.original)?;
         m.serialize_entry("reply", &self.reply)?;
         m.serialize_entry("use", &self.use_count)?;
@@ -460,6 +606,7 @@ impl Entry {
             mark: None,
             use_count: None,
             tcp: None,
+            proto_state: None,
             counters_original: None,
             counters_reply: None,
             timestamps: None,
@@ -604,7 +751,10 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
             cta::TUPLE_ORIG => original = Some(decode_tuple(a)?),
             cta::TUPLE_REPLY => e.reply = Some(decode_tuple(a)?),
             cta::STATUS => e.status = Status::from_bits_retain(a.be32()?),
-            cta::PROTOINFO => e.tcp = decode_tcp(a)?,
+            cta::PROTOINFO => {
+                e.tcp = decode_tcp(a)?;
+                e.proto_state = decode_proto_state(a)?;
+            }
             cta::TIMEOUT => e.timeout = Some(Duration::from_secs(a.be32()?.into())),
             cta::MARK => e.mark = Some(a.be32()?),
             cta::COUNTERS_ORIG => e.counters_original = Some(decode_counters(a)?),
@@ -1052,5 +1202,50 @@ mod tests {
         let b = m.finish().expect("encode");
         assert_eq!(decode_count(&message(&b)), Ok((1000, 262_144)));
         assert!(decode_count(&with_payload(&[0, 0, 0, 0])).is_err());
+    }
+
+    #[test]
+    fn sctp_and_dccp_states_decode() {
+        let mut b = MsgBuilder::new(msg::NEW, 0, 1);
+        b.header(&nfgenmsg(2, 0));
+        encode_tuple(
+            &mut b,
+            cta::TUPLE_ORIG,
+            &Tuple::udp(v4("10.0.0.1"), 1, v4("10.0.0.2"), 2),
+        );
+        b.nest(cta::PROTOINFO, |m| {
+            m.nest(PROTOINFO_DCCP, |m| {
+                m.u8(DCCP_STATE, 4).u8(DCCP_ROLE, 1);
+            });
+        });
+        let bytes = b.finish().expect("encode");
+        let e = decode_entry(&message(&bytes)).expect("decode");
+        assert_eq!(
+            e.proto_state,
+            Some(ProtoState::Dccp {
+                state: DccpConntrackState::Open,
+                role: Some(1)
+            })
+        );
+        assert_eq!(e.proto_state.map(|p| p.as_str()), Some("OPEN"));
+        let mut b = MsgBuilder::new(msg::NEW, 0, 1);
+        b.header(&nfgenmsg(2, 0));
+        encode_tuple(
+            &mut b,
+            cta::TUPLE_ORIG,
+            &Tuple::udp(v4("10.0.0.1"), 1, v4("10.0.0.2"), 2),
+        );
+        b.nest(cta::PROTOINFO, |m| {
+            m.nest(PROTOINFO_SCTP, |m| {
+                m.u8(SCTP_STATE, 77).be32(SCTP_VTAG_ORIGINAL, 7);
+            });
+        });
+        let bytes = b.finish().expect("encode");
+        let e = decode_entry(&message(&bytes)).expect("decode");
+        assert_eq!(
+            e.proto_state.map(|p| p.as_str()),
+            Some("UNKNOWN"),
+            "a future state"
+        );
     }
 }

@@ -174,6 +174,17 @@ fn each_filter_returns_exactly_its_subset() {
             .family(Family::Ipv4)
             .mark(0x20, 0xff)
             .status(Status::ASSURED, Status::ASSURED),
+        // A prefix: the kernel narrows by the rest, the prefix is matched here.
+        Filter::new().original(TupleFilter::default().src_net(ip("10.1.0.0"), 16)),
+        Filter::new()
+            .mark(0x10, 0xff)
+            .original(TupleFilter::default().src_net(ip("10.0.0.0"), 24)),
+        Filter::new().original(TupleFilter::default().src_net(ip("fd00::"), 64)),
+        // A protocol without a family: both families, as `conntrack -L -p tcp`.
+        Filter::new().original(TupleFilter {
+            protocol: Some(6),
+            ..TupleFilter::default()
+        }),
     ];
     for f in &filters {
         let want: BTreeSet<String> = all
@@ -185,12 +196,30 @@ fn each_filter_returns_exactly_its_subset() {
         assert!(want.len() < all.len(), "{f:?} leaves something out");
         assert_eq!(dump_set(&ct, f), want, "{f:?}");
     }
-    // The tool agrees on the mark filter.
+    // The tool agrees on the mark filter, a prefix and a protocol alone.
     let tool = tool_list(&ns, &["-m", "32"]);
     assert_eq!(
         tool.len(),
         dump_set(&ct, &Filter::new().mark(0x20, 0xffff_ffff)).len()
     );
+    let tool = tool_list(&ns, &["-s", "10.1.0.0/16"]);
+    assert_eq!(
+        tool.len(),
+        dump_set(
+            &ct,
+            &Filter::new().original(TupleFilter::default().src_net(ip("10.1.0.0"), 16))
+        )
+        .len()
+    );
+    let tool = tool_list(&ns, &["-p", "tcp"]);
+    let ours = dump_set(
+        &ct,
+        &Filter::new().original(TupleFilter {
+            protocol: Some(6),
+            ..TupleFilter::default()
+        }),
+    );
+    assert_eq!((tool.len(), ours.len()), (20, 20));
     // The kernel's IPv6 address filter is inverted: without the fallback, a clear refusal.
     let v6 = ct.dump(&Filter::new().original(TupleFilter {
         src: Some(ip("fd00::1")),
