@@ -177,6 +177,8 @@ pub(crate) enum CtCmd {
         #[command(flatten)]
         filter: CtFilterArgs,
     },
+    /// The expectation table (connections a helper such as FTP expects).
+    Expect,
     /// Entries in the table and the maximum.
     Count,
     /// Per-CPU statistics.
@@ -889,6 +891,24 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
             }
             if progress {
                 eprintln!("\rlisted {n} entries");
+            }
+            Ok(())
+        }
+        CtCmd::Expect => {
+            let all = run(ct.expectations())?;
+            if ctx.json {
+                return ctx.json(&run(serde_json::to_value(&all))?);
+            }
+            for e in all {
+                writeln!(
+                    ctx.out,
+                    "{} proto={} {} master={}{}",
+                    e.timeout.map_or(0, |t| t.as_secs()),
+                    e.tuple.protocol,
+                    e.tuple,
+                    e.master,
+                    e.helper.map(|h| format!(" helper={h}")).unwrap_or_default()
+                )?;
             }
             Ok(())
         }

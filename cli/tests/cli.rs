@@ -1323,3 +1323,48 @@ fn conntrack_list_filters_as_conntrack_does() {
     ]);
     assert_eq!(out.status.code(), Some(2), "a prefix past the address");
 }
+
+/// `conntrack expect` lists what `conntrack -L expect` lists (a userspace expectation on a
+/// master connection made here).
+#[test]
+fn conntrack_expect_lists_the_expectation_table() {
+    if !require_root("conntrack_expect_lists_the_expectation_table") {
+        return;
+    }
+    use nettune::conntrack::{Expectation, Tuple};
+    let ns = TestNs::new();
+    let ct = nettune::conntrack::Conntrack::open_in(ns.netns()).expect("conntrack");
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().expect("ip") };
+    let _control = ns.ftp_control_connection(51300);
+    let master = ct
+        .expectations()
+        .expect("the helper's expectation")
+        .pop()
+        .expect("one")
+        .master;
+    let any = ip("255.255.255.255");
+    ct.create_expectation(&Expectation::new(
+        master,
+        Tuple::tcp(ip("127.0.0.1"), 0, ip("127.0.0.1"), 5000),
+        Tuple::tcp(any, 0, any, 0xffff),
+        std::time::Duration::from_secs(100),
+    ))
+    .expect("expectation");
+    let ours = ok(&["--netns", ns.name(), "conntrack", "expect"]);
+    let theirs = ns.sh("conntrack -L expect 2>/dev/null");
+    // The FTP helper keeps one expectation per control connection: ours replaced its own.
+    assert_eq!(ours.lines().count(), 1, "{ours}");
+    assert_eq!(
+        theirs.lines().filter(|l| l.contains("dport=")).count(),
+        1,
+        "{theirs}"
+    );
+    assert!(
+        ours.contains("dport=5000") && theirs.contains("dport=5000"),
+        "{ours}\n{theirs}"
+    );
+    let json = json(&["--netns", ns.name(), "--json", "conntrack", "expect"]);
+    let rows = json.as_array().expect("array");
+    assert!(rows.iter().any(|r| r["tuple"]["dport"] == 5000), "{json}");
+    assert!(rows.iter().all(|r| r["master"]["dport"] == 21), "{json}");
+}

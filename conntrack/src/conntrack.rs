@@ -152,7 +152,7 @@ impl Conntrack {
 
     /// Sends a ctnetlink request (`nfgenmsg` of `family`/`version`, then what `build`
     /// writes) and calls `each` for every reply.
-    fn transact(
+    pub(crate) fn transact(
         &self,
         op: &'static str,
         (ty, flags, family, version): (u16, u16, u8, u8),

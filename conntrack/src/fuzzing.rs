@@ -12,6 +12,7 @@ use crate::proto::{
 /// entry that decodes is encoded again and must decode to the same values.
 pub fn ctnetlink_datagram(bytes: &[u8]) {
     for m in proto::messages(bytes).flatten() {
+        let _ = crate::expect::decode_expectation(&m);
         let _ = decode_count(&m);
         let _ = decode_cpu_stats(&m);
         let Ok(e) = decode_entry(&m) else { continue };

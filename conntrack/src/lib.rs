@@ -26,6 +26,7 @@
 mod conntrack;
 mod error;
 mod events;
+mod expect;
 mod filter;
 #[cfg(fuzzing)]
 #[doc(hidden)]
@@ -38,6 +39,7 @@ mod stream;
 pub use conntrack::{Conntrack, Count, Dump, Update};
 pub use error::{Error, Result};
 pub use events::{Event, EventConfig, EventGroups, Events};
+pub use expect::{Expectation, ExpectationEvent, ExpectationEvents};
 pub use filter::{Filter, TupleFilter};
 pub use notrack::{L4, NoTrack, TABLE as NOTRACK_TABLE};
 pub use proto::{

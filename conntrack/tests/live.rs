@@ -826,3 +826,79 @@ fn updates_labels_zeroing_and_refusals() {
     let got = ct.get(&entries[0].original).expect("get");
     assert!(got.status.contains(Status::SEEN_REPLY));
 }
+
+/// The expectation table with the kernel's FTP helper: a PASV reply on a control
+/// connection makes an expectation, seen by a dump, a get, an event and `conntrack -L
+/// expect`; one made by hand appears and goes as the tool shows; deletes and flushes
+/// empty the table.
+#[test]
+fn ftp_expectations_dump_get_create_delete_flush_and_events() {
+    if !require_root("ftp_expectations_dump_get_create_delete_flush_and_events") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let mut events = ct.expectation_events(None).expect("events");
+    events
+        .set_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // The control connection: the server announces 127.0.0.1 port 51210.
+    let (client, server) = ns.ftp_control_connection(51210);
+    let exp = match events.next_event().expect("an event") {
+        ExpectationEvent::New(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(exp.tuple.dst_port, Some(51210), "{exp:?}");
+    assert_eq!(exp.master.dst_port, Some(21));
+    assert_eq!(exp.helper.as_deref(), Some("ftp"));
+    let all = ct.expectations().expect("dump");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].tuple, exp.tuple);
+    let tool = ns.sh("conntrack -L expect 2>/dev/null");
+    assert!(
+        tool.contains("dport=51210") && tool.contains("ftp"),
+        "{tool}"
+    );
+    let got = ct.get_expectation(&exp.tuple).expect("get");
+    assert_eq!(got.id, all[0].id);
+    ct.delete_expectation(&exp.tuple, got.id).expect("delete");
+    assert!(ct.expectations().expect("dump").is_empty());
+    assert!(matches!(
+        events.next_event().expect("event"),
+        ExpectationEvent::Destroy(_)
+    ));
+    // One made by hand on the same master, for any source port to port 40000.
+    let any = IpAddr::from([255, 255, 255, 255]);
+    let by_hand = Expectation::new(
+        exp.master,
+        Tuple::tcp(ip("127.0.0.1"), 0, ip("127.0.0.1"), 40000),
+        Tuple::tcp(any, 0, any, 0xffff),
+        Duration::from_secs(120),
+    );
+    ct.create_expectation(&by_hand).expect("create");
+    let tool = ns.sh("conntrack -L expect 2>/dev/null");
+    assert!(tool.contains("dport=40000"), "{tool}");
+    let listed = ct.expectations().expect("dump");
+    assert_eq!(listed.len(), 1);
+    // The kernel gives an expectation of a helper's connection the helper's own timeout
+    // (FTP: 300 s), whatever was asked; the tool shows the same.
+    let secs = listed[0].timeout.expect("a timeout").as_secs();
+    let tool_secs: u64 = tool
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("the tool's timeout column");
+    assert!(secs.abs_diff(tool_secs) <= 1, "{secs} vs {tool}");
+    assert!(secs > 120 && secs <= 300, "{secs}");
+    ct.flush_expectations(None).expect("flush");
+    assert!(ct.expectations().expect("dump").is_empty());
+    assert!(!ns.sh("conntrack -L expect 2>/dev/null").contains("dport="));
+    // Refused before sending.
+    let mut no_mask = by_hand.clone();
+    no_mask.mask = None;
+    assert!(matches!(
+        ct.create_expectation(&no_mask),
+        Err(Error::InvalidValue { .. })
+    ));
+    drop((client, server));
+}

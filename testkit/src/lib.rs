@@ -14,6 +14,7 @@
 //! ```
 
 use std::io::Write;
+use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -201,6 +202,47 @@ impl TestNs {
              \tchain out { type filter hook output priority 0; ct state new,established,related counter; }\n\
              }\n",
         );
+    }
+
+    /// An FTP control connection on 127.0.0.1:21 that the kernel's FTP helper follows
+    /// (an nftables `ct helper` on port 21), after the server announced passive-mode port
+    /// `pasv_port`: the helper has made an expectation for it. Returns (client, server);
+    /// keep them open while the expectation is needed.
+    ///
+    /// # Panics
+    ///
+    /// When the helper table or the connection cannot be set up.
+    pub fn ftp_control_connection(&self, pasv_port: u16) -> (TcpStream, TcpStream) {
+        use std::io::{BufRead, BufReader, Write};
+        self.nft(
+            "table inet nettune_ftp {\n\
+             \tct helper ftp-standard { type \"ftp\" protocol tcp; }\n\
+             \tchain out { type filter hook output priority 0; tcp dport 21 ct helper set \"ftp-standard\"; }\n\
+             \tchain pre { type filter hook prerouting priority 0; tcp dport 21 ct helper set \"ftp-standard\"; }\n\
+             }\n",
+        );
+        self.run(move || {
+            let l = TcpListener::bind("127.0.0.1:21").expect("bind 21");
+            let client = TcpStream::connect("127.0.0.1:21").expect("connect");
+            let (mut server, _) = l.accept().expect("accept");
+            server.write_all(b"220 ready\r\n").expect("greeting");
+            let mut c = BufReader::new(client.try_clone().expect("clone"));
+            let mut line = String::new();
+            c.read_line(&mut line).expect("greeting");
+            (&client).write_all(b"PASV\r\n").expect("pasv");
+            let mut s = BufReader::new(server.try_clone().expect("clone"));
+            line.clear();
+            s.read_line(&mut line).expect("command");
+            let reply = format!(
+                "227 Entering Passive Mode (127,0,0,1,{},{}).\r\n",
+                pasv_port >> 8,
+                pasv_port & 0xff
+            );
+            server.write_all(reply.as_bytes()).expect("reply");
+            line.clear();
+            c.read_line(&mut line).expect("reply");
+            (client, server)
+        })
     }
 
     /// Creates a tap device `name` (up, no process attached) and returns its name.
