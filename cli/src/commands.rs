@@ -832,6 +832,11 @@ fn write_entry(
         write!(out, " [ASSURED]")?;
     }
     write!(out, " mark={}", e.mark.unwrap_or(0))?;
+    if let Some(c) = &e.secctx {
+        write!(out, " secctx={c}")?;
+    } else if let Some(m) = e.secmark {
+        write!(out, " secmark={m}")?;
+    }
     if let Some(z) = e.zone {
         write!(out, " zone={z}")?;
     }

@@ -421,7 +421,15 @@ impl Conntrack {
             },
             |_| Ok(()),
         )
-        .map_err(|e| refusal(op, e, entry.labels.is_some(), !entry.status.is_empty()))?;
+        .map_err(|e| {
+            refusal(
+                op,
+                e,
+                entry.labels.is_some(),
+                !entry.status.is_empty(),
+                entry.helper.as_deref(),
+            )
+        })?;
         // The kernel keeps labels only while a rule uses them; otherwise it creates the
         // entry and drops them without a word. Check, and take the entry back.
         if let Some(want) = &entry.labels {
@@ -519,7 +527,15 @@ impl Conntrack {
             },
             |_| Ok(()),
         )
-        .map_err(|e| refusal(op, e, update.labels.is_some(), update.status.is_some()))
+        .map_err(|e| {
+            refusal(
+                op,
+                e,
+                update.labels.is_some(),
+                update.status.is_some(),
+                None,
+            )
+        })
     }
 
     /// Deletes the entry with original tuple `tuple`; with `id`, only if its id is that
@@ -610,6 +626,20 @@ fn check_new(op: &'static str, e: &Entry) -> Result<()> {
             "the original and reply tuples must be of one protocol",
         ));
     }
+    for nat in [e.snat, e.dnat].into_iter().flatten() {
+        let family_of = |a: std::net::IpAddr| a.is_ipv4();
+        if family_of(nat.min) != family_of(nat.max)
+            || family_of(nat.min) != e.original.src.is_ipv4()
+        {
+            return Err(Error::invalid(
+                op,
+                "a NAT target must be of the entry's address family",
+            ));
+        }
+        if nat.ports.is_some_and(|(lo, hi)| lo > hi) {
+            return Err(Error::invalid(op, "a NAT port range runs from low to high"));
+        }
+    }
     if e.tcp.is_some() && e.original.protocol != 6 {
         return Err(Error::invalid(
             op,
@@ -632,8 +662,20 @@ const NO_LABELS: &str = "this namespace has no room for connection labels: the k
                          connlabel match)";
 
 /// A kernel refusal of a create or update, said with what it means.
-fn refusal(op: &'static str, e: Error, labels: bool, status: bool) -> Error {
+fn refusal(op: &'static str, e: Error, labels: bool, status: bool, helper: Option<&str>) -> Error {
     match e {
+        Error::Unsupported {
+            source: Some(source),
+            ..
+        } if helper.is_some() && source.errno() == Some(libc::EOPNOTSUPP) => Error::Unsupported {
+            op,
+            reason: format!(
+                "the kernel has no conntrack helper {:?} for this protocol (ftp, sip, tftp, \
+                 irc, amanda, h323, pptp, sane, snmp, netbios-ns where built)",
+                helper.unwrap_or_default()
+            ),
+            source: Some(source),
+        },
         Error::Unsupported {
             source: Some(source),
             ..

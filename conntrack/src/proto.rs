@@ -28,13 +28,17 @@ pub(crate) mod cta {
     pub(crate) const STATUS: u16 = 3;
     pub(crate) const PROTOINFO: u16 = 4;
     pub(crate) const HELP: u16 = 5;
+    pub(crate) const NAT_SRC: u16 = 6;
+    pub(crate) const NAT_DST: u16 = 13;
     pub(crate) const TIMEOUT: u16 = 7;
     pub(crate) const MARK: u16 = 8;
     pub(crate) const COUNTERS_ORIG: u16 = 9;
     pub(crate) const COUNTERS_REPLY: u16 = 10;
     pub(crate) const USE: u16 = 11;
     pub(crate) const ID: u16 = 12;
+    pub(crate) const SECMARK: u16 = 17;
     pub(crate) const ZONE: u16 = 18;
+    pub(crate) const SECCTX: u16 = 19;
     pub(crate) const TIMESTAMP: u16 = 20;
     pub(crate) const MARK_MASK: u16 = 21;
     pub(crate) const LABELS: u16 = 22;
@@ -531,10 +535,20 @@ pub struct Entry {
     pub counters_reply: Option<Counters>,
     /// Start/stop timestamps.
     pub timestamps: Option<FlowTimestamps>,
-    /// The helper's name.
+    /// The helper's name (`ftp`, `sip`, ...); set on create, it assigns that helper, which
+    /// then follows the connection and makes its expectations.
     pub helper: Option<String>,
     /// Connection labels: the kernel's bitmap (see [`labels_of`] / [`labels_bitmap`]).
     pub labels: Option<Vec<u8>>,
+    /// The security mark (`CTA_SECMARK`, set by SECMARK rules).
+    pub secmark: Option<u32>,
+    /// The security context (`CTA_SECCTX`: SELinux or Smack label of the connection).
+    pub secctx: Option<String>,
+    /// Source NAT to set up on create (`conntrack -I --src-nat`). Write-only: a dump shows
+    /// NAT in the reply tuple and the `SRC_NAT` status bit.
+    pub snat: Option<NatTarget>,
+    /// Destination NAT to set up on create (`--dst-nat`), likewise.
+    pub dnat: Option<NatTarget>,
     /// Attributes this crate does not decode: (type, payload).
     pub other: Vec<(u16, Vec<u8>)>,
 }
@@ -578,6 +592,12 @@ impl serde::Serialize for Entry {
         if let Some(h) = &self.helper {
             m.serialize_entry("helper", h)?;
         }
+        if let Some(x) = &self.secmark {
+            m.serialize_entry("secmark", x)?;
+        }
+        if let Some(x) = &self.secctx {
+            m.serialize_entry("secctx", x)?;
+        }
         m.end()
     }
 }
@@ -612,6 +632,10 @@ impl Entry {
             timestamps: None,
             helper: None,
             labels: None,
+            secmark: None,
+            secctx: None,
+            snat: None,
+            dnat: None,
             other: Vec::new(),
         }
     }
@@ -762,6 +786,10 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
             cta::USE => e.use_count = Some(a.be32()?),
             cta::ID => e.id = Some(a.be32()?),
             cta::ZONE => e.zone = Some(a.be16()?),
+            cta::SECMARK => e.secmark = Some(a.be32()?),
+            cta::SECCTX => {
+                e.secctx = a.attrs().flatten().find(|c| c.ty == 1).map(|c| c.string());
+            }
             cta::HELP => {
                 e.helper = a
                     .attrs()
@@ -867,6 +895,77 @@ pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
         m.attr(cta::LABELS, labels);
         m.attr(cta::LABELS_MASK, &vec![0xff; labels.len()]);
     }
+    if let Some(h) = &e.helper {
+        m.nest(cta::HELP, |m| {
+            m.string(HELP_NAME, h);
+        });
+    }
+    if let Some(t) = &e.snat {
+        encode_nat(m, cta::NAT_SRC, t);
+    }
+    if let Some(t) = &e.dnat {
+        encode_nat(m, cta::NAT_DST, t);
+    }
+}
+
+/// Where NAT sends a connection: an address (or a range) and optionally a port (range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NatTarget {
+    /// The lowest address of the range.
+    pub min: IpAddr,
+    /// The highest address (`min` for one address).
+    pub max: IpAddr,
+    /// The port range, if the ports are translated too.
+    pub ports: Option<(u16, u16)>,
+}
+
+impl NatTarget {
+    /// NAT to one address.
+    pub fn to(addr: IpAddr) -> Self {
+        Self {
+            min: addr,
+            max: addr,
+            ports: None,
+        }
+    }
+
+    /// The same, to one port as well.
+    #[must_use]
+    pub fn port(mut self, port: u16) -> Self {
+        self.ports = Some((port, port));
+        self
+    }
+}
+
+/// `enum ctattr_nat` and `enum ctattr_protonat`.
+const NAT_V4_MINIP: u16 = 1;
+const NAT_V4_MAXIP: u16 = 2;
+const NAT_PROTO: u16 = 3;
+const NAT_V6_MINIP: u16 = 4;
+const NAT_V6_MAXIP: u16 = 5;
+const PROTONAT_PORT_MIN: u16 = 1;
+const PROTONAT_PORT_MAX: u16 = 2;
+
+fn encode_nat(m: &mut MsgBuilder, ty: u16, t: &NatTarget) {
+    m.nest(ty, |m| {
+        match (t.min, t.max) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                m.attr(NAT_V4_MINIP, &a.octets())
+                    .attr(NAT_V4_MAXIP, &b.octets());
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                m.attr(NAT_V6_MINIP, &a.octets())
+                    .attr(NAT_V6_MAXIP, &b.octets());
+            }
+            // Refused before encoding (Conntrack::create checks the families).
+            _ => {}
+        }
+        if let Some((lo, hi)) = t.ports {
+            m.nest(NAT_PROTO, |m| {
+                m.be16(PROTONAT_PORT_MIN, lo).be16(PROTONAT_PORT_MAX, hi);
+            });
+        }
+    });
 }
 
 /// The most seconds a timeout may have: the kernel keeps it in jiffies as an `int` and
@@ -1246,6 +1345,28 @@ mod tests {
             e.proto_state.map(|p| p.as_str()),
             Some("UNKNOWN"),
             "a future state"
+        );
+    }
+
+    #[test]
+    fn secmark_and_secctx_decode() {
+        let mut b = MsgBuilder::new(msg::NEW, 0, 1);
+        b.header(&nfgenmsg(2, 0));
+        encode_tuple(
+            &mut b,
+            cta::TUPLE_ORIG,
+            &Tuple::udp(v4("10.0.0.1"), 1, v4("10.0.0.2"), 2),
+        );
+        b.be32(cta::SECMARK, 42);
+        b.nest(cta::SECCTX, |m| {
+            m.string(1, "system_u:object_r:unlabeled_t:s0");
+        });
+        let bytes = b.finish().expect("encode");
+        let e = decode_entry(&message(&bytes)).expect("decode");
+        assert_eq!(e.secmark, Some(42));
+        assert_eq!(
+            e.secctx.as_deref(),
+            Some("system_u:object_r:unlabeled_t:s0")
         );
     }
 }

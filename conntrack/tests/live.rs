@@ -902,3 +902,81 @@ fn ftp_expectations_dump_get_create_delete_flush_and_events() {
     ));
     drop((client, server));
 }
+
+/// A helper assigned on create follows the connection: `conntrack -L` shows it, and the
+/// entry can master an expectation.
+#[test]
+fn a_helper_assigned_on_create_masters_expectations() {
+    if !require_root("a_helper_assigned_on_create_masters_expectations") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let master = Tuple::tcp(ip("10.8.0.1"), 40000, ip("10.8.0.2"), 21);
+    let mut e = Entry::new(master, Duration::from_secs(600));
+    e.helper = Some("ftp".into());
+    ct.create(&e).expect("create with the ftp helper");
+    assert_eq!(ct.get(&master).expect("get").helper.as_deref(), Some("ftp"));
+    let tool = ns.sh("conntrack -L 2>/dev/null");
+    assert!(tool.contains("helper=ftp"), "{tool}");
+    let any = IpAddr::from([255, 255, 255, 255]);
+    ct.create_expectation(&Expectation::new(
+        master,
+        Tuple::tcp(ip("10.8.0.1"), 0, ip("10.8.0.2"), 6000),
+        Tuple::tcp(any, 0, any, 0xffff),
+        Duration::from_secs(60),
+    ))
+    .expect("an expectation of the helper's connection");
+    assert_eq!(ct.expectations().expect("dump").len(), 1);
+    // An unknown helper is a clear refusal, and nothing is created.
+    let mut bad = Entry::new(
+        Tuple::tcp(ip("10.8.0.3"), 1, ip("10.8.0.4"), 2),
+        Duration::from_secs(60),
+    );
+    bad.helper = Some("nosuchhelper".into());
+    let err = ct.create(&bad).expect_err("unknown helper");
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("\"nosuchhelper\""), "{err}");
+    assert!(matches!(ct.get(&bad.original), Err(Error::NotFound { .. })));
+}
+
+/// NAT set up on create, as `conntrack -I --src-nat/--dst-nat`: the reply tuple the kernel
+/// keeps is the translated one, with the NAT status bits, as `conntrack -L` shows.
+#[test]
+fn nat_on_create_translates_the_reply_tuple() {
+    if !require_root("nat_on_create_translates_the_reply_tuple") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    let t = Tuple::udp(ip("10.1.1.1"), 1000, ip("10.2.2.2"), 53);
+    let mut e = Entry::new(t, Duration::from_secs(600));
+    e.snat = Some(NatTarget::to(ip("10.9.9.9")).port(2000));
+    ct.create(&e).expect("create with source NAT");
+    let got = ct.get(&t).expect("get");
+    let reply = got.reply.expect("reply");
+    assert_eq!(
+        (reply.dst, reply.dst_port),
+        (ip("10.9.9.9"), Some(2000)),
+        "{got:?}"
+    );
+    assert!(got.status.contains(Status::SRC_NAT), "{:?}", got.status);
+    let tool = ns.sh("conntrack -L -p udp 2>/dev/null");
+    assert!(
+        tool.contains("src=10.2.2.2 dst=10.9.9.9 sport=53 dport=2000"),
+        "{tool}"
+    );
+    let d = Tuple::udp(ip("10.1.1.1"), 1001, ip("10.2.2.2"), 53);
+    let mut e = Entry::new(d, Duration::from_secs(600));
+    e.dnat = Some(NatTarget::to(ip("10.3.3.3")));
+    ct.create(&e).expect("create with destination NAT");
+    let reply = ct.get(&d).expect("get").reply.expect("reply");
+    assert_eq!(reply.src, ip("10.3.3.3"));
+    // Refused before sending.
+    let mut bad = Entry::new(
+        Tuple::udp(ip("10.1.1.1"), 1002, ip("10.2.2.2"), 53),
+        Duration::from_secs(60),
+    );
+    bad.snat = Some(NatTarget::to(ip("fd00::1")));
+    assert!(matches!(ct.create(&bad), Err(Error::InvalidValue { .. })));
+}
