@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 pub use events::{Event, EventConfig, EventGroups, Events};
 pub use expect::{Expectation, ExpectationEvent, ExpectationEvents};
 pub use filter::{Filter, TupleFilter};
-pub use notrack::{L4, NoTrack, TABLE as NOTRACK_TABLE};
+pub use notrack::{L4, NoTrack, NoTrackWatch, TABLE as NOTRACK_TABLE};
 pub use proto::{
     Counters, CpuStats, DccpConntrackState, Entry, Family, FlowTimestamps, Icmp, MAX_TIMEOUT_SECS,
     NatTarget, ProtoState, SctpConntrackState, Status, TcpConntrackState, TcpProtoInfo, Tuple,

@@ -2,17 +2,18 @@
 //! tracking (the tuning guide's NOTRACK bypass, in nftables form: `nft(8)`, "notrack").
 //!
 //! The rule lives in its own table, `inet nettune_notrack`, so installing and removing it
-//! touches nothing else. It is installed with the `nft` tool (nftables' netlink protocol
-//! is not wrapped by this crate), inside the namespace given.
+//! touches nothing else. It is installed over nftables' netlink interface (no `nft`
+//! tool), in one batch, inside the namespace given; [`NoTrack::installed`] says whether
+//! it is still there, and [`NoTrack::watch`] waits for a firewall reload to remove it.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::process::{Command, Stdio};
 
 use nettune_core::NetNs;
+use nettune_netlink::proto::{self, MsgBuilder};
 
 use crate::error::{Error, Result};
+use crate::proto::flags;
 
 /// The table the rules live in.
 pub const TABLE: &str = "nettune_notrack";
@@ -98,73 +99,372 @@ impl NoTrack {
         ))
     }
 
-    /// Installs the rules (replacing an earlier `nettune_notrack` table) in `ns`, or the
-    /// caller's namespace with `None`. Needs `CAP_NET_ADMIN` and the `nft` tool.
+    /// Installs the rules in `ns` (or the caller's namespace with `None`) over nftables'
+    /// netlink interface, in one batch the kernel applies whole or not at all: an earlier
+    /// `nettune_notrack` table is replaced, nothing else is touched. Needs `CAP_NET_ADMIN`;
+    /// no `nft` tool.
     ///
     /// # Errors
     ///
-    /// [`Error::Nft`] with what nft said.
+    /// [`Error::InvalidValue`] when nothing was chosen; [`Error::Netlink`] (or a typed
+    /// refusal) with the kernel's extended ACK.
     pub fn install(&self, ns: Option<&NetNs>) -> Result<()> {
-        let rules = self.ruleset()?;
-        // Delete first so a reinstall replaces; a missing table is fine.
-        let script = format!("table inet {TABLE}\ndelete table inet {TABLE}\n{rules}");
-        in_ns(ns, move || {
-            nft("install notrack", &["-f", "-"], Some(&script))
-        })
+        const OP: &str = "install notrack";
+        if self.ports.is_empty() && self.addresses.is_empty() {
+            return Err(Error::invalid("notrack", "no port or address to exempt"));
+        }
+        let nl = nft::handle(ns, OP)?;
+        let rules = self.rules();
+        let mut messages: Vec<Build> = vec![
+            Box::new(|m| nft::table(m, nft::DESTROYTABLE, 0)),
+            Box::new(|m| nft::table(m, nft::NEWTABLE, flags::CREATE)),
+        ];
+        for (name, hook) in nft::CHAINS {
+            messages.push(Box::new(move |m| nft::chain(m, name, hook)));
+        }
+        for (chain, matches) in &rules {
+            let (chain, matches) = (*chain, matches.clone());
+            messages.push(Box::new(move |m| nft::rule(m, chain, &matches)));
+        }
+        let refs: Vec<&dyn Fn(&mut MsgBuilder)> = messages.iter().map(AsRef::as_ref).collect();
+        nl.batch(nft::SUBSYS_NFTABLES, &refs)
+            .map_err(|e| Error::from_netlink(OP, e))
     }
 
-    /// Removes the rules from `ns` (or the caller's namespace).
+    /// Removes the rules from `ns` (or the caller's namespace), over netlink.
     ///
     /// # Errors
     ///
-    /// [`Error::Nft`] when the table is not there or nft fails.
+    /// [`Error::NotFound`] when the table is not there; [`Error::Netlink`].
     pub fn remove(ns: Option<&NetNs>) -> Result<()> {
-        in_ns(ns, || {
-            nft("remove notrack", &["delete", "table", "inet", TABLE], None)
+        const OP: &str = "remove notrack";
+        let nl = nft::handle(ns, OP)?;
+        nl.batch(
+            nft::SUBSYS_NFTABLES,
+            &[&|m: &mut MsgBuilder| {
+                nft::table(m, nft::DELTABLE, 0);
+            }],
+        )
+        .map_err(|e| Error::from_netlink(OP, e))
+    }
+
+    /// Whether these rules are installed in `ns` now: the table is there with exactly as
+    /// many rules as this set makes (a firewall reload, `flush ruleset`, removes them
+    /// without a word).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netlink`] when the ruleset cannot be read.
+    pub fn installed(&self, ns: Option<&NetNs>) -> Result<bool> {
+        const OP: &str = "check notrack";
+        let nl = nft::handle(ns, OP)?;
+        let mut count = 0usize;
+        let found = nl.transact::<Error>(
+            nft::SUBSYS_NFTABLES << 8 | nft::GETRULE,
+            flags::DUMP,
+            |m| {
+                m.header(&nft::NFGENMSG);
+                m.string(nft::NAME_OR_TABLE, TABLE);
+                Ok(())
+            },
+            |_| {
+                count += 1;
+                Ok(())
+            },
+        );
+        match found.map_err(|f| f.into_caller(|e| Error::from_netlink(OP, e))) {
+            Ok(()) => Ok(count == self.rules().len()),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Watches `ns` for the removal of these rules (a table, chain or rule of
+    /// `nettune_notrack` deleted and the rules no longer all there, as after a firewall
+    /// reload; a reinstall is not a removal): see [`NoTrackWatch::wait_removed`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netlink`] when the subscription fails.
+    pub fn watch(&self, ns: Option<&NetNs>) -> Result<NoTrackWatch> {
+        const OP: &str = "watch notrack";
+        let nl = nft::handle(ns, OP)?;
+        let sock = nl.new_socket().map_err(|e| Error::from_netlink(OP, e))?;
+        // NFNLGRP_NFTABLES.
+        sock.subscribe(&[7])
+            .map_err(|e| Error::from_netlink(OP, e))?;
+        Ok(NoTrackWatch {
+            sock,
+            rules: self.clone(),
+            ns: ns.cloned(),
         })
+    }
+
+    /// The rules, chain by chain: both directions in both chains (packets from remote
+    /// peers enter at prerouting, the host's own and its loopback clients' at output).
+    fn rules(&self) -> Vec<(&'static str, Vec<nft::Match>)> {
+        let mut one = Vec::new();
+        for (proto, port) in &self.ports {
+            let l4 = match proto {
+                L4::Tcp => 6,
+                L4::Udp => 17,
+            };
+            one.push(vec![
+                nft::Match::L4Proto(l4),
+                nft::Match::Port {
+                    dst: true,
+                    port: *port,
+                },
+            ]);
+            one.push(vec![
+                nft::Match::L4Proto(l4),
+                nft::Match::Port {
+                    dst: false,
+                    port: *port,
+                },
+            ]);
+        }
+        for a in &self.addresses {
+            one.push(vec![nft::Match::Addr {
+                dst: false,
+                addr: *a,
+            }]);
+            one.push(vec![nft::Match::Addr {
+                dst: true,
+                addr: *a,
+            }]);
+        }
+        nft::CHAINS
+            .iter()
+            .flat_map(|(chain, _)| one.iter().map(move |m| (*chain, m.clone())))
+            .collect()
     }
 }
 
-fn in_ns(ns: Option<&NetNs>, f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
-    match ns {
-        // A child forked from a thread inside the namespace is inside it too.
-        Some(ns) => ns.run(f)?,
-        None => f(),
+/// One message of a batch, built when it is sent.
+type Build = Box<dyn Fn(&mut MsgBuilder)>;
+
+/// A subscription to nftables changes in a namespace, waiting for the NOTRACK rules to
+/// go.
+#[derive(Debug)]
+pub struct NoTrackWatch {
+    sock: nettune_netlink::Socket,
+    rules: NoTrack,
+    ns: Option<NetNs>,
+}
+
+impl NoTrackWatch {
+    /// Waits up to `timeout` (`None`: for ever) for a change that removes a table, chain
+    /// or rule of `nettune_notrack`; `true` when one came, `false` on the timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Netlink`] when the socket fails or the rules cannot be read (lost events
+    /// are answered by reading the rules).
+    pub fn wait_removed(&mut self, timeout: Option<std::time::Duration>) -> Result<bool> {
+        const OP: &str = "watch notrack";
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(false),
+                },
+                None => None,
+            };
+            self.sock
+                .set_recv_timeout(left)
+                .map_err(|e| Error::from_netlink(OP, e))?;
+            let bytes = match self.sock.recv_datagram() {
+                Ok(b) => b,
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) if e.lost_messages() => {
+                    return Ok(!self.rules.installed(self.ns.as_ref())?);
+                }
+                Err(e) => return Err(Error::from_netlink(OP, e)),
+            };
+            let deleted = proto::event_items(bytes).any(|item| match item {
+                proto::EventItem::Overrun => true,
+                proto::EventItem::Message(m) => nft::removes_our_table(&m),
+                proto::EventItem::Broken(_) => false,
+            });
+            // Events come after the batch is committed: whether the rules are there now
+            // tells a removal from a replacement.
+            if deleted && !self.rules.installed(self.ns.as_ref())? {
+                return Ok(true);
+            }
+        }
     }
 }
 
-fn nft(op: &'static str, args: &[&str], stdin: Option<&str>) -> Result<()> {
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::Nft {
-            op,
-            reason: format!("cannot run nft ({e}); install nftables"),
-        })?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes()).map_err(|e| Error::Nft {
-            op,
-            reason: e.to_string(),
-        })?;
+/// nftables over netlink: just what the NOTRACK table needs (include/uapi/linux/netfilter/
+/// nf_tables.h).
+mod nft {
+    use std::net::IpAddr;
+
+    use nettune_core::NetNs;
+    use nettune_netlink::proto::{Message, MsgBuilder};
+    use nettune_netlink::{Handle, NlFamily};
+
+    use crate::error::{Error, Result};
+    use crate::proto::flags;
+
+    use super::TABLE;
+
+    pub(super) const SUBSYS_NFTABLES: u16 = 10;
+    pub(super) const NEWTABLE: u16 = 0;
+    pub(super) const DELTABLE: u16 = 2;
+    const NEWCHAIN: u16 = 3;
+    const DELCHAIN: u16 = 5;
+    const NEWRULE: u16 = 6;
+    pub(super) const GETRULE: u16 = 7;
+    const DELRULE: u16 = 8;
+    /// Deletes a table if it exists (Linux 6.3).
+    pub(super) const DESTROYTABLE: u16 = 26;
+    /// `nfgenmsg` for the inet family (`NFPROTO_INET`).
+    pub(super) const NFGENMSG: [u8; 4] = [1, 0, 0, 0];
+    /// `NFTA_TABLE_NAME`, `NFTA_CHAIN_TABLE` and `NFTA_RULE_TABLE` are all 1.
+    pub(super) const NAME_OR_TABLE: u16 = 1;
+    const CHAIN_NAME: u16 = 3;
+    const CHAIN_HOOK: u16 = 4;
+    const CHAIN_POLICY: u16 = 5;
+    const CHAIN_TYPE: u16 = 7;
+    const HOOK_HOOKNUM: u16 = 1;
+    const HOOK_PRIORITY: u16 = 2;
+    const RULE_CHAIN: u16 = 2;
+    const RULE_EXPRESSIONS: u16 = 4;
+    const LIST_ELEM: u16 = 1;
+    const EXPR_NAME: u16 = 1;
+    const EXPR_DATA: u16 = 2;
+    /// `NLM_F_APPEND`.
+    const APPEND: u16 = 0x800;
+    /// `NF_ACCEPT`.
+    const ACCEPT: u32 = 1;
+    /// The raw priority (`NF_IP_PRI_RAW`).
+    const RAW: i32 = -300;
+
+    /// The chains and their hooks (`NF_INET_PRE_ROUTING`, `NF_INET_LOCAL_OUT`).
+    pub(super) const CHAINS: [(&str, u32); 2] = [("prerouting", 0), ("output", 3)];
+
+    /// One match of a rule.
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Match {
+        /// The transport protocol (`meta l4proto`).
+        L4Proto(u8),
+        /// A source or destination port.
+        Port { dst: bool, port: u16 },
+        /// A source or destination address (`ip`/`ip6 saddr`/`daddr`).
+        Addr { dst: bool, addr: IpAddr },
     }
-    let out = child.wait_with_output().map_err(|e| Error::Nft {
-        op,
-        reason: e.to_string(),
-    })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::Nft {
-            op,
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        })
+
+    pub(super) fn handle(ns: Option<&NetNs>, op: &'static str) -> Result<Handle> {
+        match ns {
+            Some(ns) => Handle::open_in(ns, NlFamily::Netfilter),
+            None => Handle::open(NlFamily::Netfilter),
+        }
+        .map_err(|e| Error::from_netlink(op, e))
+    }
+
+    fn start(m: &mut MsgBuilder, cmd: u16, extra: u16) {
+        m.set_type(SUBSYS_NFTABLES << 8 | cmd).add_flags(extra);
+        m.header(&NFGENMSG);
+    }
+
+    pub(super) fn table(m: &mut MsgBuilder, cmd: u16, extra: u16) {
+        start(m, cmd, extra);
+        m.string(NAME_OR_TABLE, TABLE);
+    }
+
+    pub(super) fn chain(m: &mut MsgBuilder, name: &str, hook: u32) {
+        start(m, NEWCHAIN, flags::CREATE);
+        m.string(NAME_OR_TABLE, TABLE).string(CHAIN_NAME, name);
+        m.nest(CHAIN_HOOK, |m| {
+            m.be32(HOOK_HOOKNUM, hook)
+                .be32(HOOK_PRIORITY, u32::from_ne_bytes(RAW.to_ne_bytes()));
+        });
+        m.be32(CHAIN_POLICY, ACCEPT).string(CHAIN_TYPE, "filter");
+    }
+
+    /// `meta KEY` into register 1.
+    fn meta(m: &mut MsgBuilder, key: u32) {
+        expr(m, "meta", |m| {
+            m.be32(2, key).be32(1, 1);
+        });
+    }
+
+    /// `payload` of `base` at `offset`, `len` bytes, into register 1.
+    fn payload(m: &mut MsgBuilder, base: u32, offset: u32, len: u32) {
+        expr(m, "payload", |m| {
+            m.be32(1, 1).be32(2, base).be32(3, offset).be32(4, len);
+        });
+    }
+
+    /// Register 1 equal to `value`.
+    fn cmp_eq(m: &mut MsgBuilder, value: &[u8]) {
+        expr(m, "cmp", |m| {
+            m.be32(1, 1).be32(2, 0);
+            m.nest(3, |m| {
+                m.attr(1, value);
+            });
+        });
+    }
+
+    fn expr(m: &mut MsgBuilder, name: &str, data: impl FnOnce(&mut MsgBuilder)) {
+        m.nest(LIST_ELEM, |m| {
+            m.string(EXPR_NAME, name);
+            m.nest(EXPR_DATA, data);
+        });
+    }
+
+    pub(super) fn rule(m: &mut MsgBuilder, chain: &str, matches: &[Match]) {
+        start(m, NEWRULE, flags::CREATE | APPEND);
+        m.string(NAME_OR_TABLE, TABLE).string(RULE_CHAIN, chain);
+        m.nest(RULE_EXPRESSIONS, |m| {
+            for x in matches {
+                match *x {
+                    // NFT_META_L4PROTO
+                    Match::L4Proto(p) => {
+                        meta(m, 16);
+                        cmp_eq(m, &[p]);
+                    }
+                    // The transport header: source port at 0, destination at 2.
+                    Match::Port { dst, port } => {
+                        payload(m, 2, if dst { 2 } else { 0 }, 2);
+                        cmp_eq(m, &port.to_be_bytes());
+                    }
+                    // NFT_META_NFPROTO, then the network header.
+                    Match::Addr { dst, addr } => {
+                        meta(m, 15);
+                        match addr {
+                            IpAddr::V4(a) => {
+                                cmp_eq(m, &[2]);
+                                payload(m, 1, if dst { 16 } else { 12 }, 4);
+                                cmp_eq(m, &a.octets());
+                            }
+                            IpAddr::V6(a) => {
+                                cmp_eq(m, &[10]);
+                                payload(m, 1, if dst { 24 } else { 8 }, 16);
+                                cmp_eq(m, &a.octets());
+                            }
+                        }
+                    }
+                }
+            }
+            m.nest(LIST_ELEM, |m| {
+                m.string(EXPR_NAME, "notrack");
+            });
+        });
+    }
+
+    /// Whether an nftables event deletes the NOTRACK table, or a chain or rule of it.
+    pub(super) fn removes_our_table(m: &Message<'_>) -> bool {
+        let cmd = m.ty & 0xff;
+        if m.ty >> 8 != SUBSYS_NFTABLES || ![DELTABLE, DELCHAIN, DELRULE].contains(&cmd) {
+            return false;
+        }
+        m.attrs(4)
+            .flatten()
+            .any(|a| a.ty == NAME_OR_TABLE && a.string() == TABLE)
     }
 }
 

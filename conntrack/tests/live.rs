@@ -527,8 +527,35 @@ fn notrack_keeps_matching_traffic_out_of_the_table() {
             .expect("dry run")
             .contains("udp dport 5353 notrack")
     );
+    let mut watch = rules.watch(Some(ns.netns())).expect("watch");
     rules.install(Some(ns.netns())).expect("install");
-    assert!(ns.sh("nft list ruleset").contains("notrack"));
+    assert!(rules.installed(Some(ns.netns())).expect("installed"));
+    // What the kernel holds is what the text ruleset says, rule for rule.
+    let rule_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.ends_with("notrack") || l.starts_with("type "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let listed = ns.sh(&format!("nft list table inet {NOTRACK_TABLE}"));
+    assert_eq!(
+        rule_lines(&listed),
+        rule_lines(&rules.ruleset().expect("text")),
+        "{listed}"
+    );
+    // Installing again replaces the table, as one batch.
+    rules.install(Some(ns.netns())).expect("reinstall");
+    assert_eq!(
+        rule_lines(&ns.sh(&format!("nft list table inet {NOTRACK_TABLE}"))),
+        rule_lines(&listed)
+    );
+    assert!(
+        !watch
+            .wait_removed(Some(Duration::from_millis(200)))
+            .expect("watch"),
+        "a reinstall is not a removal"
+    );
     let send = |port: u16| {
         ns.run(move || {
             let rx = UdpSocket::bind(("127.0.0.1", port)).expect("bind");
@@ -558,8 +585,23 @@ fn notrack_keeps_matching_traffic_out_of_the_table() {
         1,
         "other traffic is tracked"
     );
+    // A firewall reload wipes the table: the watch says so, and so does `installed`.
+    ns.sh("nft flush ruleset");
+    assert!(
+        watch
+            .wait_removed(Some(Duration::from_secs(5)))
+            .expect("watch"),
+        "the removal was seen"
+    );
+    assert!(!rules.installed(Some(ns.netns())).expect("installed"));
+    ns.enable_conntrack();
+    rules.install(Some(ns.netns())).expect("install again");
     NoTrack::remove(Some(ns.netns())).expect("remove");
     assert!(!ns.sh("nft list ruleset").contains("notrack"));
+    assert!(matches!(
+        NoTrack::remove(Some(ns.netns())),
+        Err(Error::NotFound { .. })
+    ));
     send(5353);
     assert_eq!(
         ct.dump(&to(5353)).expect("dump").count(),

@@ -183,6 +183,16 @@ impl Handle {
         .map_err(|f| f.into_caller(|e| e))
     }
 
+    /// Sends `messages` as one nfnetlink batch for subsystem `res_id` (see
+    /// [`Socket::batch`]): each function sets its message's type, flags and attributes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Socket::batch`].
+    pub fn batch(&self, res_id: u16, messages: &[&dyn Fn(&mut MsgBuilder)]) -> Result<(), Error> {
+        self.socket()?.batch(res_id, messages)
+    }
+
     /// Starts a streaming dump on a socket of its own; read it with [`Dump::next_with`].
     /// When `build` fails nothing is sent.
     ///

@@ -555,6 +555,19 @@ impl MsgBuilder {
         Self { buf, error: None }
     }
 
+    /// Sets the message type (for messages built before their type is known).
+    pub fn set_type(&mut self, ty: u16) -> &mut Self {
+        self.buf[4..6].copy_from_slice(&ty.to_ne_bytes());
+        self
+    }
+
+    /// Adds to the message's flags.
+    pub fn add_flags(&mut self, extra: u16) -> &mut Self {
+        let f = u16::from_ne_bytes([self.buf[6], self.buf[7]]) | extra;
+        self.buf[6..8].copy_from_slice(&f.to_ne_bytes());
+        self
+    }
+
     /// Appends the family header (`nfgenmsg`, `genlmsghdr`, `rtmsg`, ...), padded to 4.
     pub fn header(&mut self, b: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(b);

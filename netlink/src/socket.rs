@@ -10,7 +10,8 @@ use neli::utils::Groups;
 use nettune_core::{ErrorKind, ExtAck, NetnsError, raw};
 
 use crate::proto::{
-    self, DecodeError, EncodeError, ErrorMsg, Message, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN,
+    self, DecodeError, EncodeError, ErrorMsg, Message, MsgBuilder, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_OVERRUN,
 };
 
 /// The receive buffer for one datagram: dumps send at most 32 KiB per datagram.
@@ -390,6 +391,61 @@ impl Socket {
                 Step::Reply(m) => each(m)?,
                 Step::Done => return Ok(()),
             }
+        }
+    }
+
+    /// Sends `messages` as one nfnetlink batch (`NFNL_MSG_BATCH_BEGIN` ... `END`, for
+    /// the subsystem `res_id`): the kernel applies all of them or none. Each message is
+    /// built by its function with a sequence number of its own and an ACK asked for; the
+    /// kernel answers every one. Returns the first refusal (with its extended ACK), after
+    /// reading every answer, so the socket stays usable.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kernel`] for the first message the kernel refused (the batch was then
+    /// undone); [`Error::Encode`] when a message does not fit.
+    pub fn batch(
+        &mut self,
+        res_id: u16,
+        messages: &[&dyn Fn(&mut MsgBuilder)],
+    ) -> Result<(), Error> {
+        const BEGIN: u16 = 0x10;
+        const END: u16 = 0x11;
+        let edge = |ty: u16, seq: u32| -> Result<Vec<u8>, Error> {
+            let mut m = MsgBuilder::new(ty, 0, seq);
+            let id = res_id.to_be_bytes();
+            m.header(&[0, 0, id[0], id[1]]);
+            Ok(m.finish()?)
+        };
+        let mut out = edge(BEGIN, self.next_seq())?;
+        let mut seqs = Vec::with_capacity(messages.len());
+        for build in messages {
+            let seq = self.next_seq();
+            let mut m = MsgBuilder::new(0, proto::flags::ACK, seq);
+            build(&mut m);
+            out.extend(m.finish()?);
+            seqs.push(seq);
+        }
+        out.extend(edge(END, self.next_seq())?);
+        self.send(&out)?;
+        let mut first = None;
+        for seq in seqs {
+            self.in_flight = true;
+            loop {
+                match self.step(seq) {
+                    Ok(Step::Done) => break,
+                    Ok(Step::Reply(_)) => {}
+                    Err(e @ Error::Kernel { .. }) => {
+                        first.get_or_insert(e);
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(e) => Err(e),
         }
     }
 
