@@ -1324,8 +1324,8 @@ fn conntrack_list_filters_as_conntrack_does() {
     assert_eq!(out.status.code(), Some(2), "a prefix past the address");
 }
 
-/// `conntrack expect` lists what `conntrack -L expect` lists (a userspace expectation on a
-/// master connection made here).
+/// `conntrack expect` lists what `conntrack -L expect` lists (an expectation made here on
+/// the control connection the FTP helper follows).
 #[test]
 fn conntrack_expect_lists_the_expectation_table() {
     if !require_root("conntrack_expect_lists_the_expectation_table") {

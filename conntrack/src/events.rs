@@ -108,17 +108,6 @@ impl Events {
         ct.dump(filter)
     }
 
-    /// Reads one datagram into the queue.
-    pub(crate) fn fill(&mut self) -> Result<()> {
-        match self.sock.recv_datagram() {
-            Ok(bytes) => {
-                decode_datagram(&mut self.queue, bytes);
-                Ok(())
-            }
-            Err(e) => read_failed(&mut self.queue, e),
-        }
-    }
-
     /// The subscribed socket (for the async stream).
     #[cfg(feature = "tokio")]
     pub(crate) fn into_socket(self) -> Socket {
@@ -141,12 +130,12 @@ impl Events {
     ///
     /// When the socket fails or a message does not decode.
     pub fn next_event(&mut self) -> Result<Event> {
-        loop {
-            if let Some(e) = self.queue.pop_front() {
-                return e;
-            }
-            self.fill()?;
-        }
+        self.sock.next_item(
+            &mut self.queue,
+            decode_datagram,
+            || Event::Overrun,
+            read_error,
+        )
     }
 }
 
@@ -169,18 +158,9 @@ pub(crate) fn decode_datagram(queue: &mut VecDeque<Result<Event>>, bytes: &[u8])
     }));
 }
 
-/// A failed read: lost events (`ENOBUFS`, a datagram cut by a short buffer) are an
-/// [`Event::Overrun`] in the queue, anything else the error.
-pub(crate) fn read_failed(
-    queue: &mut VecDeque<Result<Event>>,
-    e: nettune_netlink::Error,
-) -> Result<()> {
-    if e.lost_messages() {
-        queue.push_back(Ok(Event::Overrun));
-        Ok(())
-    } else {
-        Err(Error::from_netlink("events", e))
-    }
+/// A failed read that did not just lose events.
+pub(crate) fn read_error(e: nettune_netlink::Error) -> Error {
+    Error::from_netlink("events", e)
 }
 
 impl Iterator for Events {

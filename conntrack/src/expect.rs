@@ -352,32 +352,29 @@ impl ExpectationEvents {
     /// A socket failure; a message that does not decode (in its place).
     pub fn next_event(&mut self) -> Result<ExpectationEvent> {
         const OP: &str = "expectation events";
-        loop {
-            if let Some(e) = self.queue.pop_front() {
-                return e;
-            }
-            match self.sock.recv_datagram() {
-                Ok(bytes) => self.queue.extend(proto::event_items(bytes).map(|i| {
-                    match i {
-                        EventItem::Broken(e) => Err(Error::decode(OP, e)),
-                        EventItem::Overrun => Ok(ExpectationEvent::Overrun),
-                        EventItem::Message(m) => decode_expectation(&m)
-                            .map(|x| {
-                                if m.ty == msg::DELETE {
-                                    ExpectationEvent::Destroy(x)
-                                } else {
-                                    ExpectationEvent::New(x)
-                                }
-                            })
-                            .map_err(|e| Error::decode(OP, e)),
-                    }
-                })),
-                Err(e) if e.lost_messages() => {
-                    self.queue.push_back(Ok(ExpectationEvent::Overrun));
+        let decode = |queue: &mut VecDeque<Result<ExpectationEvent>>, bytes: &[u8]| {
+            queue.extend(proto::event_items(bytes).map(|i| {
+                match i {
+                    EventItem::Broken(e) => Err(Error::decode(OP, e)),
+                    EventItem::Overrun => Ok(ExpectationEvent::Overrun),
+                    EventItem::Message(m) => decode_expectation(&m)
+                        .map(|x| {
+                            if m.ty == msg::DELETE {
+                                ExpectationEvent::Destroy(x)
+                            } else {
+                                ExpectationEvent::New(x)
+                            }
+                        })
+                        .map_err(|e| Error::decode(OP, e)),
                 }
-                Err(e) => return Err(Error::from_netlink(OP, e)),
-            }
-        }
+            }));
+        };
+        self.sock.next_item(
+            &mut self.queue,
+            decode,
+            || ExpectationEvent::Overrun,
+            |e| Error::from_netlink(OP, e),
+        )
     }
 }
 

@@ -3,13 +3,13 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use nettune_netlink::AsyncSocket;
 
 use crate::conntrack::Conntrack;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventConfig, decode_datagram, read_failed};
+use crate::events::{Event, EventConfig, decode_datagram, read_error};
 
 /// [`Events`](crate::Events) for async code: `next().await` yields the next event, with
 /// [`Event::Overrun`] when the kernel dropped events; it is also a
@@ -43,19 +43,13 @@ impl AsyncEvents {
     }
 
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Event>> {
-        loop {
-            if let Some(e) = self.queue.pop_front() {
-                return Poll::Ready(e);
-            }
-            match ready!(self.sock.poll_datagram(cx)) {
-                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
-                Err(e) => {
-                    if let Err(e) = read_failed(&mut self.queue, e) {
-                        return Poll::Ready(Err(e));
-                    }
-                }
-            }
-        }
+        self.sock.poll_item(
+            cx,
+            &mut self.queue,
+            decode_datagram,
+            || Event::Overrun,
+            read_error,
+        )
     }
 }
 

@@ -672,15 +672,9 @@ fn decode_datagram(queue: &mut VecDeque<Result<PmNotice>>, bytes: &[u8]) {
     }));
 }
 
-/// A failed read: lost events are a [`PmNotice::Overrun`] in the queue, anything else the
-/// error.
-fn read_failed(queue: &mut VecDeque<Result<PmNotice>>, e: nettune_netlink::Error) -> Result<()> {
-    if e.lost_messages() {
-        queue.push_back(Ok(PmNotice::Overrun));
-        Ok(())
-    } else {
-        Err(Error::from_netlink(EVENTS, e))
-    }
+/// A failed read that did not just lose events.
+fn read_error(e: nettune_netlink::Error) -> Error {
+    Error::from_netlink(EVENTS, e)
 }
 
 const EVENTS: &str = "events";
@@ -720,15 +714,12 @@ impl PmEvents {
     /// A netlink failure; a message that does not decode (an error item in its place:
     /// the next call goes on with the rest).
     pub fn next_event(&mut self) -> Result<PmNotice> {
-        loop {
-            if let Some(e) = self.queue.pop_front() {
-                return e;
-            }
-            match self.sock.recv_datagram() {
-                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
-                Err(e) => read_failed(&mut self.queue, e)?,
-            }
-        }
+        self.sock.next_item(
+            &mut self.queue,
+            decode_datagram,
+            || PmNotice::Overrun,
+            read_error,
+        )
     }
 }
 
@@ -773,20 +764,13 @@ impl AsyncPmEvents {
     }
 
     fn poll_event(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<PmNotice>> {
-        use std::task::{Poll, ready};
-        loop {
-            if let Some(e) = self.queue.pop_front() {
-                return Poll::Ready(e);
-            }
-            match ready!(self.sock.poll_datagram(cx)) {
-                Ok(bytes) => decode_datagram(&mut self.queue, bytes),
-                Err(e) => {
-                    if let Err(e) = read_failed(&mut self.queue, e) {
-                        return Poll::Ready(Err(e));
-                    }
-                }
-            }
-        }
+        self.sock.poll_item(
+            cx,
+            &mut self.queue,
+            decode_datagram,
+            || PmNotice::Overrun,
+            read_error,
+        )
     }
 }
 

@@ -284,6 +284,32 @@ impl Socket {
         Ok(self.datagram())
     }
 
+    /// The next item of an event stream: the oldest in `queue`, else what `fill` queues
+    /// from the next datagram. A read that lost messages (an overrun, a cut datagram)
+    /// queues `overrun()`; any other failed read is the stream's error, made by `error`.
+    ///
+    /// # Errors
+    ///
+    /// An item that is an error (queued by `fill`), or `error` of a failed read.
+    pub fn next_item<T, E>(
+        &mut self,
+        queue: &mut std::collections::VecDeque<Result<T, E>>,
+        fill: impl Fn(&mut std::collections::VecDeque<Result<T, E>>, &[u8]),
+        overrun: impl Fn() -> T,
+        error: impl Fn(Error) -> E,
+    ) -> Result<T, E> {
+        loop {
+            if let Some(item) = queue.pop_front() {
+                return item;
+            }
+            match self.recv_datagram() {
+                Ok(bytes) => fill(queue, bytes),
+                Err(e) if e.lost_messages() => queue.push_back(Ok(overrun())),
+                Err(e) => return Err(error(e)),
+            }
+        }
+    }
+
     /// Receives the next whole datagram, to be read with [`Socket::datagram`].
     pub(crate) fn fill_datagram(&mut self) -> Result<(), Error> {
         self.fill()?;

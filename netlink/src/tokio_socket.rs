@@ -50,6 +50,27 @@ impl AsyncSocket {
         &self.inner.get_ref().0
     }
 
+    /// Polls for the next item of an event stream, as [`Socket::next_item`] reads it.
+    pub fn poll_item<T, E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        queue: &mut std::collections::VecDeque<Result<T, E>>,
+        fill: impl Fn(&mut std::collections::VecDeque<Result<T, E>>, &[u8]),
+        overrun: impl Fn() -> T,
+        error: impl Fn(Error) -> E,
+    ) -> Poll<Result<T, E>> {
+        loop {
+            if let Some(item) = queue.pop_front() {
+                return Poll::Ready(item);
+            }
+            match ready!(self.poll_datagram(cx)) {
+                Ok(bytes) => fill(queue, bytes),
+                Err(e) if e.lost_messages() => queue.push_back(Ok(overrun())),
+                Err(e) => return Poll::Ready(Err(error(e))),
+            }
+        }
+    }
+
     /// Polls for the next datagram: `Ready` with its bytes (or the error of the read), or
     /// `Pending` until the socket is readable.
     pub fn poll_datagram(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8], Error>> {
