@@ -282,8 +282,11 @@ fn read_trim(path: &Path) -> io::Result<String> {
 }
 
 /// The IRQs of the device at `dev` (its sysfs `device` link): the MSI vectors of it or its
-/// parent, else /proc/interrupts lines that name the interface or the device.
-fn device_irqs(iface: &str, dev: Option<PathBuf>) -> Vec<(u32, String)> {
+/// parent, else the /proc/interrupts lines that name the device (`virtio2-input.0`). Never
+/// by the interface's name: a namespace's veth may be called like a host device, and
+/// /proc/interrupts is the host's. A device without a `device` link (veth, tun, lo) has no
+/// interrupts of its own.
+fn device_irqs(dev: Option<PathBuf>) -> Vec<(u32, String)> {
     let interrupts = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
     let name_of = |irq: u32| {
         interrupts
@@ -313,22 +316,20 @@ fn device_irqs(iface: &str, dev: Option<PathBuf>) -> Vec<(u32, String)> {
             }
         }
     }
-    let devname = dev
+    let Some(devname) = dev
         .as_ref()
         .and_then(|d| d.file_name())
-        .map(|n| n.to_string_lossy().into_owned());
+        .map(|n| format!("{}-", n.to_string_lossy()))
+    else {
+        return Vec::new();
+    };
     interrupts
         .lines()
         .filter_map(|l| {
             let (num, rest) = l.trim_start().split_once(':')?;
             let num: u32 = num.trim().parse().ok()?;
             let name = rest.split_whitespace().last()?;
-            let hit = name.starts_with(&format!("{iface}-"))
-                || name == iface
-                || devname
-                    .as_ref()
-                    .is_some_and(|d| name.starts_with(&format!("{d}-")));
-            hit.then(|| (num, name.to_owned()))
+            name.starts_with(&devname).then(|| (num, name.to_owned()))
         })
         .collect()
 }
@@ -391,7 +392,7 @@ impl Nic {
                 });
             }
             let dev = std::fs::canonicalize(base.join("device")).ok();
-            for (number, irq_name) in device_irqs(&name, dev) {
+            for (number, irq_name) in device_irqs(dev) {
                 let affinity =
                     read_trim(Path::new(&format!("/proc/irq/{number}/smp_affinity_list")))
                         .ok()

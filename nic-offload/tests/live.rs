@@ -527,3 +527,32 @@ fn timestamping_capabilities_agree_with_ethtool() {
         );
     }
 }
+
+/// A namespace device named like a host device whose interrupts /proc/interrupts lists
+/// (`virtio2` for `virtio2-input.0`) is not given the host's IRQs: interrupts are found
+/// through the device itself, and a veth has none.
+#[test]
+fn a_namespace_device_named_like_a_host_device_gets_none_of_its_irqs() {
+    if !require_root("a_namespace_device_named_like_a_host_device_gets_none_of_its_irqs") {
+        return;
+    }
+    let interrupts = std::fs::read_to_string("/proc/interrupts").expect("interrupts");
+    let host_name = interrupts
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter_map(|n| n.split_once('-').map(|(d, _)| d.to_owned()))
+        .find(|d| !d.is_empty() && d.len() <= 15 && d.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "eth0".to_owned());
+    let ns = TestNs::new();
+    ns.sh(&format!(
+        "ip link add {host_name} type veth peer name hx1 && ip link set {host_name} up"
+    ));
+    let nic = Nic::open_in(ns.netns(), &host_name).expect("open");
+    let s = nic.steering().expect("steering");
+    assert!(
+        s.irqs.is_empty(),
+        "{host_name} in the namespace got host IRQs: {:?}",
+        s.irqs
+    );
+    assert!(!s.rx.is_empty(), "its own queues were read");
+}
