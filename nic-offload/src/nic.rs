@@ -178,7 +178,16 @@ impl Nic {
     /// [`Error::NoSuchInterface`] naming it and listing the interfaces that exist.
     pub fn open(name: &str) -> Result<Self> {
         let name = IfName::new(name)?;
-        Self::open_here(name, None)
+        // /sys shows the devices of the namespace that mounted it, which need not be the
+        // calling thread's (a thread inside `NetNs::run`): a same-named host device would
+        // be read, or written, in place of ours. Then the handle goes through the thread's
+        // own namespace and its own sysfs, as `open_in` does.
+        let netns = if sysfs_shows_ours(&name) {
+            None
+        } else {
+            Some(NetNs::current()?)
+        };
+        Self::open_here(name, netns)
     }
 
     /// Opens interface `name` in namespace `ns` (the handle stays bound to it).
@@ -396,6 +405,35 @@ impl Nic {
             None => Ok(f()),
             Some(ns) => Ok(ns.run_with_sysfs(f)?),
         }
+    }
+}
+
+/// Whether `/sys/class/net/NAME` is this thread's device `name`: the same ifindex and the
+/// same hardware address as the thread's namespace reports.
+fn sysfs_shows_ours(name: &IfName) -> bool {
+    let base = std::path::Path::new("/sys/class/net").join(name.as_str());
+    let read = |f: &str| std::fs::read_to_string(base.join(f)).map(|v| v.trim().to_owned());
+    let Ok(index) = nix::net::if_::if_nametoindex(name.as_str()) else {
+        return false;
+    };
+    if read("ifindex").ok().and_then(|i| i.parse::<u32>().ok()) != Some(index) {
+        return false;
+    }
+    let ours = nix::ifaddrs::getifaddrs().ok().and_then(|mut all| {
+        all.find_map(|a| {
+            (a.interface_name == name.as_str())
+                .then(|| a.address?.as_link_addr()?.addr())
+                .flatten()
+        })
+    });
+    let sysfs = read("address").unwrap_or_default();
+    match ours {
+        Some(mac) => {
+            let text: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+            text.join(":") == sysfs
+        }
+        // No hardware address (a layer-3 device): the ifindex has to do.
+        None => sysfs.is_empty() || sysfs.chars().all(|c| c == '0' || c == ':'),
     }
 }
 

@@ -556,3 +556,45 @@ fn a_namespace_device_named_like_a_host_device_gets_none_of_its_irqs() {
     );
     assert!(!s.rx.is_empty(), "its own queues were read");
 }
+
+/// `Nic::open` from a thread inside a namespace reads that namespace's device, not the
+/// host's device of the same name that /sys (mounted by the host) shows.
+#[test]
+fn open_inside_a_namespace_reads_its_own_device_not_the_hosts() {
+    if !require_root("open_inside_a_namespace_reads_its_own_device_not_the_hosts") {
+        return;
+    }
+    // A name the host has (it has lo at least; eth0 on most machines).
+    let host = ["eth0", "ens3", "enp0s3"]
+        .into_iter()
+        .find(|n| std::path::Path::new("/sys/class/net").join(n).exists())
+        .unwrap_or("eth0");
+    let ns = TestNs::new();
+    ns.sh(&format!(
+        "ip link add {host} numrx 5 numtx 5 type veth peer name hx2 && ip link set {host} up"
+    ));
+    let host_rx = std::fs::read_dir(format!("/sys/class/net/{host}/queues"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
+        .unwrap_or(0);
+    let ns_name = host.to_owned();
+    let steering = ns.run(move || {
+        Nic::open(&ns_name)
+            .expect("open")
+            .steering()
+            .expect("steering")
+    });
+    assert_eq!(
+        steering.rx.len(),
+        5,
+        "the namespace's device (the host's has {host_rx})"
+    );
+    assert!(
+        steering.irqs.is_empty(),
+        "a veth has no interrupts: {:?}",
+        steering.irqs
+    );
+}
