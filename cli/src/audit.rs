@@ -41,7 +41,8 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &Profile) -> Res {
     let audit = p.audit(&target);
     if ctx.json {
         let v = serde_json::to_value(&audit).map_err(|e| crate::Fail::Run(e.to_string()))?;
-        return ctx.json(&v);
+        ctx.json(&v)?;
+        return verdict(&audit);
     }
     let out = &mut ctx.out;
     writeln!(out, "profile {} on {target}", audit.profile)?;
@@ -78,5 +79,28 @@ pub(crate) fn audit(ctx: &mut Ctx, p: &Profile) -> Res {
         "\n{} as recommended, {} differ, {} problems, {} not readable, {} differ but cannot be set here; nothing was written",
         s.ok, s.differs, s.problems, s.unread, s.unsettable
     )?;
+    verdict(&audit)
+}
+
+/// The exit code an automation reads: 3 when a row differs or shows a problem, else 4
+/// when a row could not be read (absent items do not count: the kernel lacks them), else
+/// 0.
+fn verdict(audit: &nettune::Audit) -> Res {
+    let s = audit.summary();
+    if s.differs + s.problems > 0 {
+        return Err(crate::Fail::Finding(format!(
+            "{} differ from profile {}, {} counters show a problem",
+            s.differs, audit.profile, s.problems
+        )));
+    }
+    let unreadable = audit
+        .rows()
+        .filter(|r| matches!(r.status, nettune::audit::Status::Unreadable(_)))
+        .count();
+    if unreadable > 0 {
+        return Err(crate::Fail::Unread(format!(
+            "{unreadable} item(s) could not be read (see the rows marked unreadable)"
+        )));
+    }
     Ok(())
 }

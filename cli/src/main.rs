@@ -1,7 +1,9 @@
 //! `nettune`: audit, apply and roll back network tuning, and every nettune crate at the
 //! command line. It uses the crates alone: it never runs sysctl, ethtool, conntrack or ip.
 //!
-//! Exit codes: 0 success, 1 failure, 2 usage error (bad arguments, bad profile file).
+//! Exit codes: 0 success, 1 failure, 2 usage error (bad arguments, bad profile file),
+//! 3 `audit`/`verify` found a problem or a difference, 4 `audit` found nothing wrong but
+//! could not read everything.
 //! `--json` on read commands prints one JSON document whose shape is given in the README.
 
 mod audit;
@@ -113,13 +115,17 @@ pub(crate) enum Cmd {
 pub(crate) enum Fail {
     Usage(String),
     Run(String),
+    /// `audit`/`verify` found a problem or a difference (exit 3).
+    Finding(String),
+    /// `audit` found nothing wrong in what it read, but could not read everything (exit 4).
+    Unread(String),
 }
 
 impl Fail {
     /// The text of the failure, whatever its kind.
     pub(crate) fn message(&self) -> &str {
         match self {
-            Self::Usage(m) | Self::Run(m) => m,
+            Self::Usage(m) | Self::Run(m) | Self::Finding(m) | Self::Unread(m) => m,
         }
     }
 }
@@ -315,8 +321,18 @@ fn main() -> ExitCode {
             eprintln!("nettune: {e}");
             ExitCode::FAILURE
         }
+        Err(Fail::Finding(e)) => {
+            eprintln!("nettune: {e}");
+            ExitCode::from(3)
+        }
+        Err(Fail::Unread(e)) => {
+            eprintln!("nettune: {e}");
+            ExitCode::from(4)
+        }
     };
-    match (ctx.out.lost, result.is_ok()) {
+    // A verdict (audit/verify) whose report was lost is a failure like any lost read.
+    let verdict = matches!(result, Err(Fail::Finding(_) | Fail::Unread(_)));
+    match (ctx.out.lost, result.is_ok() || verdict) {
         (Some(e), true) if changes_state => {
             // The change was made (or undone) as the exit code says; only its report is lost.
             eprintln!(

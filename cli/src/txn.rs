@@ -337,7 +337,7 @@ pub(crate) fn verify(ctx: &mut Ctx, profile: &Profile, strict: bool) -> Res {
     if plan.is_empty() {
         Ok(())
     } else {
-        Err(Fail::Run(format!(
+        Err(Fail::Finding(format!(
             "{} item(s) differ from profile {}",
             plan.changes().len(),
             profile.name()

@@ -43,6 +43,28 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("nettune {args:?}: {e}\n{text}"))
 }
 
+/// `nettune --json audit` in `ns`, with its exit code checked against what it reports: 3
+/// when a row differs or shows a problem, else 4 when a row is unreadable, else 0.
+fn audit_json(ns: &TestNs) -> Value {
+    let out = nettune(&["--netns", ns.name(), "--json", "audit"]);
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("audit: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
+    let rows: Vec<&Value> = ["sysctl", "nic", "conntrack", "mptcp", "counters"]
+        .iter()
+        .flat_map(|s| v[*s].as_array().into_iter().flatten())
+        .collect();
+    let has = |st: &str| rows.iter().any(|r| r["status"] == st);
+    let want = if has("differs") || has("problem") {
+        3
+    } else if has("unreadable") {
+        4
+    } else {
+        0
+    };
+    assert_eq!(out.status.code(), Some(want), "{v}");
+    v
+}
+
 /// The namespace's whole `net.` tree, minus the counters the kernel moves by itself.
 fn snapshot(ns: &TestNs) -> Snapshot {
     Snapshot::take_prefix(&ns.sysctl(), &Key::new("net").expect("key")).expect("snapshot")
@@ -120,7 +142,7 @@ fn apply_audit_rollback_in_a_namespace() {
     assert!(journal.is_committed());
 
     // The audit reports no drift for what was applied.
-    let audit = json(&["--netns", ns.name(), "--json", "audit"]);
+    let audit = audit_json(&ns);
     let rows = audit["sysctl"].as_array().expect("sysctl rows");
     for k in NS_KEYS {
         let row = rows.iter().find(|r| r["item"] == k).expect(k);
@@ -471,7 +493,7 @@ fn audit_flags_counters_that_show_a_problem() {
             .count()
     });
     assert!(sent > 0);
-    let audit = json(&["--netns", ns.name(), "--json", "audit"]);
+    let audit = audit_json(&ns);
     let counters = audit["counters"].as_array().expect("counters");
     let row = |item: &str| {
         counters

@@ -973,7 +973,7 @@ fn verify_and_recover_say_what_is_and_exit_accordingly() {
         "--profile",
         p(&file),
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "drift: {}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["ok"], false);
     assert_eq!(v["drift"][0]["item"], "sysctl net.ipv4.tcp_keepalive_time");
