@@ -432,8 +432,9 @@ fn sysfs_shows_ours(name: &IfName) -> bool {
             let text: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
             text.join(":") == sysfs
         }
-        // No hardware address (a layer-3 device): the ifindex has to do.
-        None => sysfs.is_empty() || sysfs.chars().all(|c| c == '0' || c == ':'),
+        // No 6-byte hardware address to compare (a layer-3 device, InfiniBand's 20
+        // bytes): the name and ifindex have to do.
+        None => true,
     }
 }
 
