@@ -8,6 +8,7 @@ use nettune::journal::{ApplyOptions, DEFAULT_LOCK_DIR, Report};
 use nettune::{Journal, Plan, PlanOptions, Profile, Target};
 use serde_json::{Value, json};
 
+use crate::commands::flat;
 use crate::{Ctx, Fail, Res, run, usage};
 
 /// The journal an apply writes when none is named: one per namespace.
@@ -208,10 +209,6 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
             Err(Fail::Run(text))
         }
     }
-}
-
-fn flat(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A rollback or recover error: the wrong namespace is a usage error (nothing written).

@@ -34,6 +34,14 @@ impl L4 {
             Self::Udp => "udp",
         }
     }
+
+    /// The IP protocol number.
+    fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+        }
+    }
 }
 
 /// Which traffic to keep out of conntrack: local service ports (incoming to them and
@@ -70,33 +78,27 @@ impl NoTrack {
     ///
     /// [`Error::InvalidValue`] when nothing was chosen.
     pub fn ruleset(&self) -> Result<String> {
-        if self.ports.is_empty() && self.addresses.is_empty() {
-            return Err(Error::invalid("notrack", "no port or address to exempt"));
+        self.chosen()?;
+        let mut chains = [String::new(), String::new()];
+        for (chain, rule) in self.rules() {
+            let i = usize::from(chain != nft::CHAINS[0].0);
+            let _ = writeln!(chains[i], "\t\t{} notrack", rule.text());
         }
-        let mut pre = String::new();
-        let mut out = String::new();
-        // Both directions in both chains: packets from remote peers enter at prerouting,
-        // the host's own (and its loopback clients') at output.
-        for (proto, port) in &self.ports {
-            let p = proto.as_str();
-            for chain in [&mut pre, &mut out] {
-                let _ = writeln!(chain, "\t\t{p} dport {port} notrack");
-                let _ = writeln!(chain, "\t\t{p} sport {port} notrack");
-            }
-        }
-        for a in &self.addresses {
-            let fam = if a.is_ipv4() { "ip" } else { "ip6" };
-            for chain in [&mut pre, &mut out] {
-                let _ = writeln!(chain, "\t\t{fam} saddr {a} notrack");
-                let _ = writeln!(chain, "\t\t{fam} daddr {a} notrack");
-            }
-        }
+        let [pre, out] = chains;
         Ok(format!(
             "table inet {TABLE} {{\n\
              \tchain prerouting {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n{pre}\t}}\n\
              \tchain output {{\n\t\ttype filter hook output priority raw; policy accept;\n{out}\t}}\n\
              }}\n"
         ))
+    }
+
+    /// Refuses an empty set.
+    fn chosen(&self) -> Result<()> {
+        if self.ports.is_empty() && self.addresses.is_empty() {
+            return Err(Error::invalid("notrack", "no port or address to exempt"));
+        }
+        Ok(())
     }
 
     /// Installs the rules in `ns` (or the caller's namespace with `None`) over nftables'
@@ -110,9 +112,7 @@ impl NoTrack {
     /// refusal) with the kernel's extended ACK.
     pub fn install(&self, ns: Option<&NetNs>) -> Result<()> {
         const OP: &str = "install notrack";
-        if self.ports.is_empty() && self.addresses.is_empty() {
-            return Err(Error::invalid("notrack", "no port or address to exempt"));
-        }
+        self.chosen()?;
         let nl = nft::handle(ns, OP)?;
         let rules = self.rules();
         let mut messages: Vec<Build> = vec![
@@ -122,9 +122,8 @@ impl NoTrack {
         for (name, hook) in nft::CHAINS {
             messages.push(Box::new(move |m| nft::chain(m, name, hook)));
         }
-        for (chain, matches) in &rules {
-            let (chain, matches) = (*chain, matches.clone());
-            messages.push(Box::new(move |m| nft::rule(m, chain, &matches)));
+        for &(chain, rule) in &rules {
+            messages.push(Box::new(move |m| nft::rule(m, chain, rule)));
         }
         let refs: Vec<&dyn Fn(&mut MsgBuilder)> = messages.iter().map(AsRef::as_ref).collect();
         nl.batch(nft::SUBSYS_NFTABLES, &refs)
@@ -202,41 +201,28 @@ impl NoTrack {
 
     /// The rules, chain by chain: both directions in both chains (packets from remote
     /// peers enter at prerouting, the host's own and its loopback clients' at output).
-    fn rules(&self) -> Vec<(&'static str, Vec<nft::Match>)> {
+    /// The text ruleset and the netlink batch are both made from it.
+    fn rules(&self) -> Vec<(&'static str, nft::Match)> {
         let mut one = Vec::new();
-        for (proto, port) in &self.ports {
-            let l4 = match proto {
-                L4::Tcp => 6,
-                L4::Udp => 17,
-            };
-            one.push(vec![
-                nft::Match::L4Proto(l4),
-                nft::Match::Port {
-                    dst: true,
-                    port: *port,
-                },
-            ]);
-            one.push(vec![
-                nft::Match::L4Proto(l4),
-                nft::Match::Port {
-                    dst: false,
-                    port: *port,
-                },
-            ]);
-        }
-        for a in &self.addresses {
-            one.push(vec![nft::Match::Addr {
-                dst: false,
-                addr: *a,
-            }]);
-            one.push(vec![nft::Match::Addr {
+        for &(proto, port) in &self.ports {
+            one.push(nft::Match::Port {
+                proto,
                 dst: true,
-                addr: *a,
-            }]);
+                port,
+            });
+            one.push(nft::Match::Port {
+                proto,
+                dst: false,
+                port,
+            });
+        }
+        for &addr in &self.addresses {
+            one.push(nft::Match::Addr { dst: false, addr });
+            one.push(nft::Match::Addr { dst: true, addr });
         }
         nft::CHAINS
             .iter()
-            .flat_map(|(chain, _)| one.iter().map(move |m| (*chain, m.clone())))
+            .flat_map(|(chain, _)| one.iter().map(move |m| (*chain, *m)))
             .collect()
     }
 }
@@ -309,7 +295,7 @@ mod nft {
     use crate::error::{Error, Result};
     use crate::proto::flags;
 
-    use super::TABLE;
+    use super::{L4, TABLE};
 
     pub(super) const SUBSYS_NFTABLES: u16 = 10;
     pub(super) const NEWTABLE: u16 = 0;
@@ -346,15 +332,30 @@ mod nft {
     /// The chains and their hooks (`NF_INET_PRE_ROUTING`, `NF_INET_LOCAL_OUT`).
     pub(super) const CHAINS: [(&str, u32); 2] = [("prerouting", 0), ("output", 3)];
 
-    /// One match of a rule.
+    /// What one NOTRACK rule matches.
     #[derive(Debug, Clone, Copy)]
     pub(super) enum Match {
-        /// The transport protocol (`meta l4proto`).
-        L4Proto(u8),
-        /// A source or destination port.
-        Port { dst: bool, port: u16 },
+        /// A source or destination port of a transport protocol (`udp dport 5353`).
+        Port { proto: L4, dst: bool, port: u16 },
         /// A source or destination address (`ip`/`ip6 saddr`/`daddr`).
         Addr { dst: bool, addr: IpAddr },
+    }
+
+    impl Match {
+        /// The match in `nft` syntax, as `nft list` prints it.
+        pub(super) fn text(self) -> String {
+            let dir = |dst: bool, d: &'static str, s: &'static str| if dst { d } else { s };
+            match self {
+                Self::Port { proto, dst, port } => {
+                    format!("{} {} {port}", proto.as_str(), dir(dst, "dport", "sport"))
+                }
+                Self::Addr { dst, addr } => format!(
+                    "{} {} {addr}",
+                    if addr.is_ipv4() { "ip" } else { "ip6" },
+                    dir(dst, "daddr", "saddr")
+                ),
+            }
+        }
     }
 
     pub(super) fn handle(ns: Option<&NetNs>, op: &'static str) -> Result<Handle> {
@@ -416,36 +417,32 @@ mod nft {
         });
     }
 
-    pub(super) fn rule(m: &mut MsgBuilder, chain: &str, matches: &[Match]) {
+    pub(super) fn rule(m: &mut MsgBuilder, chain: &str, rule: Match) {
         start(m, NEWRULE, flags::CREATE | APPEND);
         m.string(NAME_OR_TABLE, TABLE).string(RULE_CHAIN, chain);
         m.nest(RULE_EXPRESSIONS, |m| {
-            for x in matches {
-                match *x {
-                    // NFT_META_L4PROTO
-                    Match::L4Proto(p) => {
-                        meta(m, 16);
-                        cmp_eq(m, &[p]);
-                    }
-                    // The transport header: source port at 0, destination at 2.
-                    Match::Port { dst, port } => {
-                        payload(m, 2, if dst { 2 } else { 0 }, 2);
-                        cmp_eq(m, &port.to_be_bytes());
-                    }
-                    // NFT_META_NFPROTO, then the network header.
-                    Match::Addr { dst, addr } => {
-                        meta(m, 15);
-                        match addr {
-                            IpAddr::V4(a) => {
-                                cmp_eq(m, &[2]);
-                                payload(m, 1, if dst { 16 } else { 12 }, 4);
-                                cmp_eq(m, &a.octets());
-                            }
-                            IpAddr::V6(a) => {
-                                cmp_eq(m, &[10]);
-                                payload(m, 1, if dst { 24 } else { 8 }, 16);
-                                cmp_eq(m, &a.octets());
-                            }
+            match rule {
+                // NFT_META_L4PROTO, then the transport header: source port at 0,
+                // destination at 2.
+                Match::Port { proto, dst, port } => {
+                    meta(m, 16);
+                    cmp_eq(m, &[proto.number()]);
+                    payload(m, 2, if dst { 2 } else { 0 }, 2);
+                    cmp_eq(m, &port.to_be_bytes());
+                }
+                // NFT_META_NFPROTO, then the network header.
+                Match::Addr { dst, addr } => {
+                    meta(m, 15);
+                    match addr {
+                        IpAddr::V4(a) => {
+                            cmp_eq(m, &[2]);
+                            payload(m, 1, if dst { 16 } else { 12 }, 4);
+                            cmp_eq(m, &a.octets());
+                        }
+                        IpAddr::V6(a) => {
+                            cmp_eq(m, &[10]);
+                            payload(m, 1, if dst { 24 } else { 8 }, 16);
+                            cmp_eq(m, &a.octets());
                         }
                     }
                 }

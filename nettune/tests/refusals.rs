@@ -10,19 +10,7 @@ fn a_congestion_control_a_child_may_not_pick_is_refused_by_the_dry_run() {
         return;
     }
     let ns = TestNs::new();
-    let sys = ns.sysctl();
-    let available = sys
-        .get::<knobs::TcpAvailableCongestionControl>()
-        .expect("available");
-    let allowed = sys
-        .get::<knobs::TcpAllowedCongestionControl>()
-        .expect("allowed");
-    let restricted = available
-        .as_slice()
-        .iter()
-        .find(|a| !allowed.contains(a))
-        .expect("this kernel has a loaded algorithm that is not in tcp_allowed_congestion_control")
-        .to_string();
+    let restricted = ns.congestion_control_outside_allowed();
     let text = format!(
         "name = \"cc\"\n[sysctl]\n\"net.ipv4.tcp_keepalive_time\" = 99\n\"{}\" = \"{restricted}\"\n",
         knobs::TcpCongestionControl::KEY

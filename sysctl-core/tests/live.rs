@@ -781,18 +781,10 @@ fn plans_refuse_a_congestion_control_a_child_may_not_pick() {
     }
     let ns = TestNs::new();
     let sys = ns.sysctl();
-    let available = sys
-        .get::<knobs::TcpAvailableCongestionControl>()
-        .expect("available");
     let allowed = sys
         .get::<knobs::TcpAllowedCongestionControl>()
         .expect("allowed");
-    let restricted = available
-        .as_slice()
-        .iter()
-        .find(|a| !allowed.contains(a))
-        .expect("this kernel has a loaded algorithm that is not in tcp_allowed_congestion_control")
-        .to_string();
+    let restricted = ns.congestion_control_outside_allowed();
     let k = knobs::TcpCongestionControl::key();
     let reason = sys
         .refusal(&k, &restricted)

@@ -245,6 +245,31 @@ impl TestNs {
         })
     }
 
+    /// A congestion control this kernel has loaded that a child namespace may not pick
+    /// (not in `tcp_allowed_congestion_control`).
+    ///
+    /// # Panics
+    ///
+    /// When the lists cannot be read or every loaded algorithm is allowed.
+    pub fn congestion_control_outside_allowed(&self) -> String {
+        use nettune_sysctl::knobs;
+        let sys = self.sysctl();
+        let available = sys
+            .get::<knobs::TcpAvailableCongestionControl>()
+            .expect("available");
+        let allowed = sys
+            .get::<knobs::TcpAllowedCongestionControl>()
+            .expect("allowed");
+        available
+            .as_slice()
+            .iter()
+            .find(|a| !allowed.contains(a))
+            .expect(
+                "this kernel has a loaded algorithm that is not in tcp_allowed_congestion_control",
+            )
+            .to_string()
+    }
+
     /// Creates a tap device `name` (up, no process attached) and returns its name.
     pub fn add_tap(&self, name: &str) -> String {
         run_ok(
