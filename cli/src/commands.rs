@@ -308,9 +308,16 @@ fn load(profile: &str) -> Res<nettune::Profile> {
 
 pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
     match cmd {
-        Cmd::Audit { profile } => {
+        Cmd::Audit {
+            profile,
+            interval,
+            advice,
+        } => {
             let p = load(&profile)?;
-            crate::audit::audit(ctx, &p)
+            let interval = interval
+                .map(|i| usage(parse_duration("--interval", &i)))
+                .transpose()?;
+            crate::audit::audit(ctx, &p, interval, advice.as_deref())
         }
         Cmd::Apply { profile, txn } => {
             let p = load(&profile)?;
@@ -1196,6 +1203,12 @@ pub(crate) fn parse_bandwidth(text: &str) -> Result<u64, String> {
 
 /// Parses `10ms`, `150us`, `0.2s`.
 pub(crate) fn parse_rtt(text: &str) -> Result<Duration, String> {
+    parse_duration("--rtt", text)
+}
+
+/// Parses a duration option (`flag` names it in errors): `10ms`, `150us`, `0.2s`, `10s`,
+/// `2m`.
+pub(crate) fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
     let t = text.trim().to_ascii_lowercase();
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1e-3)
@@ -1203,14 +1216,16 @@ pub(crate) fn parse_rtt(text: &str) -> Result<Duration, String> {
         (n, 1e-6)
     } else if let Some(n) = t.strip_suffix('s') {
         (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
     } else {
-        return Err(format!("--rtt {text}: give a unit: ms, us or s"));
+        return Err(format!("{flag} {text}: give a unit: us, ms, s or m"));
     };
     let v: f64 = num
         .parse()
-        .map_err(|_| format!("--rtt {text}: not a number"))?;
+        .map_err(|_| format!("{flag} {text}: not a number"))?;
     if !(v.is_finite() && v > 0.0 && v < 1e6) {
-        return Err(format!("--rtt {text}: must be above zero"));
+        return Err(format!("{flag} {text}: must be above zero and below 1e6"));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }

@@ -34,11 +34,20 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Cmd {
-    /// Read the live state and show current, recommended and why, and problem counters (read-only).
+    /// Read the live state and show current, recommended and why, the counters the
+    /// diagnosis rules read, and the rules that fire with their advice (read-only).
     Audit {
         /// A built-in profile (low-latency, throughput, conntrack-heavy) or a TOML file.
         #[arg(long, default_value = "low-latency")]
         profile: String,
+        /// Sample the counters twice, this far apart (10s, 500ms, 1m), and judge them by
+        /// what grew; without it counters are totals since boot and never a problem.
+        #[arg(long, value_name = "DURATION")]
+        interval: Option<String>,
+        /// Write the advice of every rule that fired, as one profile, to this file (for
+        /// `nettune apply --profile FILE` after review).
+        #[arg(long, value_name = "FILE")]
+        advice: Option<std::path::PathBuf>,
     },
     /// Apply a profile transactionally: a write-ahead journal first, then every change,
     /// read back; on a failure everything is put back.

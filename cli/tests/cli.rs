@@ -44,9 +44,14 @@ fn json(args: &[&str]) -> Value {
 }
 
 /// `nettune --json audit` in `ns`, with its exit code checked against what it reports: 3
-/// when a row differs or shows a problem, else 4 when a row is unreadable, else 0.
+/// when a row differs or shows a problem or a rule fired, else 4 when a row is
+/// unreadable, else 0.
 fn audit_json(ns: &TestNs) -> Value {
-    let out = nettune(&["--netns", ns.name(), "--json", "audit"]);
+    audit_output(&nettune(&["--netns", ns.name(), "--json", "audit"]))
+}
+
+/// An audit's JSON, its exit code checked as [`audit_json`] does.
+fn audit_output(out: &Output) -> Value {
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("audit: {e}\n{}", String::from_utf8_lossy(&out.stderr)));
     let rows: Vec<&Value> = ["sysctl", "nic", "conntrack", "mptcp", "counters"]
@@ -54,7 +59,8 @@ fn audit_json(ns: &TestNs) -> Value {
         .flat_map(|s| v[*s].as_array().into_iter().flatten())
         .collect();
     let has = |st: &str| rows.iter().any(|r| r["status"] == st);
-    let want = if has("differs") || has("problem") {
+    let fired = v["diagnoses"].as_array().is_some_and(|d| !d.is_empty());
+    let want = if has("differs") || has("problem") || fired {
         3
     } else if has("unreadable") {
         4
@@ -476,48 +482,185 @@ fn bad_input_exits_2_and_writes_nothing() {
     assert_same(&before, &snapshot(&ns));
 }
 
+/// The kernel's own absolute count of `name` in `ns`, through iproute2's nstat.
+fn nstat(ns: &TestNs, name: &str) -> String {
+    let out = ns.sh(&format!("nstat -asz {name}"));
+    out.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Runs `nettune args...` while `load` runs over and over in the test, until it exits.
+fn nettune_under_load(args: &[&str], mut load: impl FnMut()) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn nettune");
+    while child.try_wait().expect("wait").is_none() {
+        load();
+    }
+    child.wait_with_output().expect("output")
+}
+
 #[test]
-fn audit_flags_counters_that_show_a_problem() {
-    if !require_root("audit_flags_counters_that_show_a_problem") {
+fn audit_shows_totals_since_boot_as_such_and_rates_over_an_interval_as_problems() {
+    if !require_root("audit_shows_totals_since_boot_as_such_and_rates_over_an_interval_as_problems")
+    {
         return;
     }
     let ns = TestNs::new();
-    // Overflow a UDP receive buffer that nobody reads.
-    let sent = ns.run(|| {
+    let (rx, tx) = ns.run(|| {
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let to = rx.local_addr().expect("addr");
-        let payload = [7u8; 1400];
-        (0..4000)
-            .filter(|_| tx.send_to(&payload, to).is_ok())
-            .count()
+        (rx, tx)
     });
+    let to = rx.local_addr().expect("addr");
+    // Overflow a UDP receive buffer that nobody reads.
+    let sent = (0..4000)
+        .filter(|_| tx.send_to(&[7u8; 1400], to).is_ok())
+        .count();
     assert!(sent > 0);
-    let audit = audit_json(&ns);
-    let counters = audit["counters"].as_array().expect("counters");
-    let row = |item: &str| {
-        counters
+    let row = |audit: &Value, item: &str| {
+        audit["counters"]
+            .as_array()
+            .expect("counters")
             .iter()
             .find(|r| r["item"] == item)
             .cloned()
-            .expect(item)
+            .unwrap_or_else(|| panic!("no {item}"))
     };
-    // The kernel's own count, through iproute2's nstat (absolute, history untouched).
-    let nstat = |name: &str| -> String {
-        let out = ns.sh(&format!("nstat -asz {name}"));
-        out.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let errors = row("Udp.RcvbufErrors");
+    // Since boot: the kernel's total, shown as such, and not a problem.
+    let audit = audit_json(&ns);
+    assert!(audit["interval_secs"].is_null());
+    let errors = row(&audit, "Udp.RcvbufErrors");
+    assert_eq!(errors["status"], "info", "{errors}");
+    assert_eq!(
+        errors["current"],
+        format!("{} since boot", nstat(&ns, "UdpRcvbufErrors"))
+    );
+    assert_ne!(nstat(&ns, "UdpRcvbufErrors"), "0");
+    assert!(
+        audit["diagnoses"]
+            .as_array()
+            .expect("diagnoses")
+            .iter()
+            .all(|d| d["rule"] != "udp-rcvbuf"),
+        "{audit}"
+    );
+
+    // Over an interval while the sender goes on: a problem now, and the rule fires.
+    let out = nettune_under_load(
+        &[
+            "--netns",
+            ns.name(),
+            "--json",
+            "audit",
+            "--interval",
+            "500ms",
+        ],
+        || {
+            let _ = tx.send_to(&[7u8; 1400], to);
+        },
+    );
+    let audit = audit_output(&out);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(audit["interval_secs"].as_f64().is_some_and(|s| s >= 0.5));
+    let errors = row(&audit, "Udp.RcvbufErrors");
     assert_eq!(errors["status"], "problem", "{errors}");
-    assert_eq!(errors["current"], nstat("UdpRcvbufErrors"));
-    assert_ne!(errors["current"], "0");
-    let overflows = row("TcpExt.ListenOverflows");
+    let d = audit["diagnoses"]
+        .as_array()
+        .expect("diagnoses")
+        .iter()
+        .find(|d| d["rule"] == "udp-rcvbuf")
+        .cloned()
+        .expect("udp-rcvbuf fired");
+    let delta = d["evidence"][0]["delta"].as_u64().expect("delta");
+    assert!(delta > 0, "{d}");
+    assert_eq!(d["evidence"][0]["signal"], "Udp.RcvbufErrors");
+    // A child namespace cannot set net.core.rmem_*: no advice, and why.
+    assert!(d["advice"].is_null(), "{d}");
+    assert!(
+        d["caveat"]
+            .as_str()
+            .is_some_and(|c| c.contains("rmem_default")),
+        "{d}"
+    );
+    let overflows = row(&audit, "TcpExt.ListenOverflows");
     assert_eq!(overflows["status"], "ok");
-    assert_eq!(overflows["current"], nstat("TcpExtListenOverflows"));
+    drop(rx);
+}
+
+#[test]
+fn audit_advice_is_a_profile_that_apply_takes_and_rollback_undoes() {
+    if !require_root("audit_advice_is_a_profile_that_apply_takes_and_rollback_undoes") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("sysctl -qw net.core.somaxconn=2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let advice = dir.path().join("advice.toml");
+    let listener = ns.run(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = listener.local_addr().expect("addr");
+    let mut clients = Vec::new();
+    let out = nettune_under_load(
+        &[
+            "--netns",
+            ns.name(),
+            "audit",
+            "--profile",
+            "low-latency",
+            "--interval",
+            "500ms",
+            "--advice",
+            advice.to_str().expect("path"),
+        ],
+        || {
+            if clients.len() < 200 {
+                clients.push(ns.run(|| {
+                    let s =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                            .expect("socket");
+                    s.set_nonblocking(true).expect("nonblocking");
+                    let _ = s.connect(&addr.into());
+                    s
+                }));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        },
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("diagnosis tcp-listen-overflow:"), "{text}");
+    assert!(
+        text.contains("evidence: TcpExt.ListenOverflows +"),
+        "{text}"
+    );
+    let fragment = std::fs::read_to_string(&advice).expect("advice written");
+    assert!(fragment.contains("net.core.somaxconn"), "{fragment}");
+    drop((listener, clients));
+
+    let journal = dir.path().join("j");
+    ok(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        advice.to_str().expect("path"),
+        "--journal",
+        journal.to_str().expect("path"),
+    ]);
+    let now: u64 = ns
+        .sh("sysctl -n net.core.somaxconn")
+        .trim()
+        .parse()
+        .expect("number");
+    assert!(now >= 4, "somaxconn {now}");
+    ok(&["rollback", journal.to_str().expect("path")]);
+    assert_eq!(ns.sh("sysctl -n net.core.somaxconn").trim(), "2");
 }
 
 #[test]

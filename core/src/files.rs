@@ -92,6 +92,51 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(hard.max(soft))
 }
 
+/// Replaces the file at `path` with `data` so that a reader (or a crash) sees the old
+/// file or the new one, never a part: a temporary file created `O_EXCL|O_NOFOLLOW` with
+/// `mode` beside it, written, synced, renamed over `path`, and the directory synced. On
+/// failure the temporary file is removed and `path` is as it was.
+///
+/// # Errors
+///
+/// When the directory cannot be written, the disk is full, or `path` names no file.
+pub fn write_atomic(path: &std::path::Path, data: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", path.display()),
+        )
+    })?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{nanos:x}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let write = || -> io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 /// An open file and whether it was opened for writing too.
 struct Opened {
     file: Arc<File>,

@@ -12,18 +12,20 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 use nettune_core::ErrorKind;
 use nettune_core::error::report;
-use nettune_core::files::Tree;
 use nettune_nic::{Nic, Offload};
+use nettune_sysctl::Sysctl;
 use nettune_sysctl::advice::{self, Advice};
 use nettune_sysctl::knobs::canonical_lenient;
-use nettune_sysctl::{Key, Sysctl};
 use serde::Serialize;
 
 use crate::Target;
+use crate::diagnosis::{self, Diagnosis};
 use crate::profile::{NicProfile, Profile, Want};
+use crate::signals::{Rates, Sample, Sampler, Source};
 
 /// What an audited row found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,6 +143,7 @@ impl Row {
     }
 
     /// A counter that should be 0.
+    #[cfg(test)]
     fn counter(item: String, value: u64, why: &str) -> Self {
         Self {
             item,
@@ -179,8 +182,15 @@ pub struct Audit {
     pub conntrack: Vec<Row>,
     /// The MPTCP path manager's limits and endpoints.
     pub mptcp: Vec<Row>,
-    /// The `/proc/net/netstat` and `/proc/net/snmp` counters that mean lost data now.
+    /// The counters the diagnosis rules read: totals since boot (status `info`), or with
+    /// an interval their growth over it (`problem` when they grew).
     pub counters: Vec<Row>,
+    /// The seconds between the two samples the counters were compared over; `None` when
+    /// the audit read totals since boot only.
+    #[serde(rename = "interval_secs")]
+    pub interval: Option<f64>,
+    /// The rules that fired, each with its evidence and advice ([`crate::diagnosis`]).
+    pub diagnoses: Vec<Diagnosis>,
     /// Advice on the live socket buffer sizes.
     pub advice: Vec<Advice>,
     /// Why the buffer sizes could not be checked, when they could not.
@@ -197,8 +207,10 @@ pub struct Summary {
     pub ok: usize,
     /// Differ from the profile.
     pub differs: usize,
-    /// Show a problem now.
+    /// Show a problem now (counters that grew, a full table).
     pub problems: usize,
+    /// Diagnosis rules that fired.
+    pub diagnoses: usize,
     /// Could not be read or do not exist here.
     pub unread: usize,
     /// Differ from the profile but cannot be set here.
@@ -229,16 +241,41 @@ impl Audit {
                 Status::Unsettable(_) => s.unsettable += 1,
             }
         }
+        s.diagnoses = self.diagnoses.len();
         s
     }
 }
 
 impl Profile {
     /// Audits `target`'s live state against this profile: every sysctl rule, the offloads
-    /// and coalescing of each interface, conntrack fill and drop counters, the MPTCP path
-    /// manager, and the TCP/UDP counters that show a problem now. Writes nothing; a row
+    /// and coalescing of each interface, conntrack fill, the MPTCP path manager, and the
+    /// counters the [diagnosis](crate::diagnosis) rules read — as totals since boot,
+    /// which say that something happened once, never that it happens now (status
+    /// `info`); only the rules on the configuration alone can fire. Writes nothing; a row
     /// that cannot be read says why instead of failing the audit.
+    /// [`Profile::audit_over`] measures the counters as rates.
     pub fn audit(&self, target: &Target) -> Audit {
+        let sample = Sampler::new(target).sample();
+        self.audit_sampled(target, &sample, None)
+    }
+
+    /// As [`Profile::audit`], with the counters sampled twice, `interval` apart: a
+    /// counter that grew is a problem now, and the rules fire on what grew. Blocks for
+    /// `interval`.
+    pub fn audit_over(&self, target: &Target, interval: Duration) -> Audit {
+        let mut sampler = Sampler::new(target);
+        let before = sampler.sample();
+        std::thread::sleep(interval);
+        let rates = Rates::between(&before, &sampler.sample());
+        self.audit_rates(target, &rates)
+    }
+
+    /// As [`Profile::audit_over`], on two samples the caller took ([`Sampler`]).
+    pub fn audit_rates(&self, target: &Target, rates: &Rates) -> Audit {
+        self.audit_sampled(target, rates.latest(), Some(rates))
+    }
+
+    fn audit_sampled(&self, target: &Target, sample: &Sample, rates: Option<&Rates>) -> Audit {
         let (advice, advice_error) = match advice::buffers(target.sysctl()) {
             Ok(a) => (a, None),
             Err(e) => (Vec::new(), Some(report(&e))),
@@ -247,9 +284,11 @@ impl Profile {
             profile: self.name().to_owned(),
             sysctl: sysctl_rows(target.sysctl(), self),
             nic: nic_rows(target, self),
-            conntrack: conntrack_rows(target),
+            conntrack: conntrack_rows(sample),
             mptcp: mptcp_rows(target, self),
-            counters: counter_rows(target),
+            counters: counter_rows(sample, rates),
+            interval: rates.map(|r| r.interval().as_secs_f64()),
+            diagnoses: diagnosis::diagnose(target, rates, sample),
             advice,
             advice_error,
             written: false,
@@ -430,95 +469,55 @@ fn nic_rows(target: &Target, p: &Profile) -> Vec<Row> {
     rows
 }
 
-/// Conntrack fill and the per-CPU counters that mean lost or refused connections.
-fn conntrack_rows(target: &Target) -> Vec<Row> {
-    use nettune_conntrack::{Conntrack, Count, CpuStats};
-    let mut rows = Vec::new();
-    let opened = Conntrack::open_in(target.netns()).map_err(|e| report(&e));
-    let count = match &opened {
-        Ok(ct) => ct.count().map_err(|e| report(&e)),
-        Err(e) => Err(e.clone()),
-    };
-    // Without CAP_NET_ADMIN ctnetlink refuses; the sysctls are world-readable.
-    let count = count.or_else(|netlink| {
-        let read = |k: &str| -> Result<u32, String> {
-            let key = Key::new(k).map_err(|e| report(&e))?;
-            let v = target.sysctl().read_raw(&key).map_err(|e| report(&e))?;
-            v.trim()
-                .parse()
-                .map_err(|_| format!("{k}: {v:?} is not a number"))
-        };
-        match (
-            read("net.netfilter.nf_conntrack_count"),
-            read("net.netfilter.nf_conntrack_max"),
-        ) {
-            (Ok(entries), Ok(max)) => Ok(Count { entries, max }),
-            (Err(e), _) | (_, Err(e)) => Err(format!("{netlink}; {e}")),
-        }
-    });
-    match count {
-        Ok(c) => {
-            let fill = c.fill() * 100.0;
-            rows.push(Row {
+/// Conntrack fill (its drop and insert-failure counters are among the counters).
+fn conntrack_rows(sample: &Sample) -> Vec<Row> {
+    let why = "a full table drops new connections (raise nf_conntrack_max or shorten timeouts)";
+    match (
+        sample.gauge("conntrack.entries"),
+        sample.gauge("conntrack.max"),
+    ) {
+        (Some(entries), Some(max)) => {
+            let fill = if max == 0 {
+                0.0
+            } else {
+                entries as f64 * 100.0 / max as f64
+            };
+            vec![Row {
                 item: "conntrack fill".into(),
-                current: Some(format!("{} of {} ({fill:.1}%)", c.entries, c.max)),
+                current: Some(format!("{entries} of {max} ({fill:.1}%)")),
                 recommended: Some("below 80%".into()),
                 status: if fill >= 80.0 {
                     Status::Problem
                 } else {
                     Status::Ok
                 },
-                why: "a full table drops new connections (raise nf_conntrack_max or shorten timeouts)".into(),
-            });
+                why: why.into(),
+            }]
         }
-        Err(e) => rows.push(Row::unread(
-            "conntrack fill",
-            Some("below 80%"),
-            Status::Unreadable(e),
-            "a full table drops new connections",
-        )),
-    }
-    let stats = match &opened {
-        Ok(ct) => ct.stats().map_err(|e| report(&e)),
-        Err(e) => Err(e.clone()),
-    };
-    match stats {
-        Ok(per_cpu) => {
-            let sum = |f: fn(&CpuStats) -> u32| per_cpu.iter().map(|s| u64::from(f(s))).sum();
-            let counters: [(&str, u64, &str); 4] = [
-                (
-                    "drop",
-                    sum(|s| s.drop),
-                    "packets dropped because the table was full",
-                ),
-                (
-                    "early_drop",
-                    sum(|s| s.early_drop),
-                    "entries evicted to make room: the table is at its limit",
-                ),
-                (
-                    "insert_failed",
-                    sum(|s| s.insert_failed),
-                    "entries that lost an insert race or found no room",
-                ),
-                (
-                    "error",
-                    sum(|s| s.error),
-                    "packets ctnetlink could not track (malformed or refused by a helper)",
-                ),
-            ];
-            for (name, value, why) in counters {
-                rows.push(Row::counter(format!("conntrack {name}"), value, why));
-            }
+        _ => {
+            let unread: Vec<_> = sample
+                .unread()
+                .iter()
+                .filter(|u| u.source == Source::Conntrack)
+                .collect();
+            let reason = unread
+                .iter()
+                .map(|u| u.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            let status = if !unread.is_empty() && unread.iter().all(|u| u.absent) {
+                Status::Absent(reason)
+            } else {
+                Status::Unreadable(reason)
+            };
+            vec![Row::unread(
+                "conntrack fill",
+                Some("below 80%"),
+                status,
+                why,
+            )]
         }
-        Err(e) => rows.push(Row::unread(
-            "conntrack stats",
-            Some("0"),
-            Status::Unreadable(e),
-            "per-CPU drop and insert-failure counters (ctnetlink needs CAP_NET_ADMIN)",
-        )),
     }
-    rows
 }
 
 fn mptcp_rows(target: &Target, p: &Profile) -> Vec<Row> {
@@ -579,122 +578,74 @@ fn mptcp_rows(target: &Target, p: &Profile) -> Vec<Row> {
     rows
 }
 
-/// The `/proc/net/netstat` and `/proc/net/snmp` counters that show a problem now.
-const COUNTERS: [(&str, &str, &str, &str); 9] = [
-    (
-        "netstat",
-        "TcpExt",
-        "ListenOverflows",
-        "accept queue full: raise somaxconn and the listen backlog, accept faster",
-    ),
-    (
-        "netstat",
-        "TcpExt",
-        "ListenDrops",
-        "SYNs or ACKs dropped at a listener (overflows and other causes)",
-    ),
-    (
-        "netstat",
-        "TcpExt",
-        "SyncookiesSent",
-        "SYN queue overflowed: tcp_max_syn_backlog too small, or a SYN flood",
-    ),
-    (
-        "netstat",
-        "TcpExt",
-        "TCPBacklogDrop",
-        "socket backlog full while the owner held the lock: receiver too slow",
-    ),
-    (
-        "netstat",
-        "TcpExt",
-        "PruneCalled",
-        "receive queue over its memory: the kernel collapsed it (rmem too small)",
-    ),
-    (
-        "netstat",
-        "TcpExt",
-        "RcvPruned",
-        "received data thrown away under memory pressure",
-    ),
-    (
-        "snmp",
-        "Udp",
-        "RcvbufErrors",
-        "UDP datagrams dropped: the receive buffer was full (raise SO_RCVBUF / rmem)",
-    ),
-    (
-        "snmp",
-        "Udp",
-        "SndbufErrors",
-        "UDP sends failed: the send buffer was full",
-    ),
-    (
-        "snmp",
-        "Udp",
-        "InErrors",
-        "UDP datagrams dropped on receive (buffer full or bad checksum)",
-    ),
-];
-
-/// Parses the header/value line pairs of `/proc/net/netstat` and `/proc/net/snmp`.
-fn lookup(text: &str, group: &str, name: &str) -> Option<u64> {
-    let prefix = format!("{group}:");
-    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
-    while let (Some(head), Some(values)) = (lines.next(), lines.next()) {
-        let idx = head.split_whitespace().skip(1).position(|n| n == name);
-        if let Some(i) = idx {
-            return values.split_whitespace().skip(1).nth(i)?.parse().ok();
+/// One row per counter a diagnosis rule reads (in rule order, each counter once), and
+/// one per signal source that could not be read.
+fn counter_rows(sample: &Sample, rates: Option<&Rates>) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for rule in diagnosis::RULES {
+        for pattern in rule.signals {
+            for (name, total) in diagnosis::signals_matching(sample, pattern) {
+                if !seen.insert(name.to_owned()) {
+                    continue;
+                }
+                let why = format!("{}: {}", rule.id, rule.cause);
+                let (current, status) = match rates {
+                    None => (format!("{total} since boot"), Status::Info),
+                    Some(r) => match r.get(name) {
+                        Some(rate) => (
+                            format!(
+                                "{} in {:.1}s ({:.1}/s)",
+                                rate.delta,
+                                r.interval().as_secs_f64(),
+                                rate.per_second
+                            ),
+                            if rate.delta > 0 {
+                                Status::Problem
+                            } else {
+                                Status::Ok
+                            },
+                        ),
+                        None => (
+                            format!("{total} since boot"),
+                            Status::Unreadable(
+                                "not in the first sample, or it went down (reset)".into(),
+                            ),
+                        ),
+                    },
+                };
+                rows.push(Row {
+                    item: name.to_owned(),
+                    current: Some(current),
+                    recommended: Some(if rates.is_some() { "0/s" } else { "-" }.into()),
+                    status,
+                    why,
+                });
+            }
         }
     }
-    None
-}
-
-fn counter_rows(target: &Target) -> Vec<Row> {
-    let read = |file: &str| -> Result<String, String> {
-        let mut buf = Vec::new();
-        match target.netns().read_file(Tree::ProcNet, file, &mut buf) {
-            Ok(Ok(_)) => Ok(String::from_utf8_lossy(&buf).into_owned()),
-            Ok(Err(e)) => Err(format!("/proc/net/{file}: {e}")),
-            Err(e) => Err(report(&e)),
+    for u in sample.unread() {
+        if u.source == Source::Conntrack {
+            continue; // on the conntrack fill row
         }
-    };
-    let (netstat, snmp) = (read("netstat"), read("snmp"));
-    COUNTERS
-        .iter()
-        .map(|&(file, group, name, why)| {
-            let item = format!("{group}.{name}");
-            let text = if file == "netstat" { &netstat } else { &snmp };
-            match text {
-                Err(e) => Row::unread(item, Some("0"), Status::Unreadable(e.clone()), why),
-                Ok(t) => match lookup(t, group, name) {
-                    None => Row::unread(
-                        item,
-                        Some("0"),
-                        Status::Absent(format!("no {group} {name} in /proc/net/{file}")),
-                        why,
-                    ),
-                    Some(v) => Row::counter(item, v, why),
-                },
-            }
-        })
-        .collect()
+        let status = if u.absent {
+            Status::Absent(u.reason.clone())
+        } else {
+            Status::Unreadable(u.reason.clone())
+        };
+        rows.push(Row::unread(
+            format!("signals {}", u.source.as_str()),
+            None,
+            status,
+            "counters the diagnosis rules read",
+        ));
+    }
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counters_are_found_by_header() {
-        let text = "TcpExt: SyncookiesSent ListenOverflows\nTcpExt: 3 17\n\
-                    IpExt: InNoRoutes\nIpExt: 9\n";
-        assert_eq!(lookup(text, "TcpExt", "ListenOverflows"), Some(17));
-        assert_eq!(lookup(text, "TcpExt", "SyncookiesSent"), Some(3));
-        assert_eq!(lookup(text, "IpExt", "InNoRoutes"), Some(9));
-        assert_eq!(lookup(text, "TcpExt", "Missing"), None);
-        assert_eq!(lookup("TcpExt: A\n", "TcpExt", "A"), None);
-    }
 
     #[test]
     fn rows_serialize_with_a_flat_status() {
@@ -724,6 +675,8 @@ mod tests {
             conntrack: vec![Row::counter("e".into(), 5, "")],
             mptcp: vec![],
             counters: vec![Row::counter("f".into(), 0, "")],
+            interval: None,
+            diagnoses: vec![],
             advice: vec![],
             advice_error: None,
             written: false,
@@ -735,7 +688,8 @@ mod tests {
                 differs: 1,
                 problems: 1,
                 unread: 1,
-                unsettable: 0
+                unsettable: 0,
+                diagnoses: 0,
             }
         );
         assert_eq!(audit.rows().count(), 6);

@@ -519,35 +519,15 @@ impl Journal {
             journal_error(path, ErrorKind::Io, format!("cannot be encoded: {e}"), None)
         })?;
         let text = line(&format!("{HEADER_TAG} v{VERSION}"), &json);
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .ok_or_else(|| journal_error(path, ErrorKind::InvalidValue, "names no file", None))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}-{:x}",
-            name.to_string_lossy(),
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos())
-        ));
-        let write = || -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            File::open(&dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
+        if path.file_name().is_none() {
+            return Err(journal_error(
+                path,
+                ErrorKind::InvalidValue,
+                "names no file",
+                None,
+            ));
+        }
+        nettune_core::files::write_atomic(path, text.as_bytes(), 0o600).map_err(|e| {
             journal_error(
                 path,
                 ErrorKind::of_io(&e),

@@ -97,6 +97,8 @@ pub mod fuzzing {
 #[cfg(feature = "host")]
 pub mod audit;
 #[cfg(feature = "host")]
+pub mod diagnosis;
+#[cfg(feature = "host")]
 mod item;
 #[cfg(feature = "host")]
 pub mod journal;
@@ -104,6 +106,8 @@ pub mod journal;
 pub mod plan;
 #[cfg(feature = "host")]
 pub mod profile;
+#[cfg(feature = "host")]
+pub mod signals;
 #[cfg(feature = "host")]
 mod target;
 
