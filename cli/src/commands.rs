@@ -335,7 +335,57 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
         Cmd::Mptcp { cmd } => mptcp(ctx, cmd),
         Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
         Cmd::Profile { cmd } => profile(ctx, cmd),
+        Cmd::Exporter {
+            listen,
+            textfile,
+            interval,
+            profile,
+            journal,
+        } => {
+            let interval = interval
+                .map(|i| usage(parse_duration("--interval", &i)))
+                .transpose()?;
+            let mut exporter = nettune::Exporter::new(txn::target(ctx)?);
+            if let Some(p) = profile {
+                exporter = exporter.with_profile(load(&p)?);
+            }
+            if let Some(j) = journal {
+                exporter = exporter.with_journal(j);
+            }
+            exporter_run(exporter, listen.as_deref(), textfile.as_deref(), interval)
+        }
     }
+}
+
+/// Runs the exporter: serves HTTP on `listen`, or writes `textfile` once (or every
+/// `interval`).
+fn exporter_run(
+    mut exporter: nettune::Exporter,
+    listen: Option<&str>,
+    textfile: Option<&std::path::Path>,
+    interval: Option<Duration>,
+) -> Res {
+    if let Some(path) = textfile {
+        loop {
+            exporter
+                .write_textfile(path)
+                .map_err(|e| Fail::Run(format!("--textfile {}: {e}", path.display())))?;
+            match interval {
+                Some(i) => std::thread::sleep(i),
+                None => return Ok(()),
+            }
+        }
+    }
+    let addr = listen.unwrap_or_default();
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| Fail::Usage(format!("--listen {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| addr.to_owned(), |a| a.to_string());
+    eprintln!("nettune: exporter on http://{bound}/metrics");
+    exporter
+        .serve(&listener)
+        .map_err(|e| Fail::Run(format!("--listen {bound}: {e}")))
 }
 
 /// A one-off change (`sysctl set`, `nic set`): the same transaction as `apply`, all or

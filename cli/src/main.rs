@@ -112,6 +112,33 @@ pub(crate) enum Cmd {
         #[arg(long)]
         rtt: String,
     },
+    /// Serve the namespace's tuning state and diagnosis as Prometheus metrics over HTTP
+    /// (`--listen`), or write them for node_exporter's textfile collector (`--textfile`).
+    Exporter {
+        /// Serve GET /metrics on this address (host:port), in the namespace the command
+        /// runs in; the metrics are those of `--netns`.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            required_unless_present = "textfile",
+            conflicts_with = "textfile"
+        )]
+        listen: Option<String>,
+        /// Write one scrape to this file atomically (a `.prom` file in the collector's
+        /// directory) and exit, or every `--interval`.
+        #[arg(long, value_name = "FILE")]
+        textfile: Option<std::path::PathBuf>,
+        /// With `--textfile`: write again this often (10s, 1m) until killed.
+        #[arg(long, value_name = "DURATION", requires = "textfile")]
+        interval: Option<String>,
+        /// Export desired values and drift against this profile (built-in or file).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Export this journal's profile and generation, and name it as what set the
+        /// knobs it records.
+        #[arg(long, value_name = "FILE")]
+        journal: Option<std::path::PathBuf>,
+    },
     /// Built-in and file profiles.
     Profile {
         #[command(subcommand)]

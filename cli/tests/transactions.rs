@@ -747,6 +747,7 @@ fn a_second_apply_keeps_the_first_baseline_and_a_failed_one_keeps_the_journal() 
         text(&out)
     );
     assert_eq!(std::fs::read(&journal).expect("read"), same);
+    assert_eq!(Journal::open(&journal).expect("journal").generation(), 1);
     let out = ok(&[
         "--netns",
         ns.name(),
@@ -761,6 +762,13 @@ fn a_second_apply_keeps_the_first_baseline_and_a_failed_one_keeps_the_journal() 
         "{}",
         text(&out)
     );
+    let j = Journal::open(&journal).expect("journal");
+    assert_eq!(
+        j.generation(),
+        2,
+        "a second apply that wrote is generation 2"
+    );
+    assert!(j.profile().contains(" + "), "{}", j.profile());
     // A failing third apply: the kernel refuses a value after the first key took.
     let bad = tmp("bad.toml");
     // (IPv6 needs an MTU of at least 1280: a check only the kernel makes on an untyped key.)

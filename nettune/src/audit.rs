@@ -249,7 +249,7 @@ impl Audit {
 impl Profile {
     /// Audits `target`'s live state against this profile: every sysctl rule, the offloads
     /// and coalescing of each interface, conntrack fill, the MPTCP path manager, and the
-    /// counters the [diagnosis](crate::diagnosis) rules read — as totals since boot,
+    /// counters the [diagnosis] rules read — as totals since boot,
     /// which say that something happened once, never that it happens now (status
     /// `info`); only the rules on the configuration alone can fire. Writes nothing; a row
     /// that cannot be read says why instead of failing the audit.

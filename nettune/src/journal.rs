@@ -67,7 +67,15 @@ struct Header {
     netns_name: Option<String>,
     profile: String,
     created: u64,
+    /// How many applies the journal records (1 for the first; journals written before
+    /// the field existed read as 1).
+    #[serde(default = "first_generation")]
+    generation: u32,
     items: Vec<JournalItem>,
+}
+
+fn first_generation() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,6 +494,17 @@ impl Journal {
         self.header.netns_name.as_deref()
     }
 
+    /// The profile (or profiles, `a + b`, in the order they were applied) it records.
+    pub fn profile(&self) -> &str {
+        &self.header.profile
+    }
+
+    /// How many applies it records: 1 after the first, one more after each apply that
+    /// kept its baseline.
+    pub fn generation(&self) -> u32 {
+        self.header.generation
+    }
+
     /// The items.
     pub fn items(&self) -> &[JournalItem] {
         &self.header.items
@@ -777,6 +796,7 @@ impl Plan {
                     i.prior.clone_from(&i.planned);
                 }
                 h.profile = format!("{} + {}", h.profile, self.profile);
+                h.generation = h.generation.saturating_add(1);
                 h
             }
             None => Header {
@@ -785,6 +805,7 @@ impl Plan {
                 netns_name: target.name().map(str::to_owned),
                 profile: self.profile.clone(),
                 created: now(),
+                generation: 1,
                 items: Vec::new(),
             },
         };
@@ -866,6 +887,7 @@ mod tests {
             netns_name: Some("blue".into()),
             profile: "p".into(),
             created: 1,
+            generation: 1,
             items: vec![JournalItem {
                 id: ItemId::Sysctl {
                     key: "net.ipv4.tcp_sack".parse().expect("key"),

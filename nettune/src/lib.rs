@@ -66,6 +66,8 @@
 //! [`Journal`], then the changes; [`Journal::rollback`] and [`Journal::recover`] put them
 //! back, from any process, even after a crash. See [`journal`] for the guarantees.
 //! [`Profile::audit`] compares a namespace with a profile row by row and writes nothing.
+//! [`diagnosis`] turns counters sampled as rates ([`signals`]) into causes with advice (a
+//! profile fragment), and [`Exporter`] serves all of it as Prometheus metrics.
 //!
 //! ```no_run
 //! let target = nettune::Target::current()?;
@@ -99,6 +101,8 @@ pub mod audit;
 #[cfg(feature = "host")]
 pub mod diagnosis;
 #[cfg(feature = "host")]
+pub mod exporter;
+#[cfg(feature = "host")]
 mod item;
 #[cfg(feature = "host")]
 pub mod journal;
@@ -115,6 +119,8 @@ mod target;
 pub use audit::Audit;
 #[cfg(feature = "host")]
 pub use error::{Error, Result};
+#[cfg(feature = "host")]
+pub use exporter::Exporter;
 #[cfg(feature = "host")]
 pub use item::{ABSENT, ItemId};
 #[cfg(feature = "host")]

@@ -107,6 +107,13 @@ impl Want {
     }
 }
 
+/// `N`, `>N` (at least) or `<N` (at most), as a profile writes it.
+impl std::fmt::Display for Want {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 /// One sysctl of a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlRule {

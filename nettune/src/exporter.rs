@@ -1,0 +1,703 @@
+//! [`Exporter`]: one namespace's tuning state and its diagnosis as Prometheus metrics, for
+//! an HTTP scrape ([`Exporter::serve`]) or node_exporter's textfile collector
+//! ([`Exporter::write_textfile`]). Encoded with the `prometheus-client` crate, served in
+//! the Prometheus text format 0.0.4 (counters named `*_total`).
+//!
+//! A scrape reads the [signals](crate::signals), the live sysctls the profile and the
+//! diagnosis rules name, conntrack's count and per-CPU statistics (never the table: one
+//! `CT_GET_STATS` and one `CT_GET_STATS_CPU` request, whatever its size), and every
+//! interface's rings, coalescing, channels and features (ioctl handles kept between
+//! scrapes). The rules are judged on what grew since the previous scrape, so the advice
+//! follows the load. It needs no privilege: what cannot be read is missing, and
+//! `nettune_source_up` says which source and why in the log.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `nettune_sysctl_value` | gauge | `key`, `field` (0.. for vectors) |
+//! | `nettune_sysctl_desired` | gauge | `key`, `field`, `bound` (`exact`, `at_least`, `at_most`) |
+//! | `nettune_sysctl_drift` | gauge 0/1 | `key`, `actual`, `desired`, `set_by` (sysctl.d file:line, `nettune journal`, or `unknown`) |
+//! | `nettune_profile_info` | gauge 1 | `profile` |
+//! | `nettune_journal_generation`, `nettune_journal_committed`, `nettune_journal_items` | gauge | `profile` |
+//! | `nettune_conntrack_entries`, `nettune_conntrack_max` | gauge | |
+//! | `nettune_conntrack_stat_total` | counter | `stat` |
+//! | `nettune_nic_ring` | gauge | `iface`, `ring` (`rx`, `tx`, ...), `kind` (`current`, `max`) |
+//! | `nettune_nic_coalesce` | gauge | `iface`, `field` |
+//! | `nettune_nic_channels` | gauge | `iface`, `channel`, `kind` |
+//! | `nettune_nic_feature` | gauge 0/1 | `iface`, `feature`, `fixed` |
+//! | `nettune_signal_total` | counter | `signal`, `rule`, `knob` (what it implicates; `none` for MPTCP's) |
+//! | `nettune_sockstat` | gauge | `protocol`, `field` |
+//! | `nettune_rule_firing` | gauge 0/1 | `rule` |
+//! | `nettune_advice` | gauge 1 | `rule`, `knob`, `proposed` |
+//! | `nettune_rate_window_seconds` | gauge | the time the rules were judged over (0: first scrape) |
+//! | `nettune_source_up` | gauge 0/1 | `source` |
+//! | `nettune_scrape_duration_seconds` | gauge | |
+//!
+//! ```no_run
+//! let target = nettune::Target::current()?;
+//! let mut exporter = nettune::Exporter::new(target).with_profile(nettune::Profile::low_latency());
+//! let listener = std::net::TcpListener::bind("127.0.0.1:9464")?;
+//! exporter.serve(&listener)?; // GET /metrics, until the listener fails
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use nettune_nic::{IfName, Nic};
+use nettune_sysctl::Key;
+use nettune_sysctl::sysctld::SysctlConfig;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::Target;
+use crate::diagnosis::{self, RULES};
+use crate::item::ItemId;
+use crate::journal::Journal;
+use crate::profile::{Profile, Want};
+use crate::signals::{Rates, Sample, Sampler, Source};
+
+/// Every metric the exporter defines, as exposed (with the `nettune_` prefix, counters with
+/// `_total`), and its type. A scrape emits those it has values for.
+pub const METRICS: &[(&str, &str)] = &[
+    ("nettune_source_up", "gauge"),
+    ("nettune_signal_total", "counter"),
+    ("nettune_conntrack_stat_total", "counter"),
+    ("nettune_conntrack_entries", "gauge"),
+    ("nettune_conntrack_max", "gauge"),
+    ("nettune_sockstat", "gauge"),
+    ("nettune_rate_window_seconds", "gauge"),
+    ("nettune_rule_firing", "gauge"),
+    ("nettune_advice", "gauge"),
+    ("nettune_sysctl_value", "gauge"),
+    ("nettune_profile_info", "gauge"),
+    ("nettune_journal_generation", "gauge"),
+    ("nettune_journal_committed", "gauge"),
+    ("nettune_journal_items", "gauge"),
+    ("nettune_sysctl_desired", "gauge"),
+    ("nettune_sysctl_drift", "gauge"),
+    ("nettune_nic_ring", "gauge"),
+    ("nettune_nic_coalesce", "gauge"),
+    ("nettune_nic_channels", "gauge"),
+    ("nettune_nic_feature", "gauge"),
+    ("nettune_scrape_duration_seconds", "gauge"),
+];
+
+type Labels = Vec<(String, String)>;
+type GaugeF = Gauge<f64, AtomicU64>;
+
+fn labels<const N: usize>(pairs: [(&str, &str); N]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The metric families of one scrape, registered in one registry.
+struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        Self {
+            registry: Registry::with_prefix("nettune"),
+        }
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, GaugeF> {
+        debug_assert!(
+            METRICS.contains(&(&*format!("nettune_{name}"), "gauge")),
+            "{name}"
+        );
+        let f = Family::<Labels, GaugeF>::default();
+        self.registry.register(name, help, f.clone());
+        f
+    }
+
+    fn counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter> {
+        debug_assert!(
+            METRICS.contains(&(&*format!("nettune_{name}_total"), "counter")),
+            "{name}"
+        );
+        let f = Family::<Labels, Counter>::default();
+        self.registry.register(name, help, f.clone());
+        f
+    }
+
+    /// The Prometheus text format: OpenMetrics' `# EOF` and `# UNIT` dropped, and each
+    /// counter's `# HELP`/`# TYPE` named as its samples are (`*_total`).
+    fn encode(&self) -> String {
+        let mut open = String::new();
+        if encode(&mut open, &self.registry).is_err() {
+            return String::new();
+        }
+        let counters: std::collections::HashSet<&str> = open
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+            .collect();
+        let mut out = String::with_capacity(open.len());
+        for line in open.lines() {
+            if line == "# EOF" || line.starts_with("# UNIT ") {
+                continue;
+            }
+            let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+                let rest = line.strip_prefix(p)?;
+                let (name, tail) = rest.split_once(' ')?;
+                counters
+                    .contains(name)
+                    .then(|| format!("{p}{name}_total {tail}"))
+            });
+            match renamed {
+                Some(l) => out.push_str(&l),
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Scrapes one namespace: see the [module documentation](self).
+#[derive(Debug)]
+pub struct Exporter {
+    target: Target,
+    profile: Option<Profile>,
+    journal: Option<PathBuf>,
+    sysctld: bool,
+    sampler: Sampler,
+    last: Option<Sample>,
+    nics: BTreeMap<IfName, Nic>,
+}
+
+impl Exporter {
+    /// An exporter of `target`'s namespace, with no profile (no desired values, no drift).
+    pub fn new(target: Target) -> Self {
+        let sampler = Sampler::new(&target);
+        Self {
+            target,
+            profile: None,
+            journal: None,
+            sysctld: true,
+            sampler,
+            last: None,
+            nics: BTreeMap::new(),
+        }
+    }
+
+    /// Exports the profile's desired values and each knob's drift from them.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = Some(profile);
+        self
+    }
+
+    /// Exports the journal's profile and generation, and names it as what set the knobs
+    /// it records.
+    pub fn with_journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// Whether drift rows name the sysctl.d file that sets a key (read from the system's
+    /// directories on each scrape; on by default).
+    pub fn with_sysctl_d(mut self, on: bool) -> Self {
+        self.sysctld = on;
+        self
+    }
+
+    /// One scrape, in the Prometheus text format. Never fails: what cannot be read is
+    /// missing (and `nettune_source_up` is 0 for it).
+    pub fn scrape(&mut self) -> String {
+        let started = Instant::now();
+        let mut m = Metrics::new();
+        let sample = self.sampler.sample();
+        let rates = self
+            .last
+            .as_ref()
+            .map(|before| Rates::between(before, &sample));
+        self.export_signals(&mut m, &sample, rates.as_ref());
+        self.export_sysctls(&mut m);
+        self.export_nics(&mut m);
+        self.last = Some(sample);
+        m.gauge(
+            "scrape_duration_seconds",
+            "How long this scrape took to read everything",
+        )
+        .get_or_create(&Vec::new())
+        .set(started.elapsed().as_secs_f64());
+        m.encode()
+    }
+
+    fn export_signals(&self, m: &mut Metrics, sample: &Sample, rates: Option<&Rates>) {
+        let up = m.gauge(
+            "source_up",
+            "Whether the signal source could be read (1) or not (0)",
+        );
+        for source in Source::ALL {
+            let down = sample.unread().iter().any(|u| u.source == source);
+            up.get_or_create(&labels([("source", source.as_str())]))
+                .set(if down { 0.0 } else { 1.0 });
+        }
+        let signal = m.counter(
+            "signal",
+            "A kernel counter a diagnosis rule reads, with the rule and the knobs it implicates",
+        );
+        for rule in RULES {
+            let knob = rule.knobs.join(",");
+            for pattern in rule.signals {
+                for (name, v) in diagnosis::signals_matching(sample, pattern) {
+                    signal
+                        .get_or_create(&labels([
+                            ("signal", name),
+                            ("rule", rule.id),
+                            ("knob", &knob),
+                        ]))
+                        .inc_by(v);
+                }
+            }
+        }
+        for (name, v) in sample
+            .counters()
+            .filter(|(n, _)| n.starts_with("MPTcpExt."))
+        {
+            signal
+                .get_or_create(&labels([
+                    ("signal", name),
+                    ("rule", "none"),
+                    ("knob", "none"),
+                ]))
+                .inc_by(v);
+        }
+        let stat = m.counter(
+            "conntrack_stat",
+            "Conntrack statistics summed over CPUs (ctnetlink, or /proc/net/stat/nf_conntrack)",
+        );
+        for (name, v) in sample.counters() {
+            if let Some(s) = name.strip_prefix("conntrack.") {
+                stat.get_or_create(&labels([("stat", s)])).inc_by(v);
+            }
+        }
+        for (gauge, help) in [
+            (
+                "entries",
+                "Entries in the conntrack table (CT_GET_STATS, not a dump)",
+            ),
+            ("max", "nf_conntrack_max"),
+        ] {
+            if let Some(v) = sample.gauge(&format!("conntrack.{gauge}")) {
+                m.gauge(&format!("conntrack_{gauge}"), help)
+                    .get_or_create(&Vec::new())
+                    .set(v as f64);
+            }
+        }
+        let sockstat = m.gauge(
+            "sockstat",
+            "/proc/net/sockstat: sockets in use, memory (pages)",
+        );
+        for (name, v) in sample.gauges() {
+            if let Some((proto, field)) = name
+                .strip_prefix("sockstat.")
+                .and_then(|r| r.split_once('.'))
+            {
+                sockstat
+                    .get_or_create(&labels([("protocol", proto), ("field", field)]))
+                    .set(v as f64);
+            }
+        }
+        m.gauge(
+            "rate_window_seconds",
+            "Seconds between the two samples the rules were judged on (0: the first scrape)",
+        )
+        .get_or_create(&Vec::new())
+        .set(rates.map_or(0.0, |r| r.interval().as_secs_f64()));
+        let fired = diagnosis::diagnose(&self.target, rates, sample);
+        let firing = m.gauge(
+            "rule_firing",
+            "Whether a diagnosis rule fires now (1) or not (0)",
+        );
+        for rule in RULES {
+            let on = fired.iter().any(|d| d.rule == rule.id);
+            firing
+                .get_or_create(&labels([("rule", rule.id)]))
+                .set(if on { 1.0 } else { 0.0 });
+        }
+        let advice = m.gauge(
+            "advice",
+            "A change a firing rule proposes (nettune audit --advice writes it as a profile)",
+        );
+        for d in &fired {
+            let Some(p) = &d.advice else { continue };
+            for r in p.sysctls() {
+                advice
+                    .get_or_create(&labels([
+                        ("rule", d.rule),
+                        ("knob", &r.key.to_string()),
+                        ("proposed", &r.want.to_string()),
+                    ]))
+                    .set(1.0);
+            }
+            for (iface, n) in p.nics() {
+                let fields = n
+                    .rings
+                    .iter()
+                    .map(|(f, v)| (format!("nic {iface} rings {f}"), v))
+                    .chain(
+                        n.coalesce
+                            .iter()
+                            .map(|(f, v)| (format!("nic {iface} coalesce {f}"), v)),
+                    );
+                for (knob, v) in fields {
+                    advice
+                        .get_or_create(&labels([
+                            ("rule", d.rule),
+                            ("knob", &knob),
+                            ("proposed", &v.to_string()),
+                        ]))
+                        .set(1.0);
+                }
+            }
+        }
+    }
+
+    fn export_sysctls(&self, m: &mut Metrics) {
+        let sys = self.target.sysctl();
+        let mut keys: Vec<Key> = Vec::new();
+        if let Some(p) = &self.profile {
+            keys.extend(p.sysctls().iter().map(|r| r.key.clone()));
+        }
+        for rule in RULES {
+            keys.extend(rule.knobs.iter().filter_map(|k| Key::new(k).ok()));
+        }
+        keys.sort_by_key(ToString::to_string);
+        keys.dedup();
+        let value = m.gauge(
+            "sysctl_value",
+            "A sysctl's live value (field by field for vectors)",
+        );
+        let mut live = BTreeMap::new();
+        for key in &keys {
+            let Ok(v) = sys.read_raw(key) else { continue };
+            let name = key.to_string();
+            for (i, f) in v.split_whitespace().enumerate() {
+                if let Ok(n) = f.parse::<f64>() {
+                    value
+                        .get_or_create(&labels([("key", &name), ("field", &i.to_string())]))
+                        .set(n);
+                }
+            }
+            live.insert(name, v.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+        let Some(p) = &self.profile else { return };
+        m.gauge("profile_info", "The profile the exporter compares with")
+            .get_or_create(&labels([("profile", p.name())]))
+            .set(1.0);
+        let journal = self.journal.as_ref().and_then(|j| Journal::open(j).ok());
+        if let Some(j) = &journal {
+            let l = labels([("profile", j.profile())]);
+            m.gauge("journal_generation", "Applies the journal records")
+                .get_or_create(&l)
+                .set(f64::from(j.generation()));
+            m.gauge(
+                "journal_committed",
+                "Whether the journal's latest apply finished (1) or was interrupted (0)",
+            )
+            .get_or_create(&l)
+            .set(if j.is_committed() { 1.0 } else { 0.0 });
+            m.gauge("journal_items", "Items the journal can roll back")
+                .get_or_create(&l)
+                .set(j.items().len() as f64);
+        }
+        let sysctld = self.sysctld.then(|| SysctlConfig::load().ok()).flatten();
+        let desired = m.gauge(
+            "sysctl_desired",
+            "The profile's value or bound for a sysctl (field by field)",
+        );
+        let drift = m.gauge(
+            "sysctl_drift",
+            "Whether a sysctl's live value is outside the profile's (1) or not (0), and what set it",
+        );
+        for rule in p.sysctls() {
+            let name = rule.key.to_string();
+            let bound = match &rule.want {
+                Want::Exact(_) => "exact",
+                Want::AtLeast(_) => "at_least",
+                Want::AtMost(_) => "at_most",
+            };
+            for (i, f) in rule.want.value().split_whitespace().enumerate() {
+                if let Ok(n) = f.parse::<f64>() {
+                    desired
+                        .get_or_create(&labels([
+                            ("key", &name),
+                            ("field", &i.to_string()),
+                            ("bound", bound),
+                        ]))
+                        .set(n);
+                }
+            }
+            let Some(actual) = live.get(&name) else {
+                continue;
+            };
+            let canonical = nettune_sysctl::knobs::canonical_lenient(&rule.key, actual);
+            let differs = rule.want.resolve(Some(&canonical)).is_some();
+            let by_journal = journal.as_ref().is_some_and(|j| {
+                j.items()
+                    .iter()
+                    .any(|i| matches!(&i.id, ItemId::Sysctl { key } if *key == rule.key))
+            });
+            let set_by = if by_journal {
+                "nettune journal".to_owned()
+            } else {
+                sysctld
+                    .as_ref()
+                    .and_then(|d| d.origin(sys, &rule.key).ok().flatten())
+                    .map_or_else(|| "unknown".to_owned(), |o| o.to_string())
+            };
+            drift
+                .get_or_create(&labels([
+                    ("key", &name),
+                    ("actual", actual),
+                    ("desired", &rule.want.to_string()),
+                    ("set_by", &set_by),
+                ]))
+                .set(if differs { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn export_nics(&mut self, m: &mut Metrics) {
+        let Ok(names) = Nic::list_in(self.target.netns()) else {
+            return;
+        };
+        self.nics.retain(|n, _| names.contains(n));
+        for name in &names {
+            if !self.nics.contains_key(name) {
+                if let Ok(nic) = Nic::open_in(self.target.netns(), name.as_str()) {
+                    self.nics.insert(name.clone(), nic);
+                }
+            }
+        }
+        let ring = m.gauge("nic_ring", "Ring sizes: current and the driver's maximum");
+        let coalesce = m.gauge("nic_coalesce", "Interrupt coalescing fields");
+        let channels = m.gauge("nic_channels", "Queue counts: current and maximum");
+        let feature = m.gauge(
+            "nic_feature",
+            "Whether an offload feature is on (1) or off (0)",
+        );
+        for (name, nic) in &self.nics {
+            let iface = name.as_str();
+            if let Ok(r) = nic.rings() {
+                for (field, cur, max) in [
+                    ("rx", r.rx, r.rx_max),
+                    ("rx_mini", r.rx_mini, r.rx_mini_max),
+                    ("rx_jumbo", r.rx_jumbo, r.rx_jumbo_max),
+                    ("tx", r.tx, r.tx_max),
+                ] {
+                    for (kind, v) in [("current", cur), ("max", max)] {
+                        ring.get_or_create(&labels([
+                            ("iface", iface),
+                            ("ring", field),
+                            ("kind", kind),
+                        ]))
+                        .set(f64::from(v));
+                    }
+                }
+            }
+            if let Ok(c) = nic.coalesce() {
+                for (field, v) in c.fields() {
+                    coalesce
+                        .get_or_create(&labels([("iface", iface), ("field", field)]))
+                        .set(f64::from(v));
+                }
+            }
+            if let Ok(c) = nic.channels() {
+                for (channel, cur, max) in [
+                    ("rx", c.rx, c.max_rx),
+                    ("tx", c.tx, c.max_tx),
+                    ("other", c.other, c.max_other),
+                    ("combined", c.combined, c.max_combined),
+                ] {
+                    for (kind, v) in [("current", cur), ("max", max)] {
+                        channels
+                            .get_or_create(&labels([
+                                ("iface", iface),
+                                ("channel", channel),
+                                ("kind", kind),
+                            ]))
+                            .set(f64::from(v));
+                    }
+                }
+            }
+            if let Ok(features) = nic.features() {
+                for f in features.iter() {
+                    feature
+                        .get_or_create(&labels([
+                            ("iface", iface),
+                            ("feature", f.name),
+                            ("fixed", if f.fixed { "true" } else { "false" }),
+                        ]))
+                        .set(if f.active { 1.0 } else { 0.0 });
+                }
+            }
+        }
+    }
+
+    /// Writes one scrape to `path` for node_exporter's textfile collector (its directory,
+    /// a name ending in `.prom`), atomically: the collector never reads half a file.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be written (the old one is left as it was).
+    pub fn write_textfile(&mut self, path: &Path) -> io::Result<()> {
+        let text = self.scrape();
+        nettune_core::files::write_atomic(path, text.as_bytes(), 0o644)
+    }
+
+    /// Serves `GET /metrics` on `listener`, one connection at a time, until accepting
+    /// fails for good. Other paths get 404, other methods 405; a client that sends
+    /// nothing for 10 seconds is dropped.
+    ///
+    /// # Errors
+    ///
+    /// When the listener fails (a transient error such as a connection reset or too many
+    /// open files is skipped).
+    pub fn serve(&mut self, listener: &TcpListener) -> io::Result<()> {
+        for conn in listener.incoming() {
+            match conn {
+                Ok(mut stream) => {
+                    let _ = self.answer(&mut stream);
+                }
+                Err(e) if transient(&e) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let mut head = Vec::with_capacity(1024);
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+            if head.len() > 16 * 1024 {
+                return respond(
+                    stream,
+                    "431 Request Header Fields Too Large",
+                    "text/plain",
+                    "",
+                );
+            }
+        }
+        let line = String::from_utf8_lossy(&head);
+        let mut parts = line.lines().next().unwrap_or_default().split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let path = path.split('?').next().unwrap_or_default();
+        match (method, path) {
+            ("GET", "/metrics") => {
+                let body = self.scrape();
+                respond(
+                    stream,
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    &body,
+                )
+            }
+            ("GET", "/") => respond(
+                stream,
+                "200 OK",
+                "text/plain; charset=utf-8",
+                "nettune exporter: metrics at /metrics\n",
+            ),
+            ("GET" | "HEAD", _) => respond(stream, "404 Not Found", "text/plain", "not found\n"),
+            _ => respond(stream, "405 Method Not Allowed", "text/plain", "GET only\n"),
+        }
+    }
+}
+
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn respond(stream: &mut TcpStream, status: &str, kind: &str, body: &str) -> io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_emits_only_defined_metrics_with_their_types() {
+        let target = Target::current().expect("target");
+        let mut e = Exporter::new(target).with_profile(Profile::low_latency());
+        let text = e.scrape();
+        let text = text + &e.scrape();
+        let mut seen = 0;
+        for l in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (name, kind) = l.split_once(' ').expect("type line");
+            assert!(METRICS.contains(&(name, kind)), "{l}");
+            seen += 1;
+        }
+        assert!(seen >= 10, "{text}");
+    }
+
+    #[test]
+    fn counters_are_typed_under_their_sample_names_and_eof_is_dropped() {
+        let mut m = Metrics::new();
+        m.counter("signal", "a counter")
+            .get_or_create(&labels([("signal", "TcpExt.X")]))
+            .inc_by(3);
+        m.gauge("scrape_duration_seconds", "a gauge")
+            .get_or_create(&Vec::new())
+            .set(1.5);
+        let text = m.encode();
+        assert!(
+            text.contains("# TYPE nettune_signal_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP nettune_signal_total a counter.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nettune_signal_total{signal=\"TcpExt.X\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE nettune_scrape_duration_seconds gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("nettune_scrape_duration_seconds 1.5\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "{text}");
+    }
+}
