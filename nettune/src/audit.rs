@@ -585,7 +585,7 @@ fn counter_rows(sample: &Sample, rates: Option<&Rates>) -> Vec<Row> {
     let mut seen = std::collections::BTreeSet::new();
     for rule in diagnosis::RULES {
         for pattern in rule.signals {
-            for (name, total) in diagnosis::signals_matching(sample, pattern) {
+            for (name, total) in sample.matching(pattern) {
                 if !seen.insert(name.to_owned()) {
                     continue;
                 }

@@ -38,7 +38,7 @@ use serde::{Serialize, Serializer};
 
 use crate::Target;
 use crate::profile::{NicProfile, Profile, SysctlRule, Want};
-use crate::signals::{Rates, Sample};
+use crate::signals::{Rates, Sample, matches};
 
 /// One rule: a signature in the counters, its cause, and the knob that addresses it.
 #[derive(Debug, Clone, Copy)]
@@ -161,27 +161,6 @@ impl Input<'_> {
         let k = Key::new(key).ok()?;
         self.target.sysctl().refusal(&k, value)
     }
-}
-
-/// Whether signal `name` matches `pattern` (`*` matches one dot-free component).
-fn matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.len() >= head.len() + tail.len()
-                && name.starts_with(head)
-                && name.ends_with(tail)
-                && !name[head.len()..name.len() - tail.len()].contains('.')
-        }
-    }
-}
-
-/// The signals of `sample` that `pattern` names.
-pub fn signals_matching<'s>(sample: &'s Sample, pattern: &str) -> Vec<(&'s str, u64)> {
-    sample
-        .counters()
-        .filter(|(n, _)| matches(pattern, n))
-        .collect()
 }
 
 /// A value to propose for a limit that overflowed: at least double, and at least what
@@ -907,9 +886,11 @@ pub fn diagnose(target: &Target, rates: Option<&Rates>, sample: &Sample) -> Vec<
                 return (rule.check)(rule, &input, Vec::new());
             }
             let rates = input.rates?;
-            let evidence: Vec<Evidence> = rates
+            let evidence: Vec<Evidence> = rule
+                .signals
                 .iter()
-                .filter(|(name, r)| r.delta > 0 && rule.signals.iter().any(|p| matches(p, name)))
+                .flat_map(|p| rates.matching(p))
+                .filter(|(_, r)| r.delta > 0)
                 .map(|(name, r)| Evidence {
                     signal: name.to_owned(),
                     delta: r.delta,

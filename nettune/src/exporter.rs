@@ -44,16 +44,18 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nettune_nic::{IfName, Nic};
 use nettune_sysctl::Key;
 use nettune_sysctl::sysctld::SysctlConfig;
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::Target;
@@ -89,78 +91,153 @@ pub const METRICS: &[(&str, &str)] = &[
     ("nettune_scrape_duration_seconds", "gauge"),
 ];
 
-type Labels = Vec<(String, String)>;
-type GaugeF = Gauge<f64, AtomicU64>;
+type Labels = Vec<(&'static str, String)>;
 
-fn labels<const N: usize>(pairs: [(&str, &str); N]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
 }
 
-/// The metric families of one scrape, registered in one registry.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Gauge(f64),
+    Counter(u64),
+}
+
+/// One metric family of a scrape: its series in the order they were set.
+#[derive(Debug)]
+struct Fam {
+    name: String,
+    help: &'static str,
+    kind: MetricType,
+    series: Mutex<Vec<(Labels, Value)>>,
+}
+
+/// A family being filled: `fam.series(labels).set(v)` (gauges), `.inc_by(v)` (counters).
+#[derive(Debug, Clone)]
+struct FamHandle(Arc<Fam>);
+
+struct Slot<'a> {
+    fam: &'a Fam,
+    labels: Labels,
+}
+
+impl FamHandle {
+    fn series(&self, labels: Labels) -> Slot<'_> {
+        Slot {
+            fam: &self.0,
+            labels,
+        }
+    }
+}
+
+impl Slot<'_> {
+    fn push(self, v: Value) {
+        if let Ok(mut s) = self.fam.series.lock() {
+            s.push((self.labels, v));
+        }
+    }
+
+    fn set(self, v: f64) {
+        self.push(Value::Gauge(v));
+    }
+
+    fn inc_by(self, v: u64) {
+        self.push(Value::Counter(v));
+    }
+}
+
+/// The metric families of one scrape, encoded by prometheus-client's text encoder as the
+/// constant metrics of one collector: a scrape builds fresh values each time, so the hash
+/// maps of a registry of live metrics would only cost time.
+#[derive(Debug, Default)]
 struct Metrics {
-    registry: Registry,
+    fams: Vec<Arc<Fam>>,
+}
+
+#[derive(Debug)]
+struct Collected(Vec<Arc<Fam>>);
+
+impl Collector for Collected {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
+        for fam in &self.0 {
+            let series = fam.series.lock().map_err(|_| std::fmt::Error)?;
+            if series.is_empty() {
+                continue;
+            }
+            let mut d = encoder.encode_descriptor(&fam.name, fam.help, None, fam.kind)?;
+            for (labels, v) in series.iter() {
+                let l: &[(&str, String)] = labels;
+                let e = d.encode_family(&l)?;
+                match v {
+                    Value::Gauge(g) => ConstGauge::new(*g).encode(e)?,
+                    Value::Counter(c) => ConstCounter::new(*c).encode(e)?,
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Metrics {
     fn new() -> Self {
-        Self {
-            registry: Registry::with_prefix("nettune"),
-        }
+        Self::default()
     }
 
-    fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, GaugeF> {
+    fn family(&mut self, name: &str, help: &'static str, kind: MetricType) -> FamHandle {
+        let fam = Arc::new(Fam {
+            name: format!("nettune_{name}"),
+            help,
+            kind,
+            series: Mutex::new(Vec::new()),
+        });
+        self.fams.push(fam.clone());
+        FamHandle(fam)
+    }
+
+    fn gauge(&mut self, name: &str, help: &'static str) -> FamHandle {
         debug_assert!(
             METRICS.contains(&(&*format!("nettune_{name}"), "gauge")),
             "{name}"
         );
-        let f = Family::<Labels, GaugeF>::default();
-        self.registry.register(name, help, f.clone());
-        f
+        self.family(name, help, MetricType::Gauge)
     }
 
-    fn counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter> {
+    fn counter(&mut self, name: &str, help: &'static str) -> FamHandle {
         debug_assert!(
             METRICS.contains(&(&*format!("nettune_{name}_total"), "counter")),
             "{name}"
         );
-        let f = Family::<Labels, Counter>::default();
-        self.registry.register(name, help, f.clone());
-        f
+        self.family(name, help, MetricType::Counter)
     }
 
-    /// The Prometheus text format: OpenMetrics' `# EOF` and `# UNIT` dropped, and each
-    /// counter's `# HELP`/`# TYPE` named as its samples are (`*_total`).
-    fn encode(&self) -> String {
-        let mut open = String::new();
-        if encode(&mut open, &self.registry).is_err() {
-            return String::new();
-        }
-        let counters: std::collections::HashSet<&str> = open
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-            .collect();
-        let mut out = String::with_capacity(open.len());
-        for line in open.lines() {
-            if line == "# EOF" || line.starts_with("# UNIT ") {
+    /// The Prometheus text format. prometheus-client writes OpenMetrics, where a
+    /// counter's `# HELP`/`# TYPE` name lacks the `_total` its samples have: each family is
+    /// encoded on its own (without OpenMetrics' `# EOF`), and a counter's two header lines
+    /// are named as its samples are.
+    fn encode(self) -> String {
+        let mut text = String::with_capacity(64 * 1024);
+        let mut one = String::new();
+        for fam in self.fams {
+            let counter = matches!(fam.kind, MetricType::Counter);
+            let name = fam.name.clone();
+            let mut registry = Registry::default();
+            registry.register_collector(Box::new(Collected(vec![fam])));
+            one.clear();
+            if encode_registry(&mut one, &registry).is_err() {
                 continue;
             }
-            let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
-                let rest = line.strip_prefix(p)?;
-                let (name, tail) = rest.split_once(' ')?;
-                counters
-                    .contains(name)
-                    .then(|| format!("{p}{name}_total {tail}"))
-            });
-            match renamed {
-                Some(l) => out.push_str(&l),
-                None => out.push_str(line),
+            if counter {
+                for tag in ["HELP", "TYPE"] {
+                    one = one.replacen(
+                        &format!("# {tag} {name} "),
+                        &format!("# {tag} {name}_total "),
+                        1,
+                    );
+                }
             }
-            out.push('\n');
+            text.push_str(&one);
         }
-        out
+        text
     }
 }
 
@@ -171,6 +248,7 @@ pub struct Exporter {
     profile: Option<Profile>,
     journal: Option<PathBuf>,
     sysctld: bool,
+    sysctld_loaded: Option<(Instant, Option<SysctlConfig>)>,
     sampler: Sampler,
     last: Option<Sample>,
     nics: BTreeMap<IfName, Nic>,
@@ -185,6 +263,7 @@ impl Exporter {
             profile: None,
             journal: None,
             sysctld: true,
+            sysctld_loaded: None,
             sampler,
             last: None,
             nics: BTreeMap::new(),
@@ -204,8 +283,9 @@ impl Exporter {
         self
     }
 
-    /// Whether drift rows name the sysctl.d file that sets a key (read from the system's
-    /// directories on each scrape; on by default).
+    /// Whether drift rows name the sysctl.d file that sets a key (the system's
+    /// directories, read again when the last reading is older than 30 seconds; on by
+    /// default).
     pub fn with_sysctl_d(mut self, on: bool) -> Self {
         self.sysctld = on;
         self
@@ -223,13 +303,13 @@ impl Exporter {
             .map(|before| Rates::between(before, &sample));
         self.export_signals(&mut m, &sample, rates.as_ref());
         self.export_sysctls(&mut m);
-        self.export_nics(&mut m);
+        self.export_nics(&mut m, &sample);
         self.last = Some(sample);
         m.gauge(
             "scrape_duration_seconds",
             "How long this scrape took to read everything",
         )
-        .get_or_create(&Vec::new())
+        .series(Vec::new())
         .set(started.elapsed().as_secs_f64());
         m.encode()
     }
@@ -241,7 +321,7 @@ impl Exporter {
         );
         for source in Source::ALL {
             let down = sample.unread().iter().any(|u| u.source == source);
-            up.get_or_create(&labels([("source", source.as_str())]))
+            up.series(labels([("source", source.as_str())]))
                 .set(if down { 0.0 } else { 1.0 });
         }
         let signal = m.counter(
@@ -251,9 +331,9 @@ impl Exporter {
         for rule in RULES {
             let knob = rule.knobs.join(",");
             for pattern in rule.signals {
-                for (name, v) in diagnosis::signals_matching(sample, pattern) {
+                for (name, v) in sample.matching(pattern) {
                     signal
-                        .get_or_create(&labels([
+                        .series(labels([
                             ("signal", name),
                             ("rule", rule.id),
                             ("knob", &knob),
@@ -267,7 +347,7 @@ impl Exporter {
             .filter(|(n, _)| n.starts_with("MPTcpExt."))
         {
             signal
-                .get_or_create(&labels([
+                .series(labels([
                     ("signal", name),
                     ("rule", "none"),
                     ("knob", "none"),
@@ -280,7 +360,7 @@ impl Exporter {
         );
         for (name, v) in sample.counters() {
             if let Some(s) = name.strip_prefix("conntrack.") {
-                stat.get_or_create(&labels([("stat", s)])).inc_by(v);
+                stat.series(labels([("stat", s)])).inc_by(v);
             }
         }
         for (gauge, help) in [
@@ -292,7 +372,7 @@ impl Exporter {
         ] {
             if let Some(v) = sample.gauge(&format!("conntrack.{gauge}")) {
                 m.gauge(&format!("conntrack_{gauge}"), help)
-                    .get_or_create(&Vec::new())
+                    .series(Vec::new())
                     .set(v as f64);
             }
         }
@@ -306,7 +386,7 @@ impl Exporter {
                 .and_then(|r| r.split_once('.'))
             {
                 sockstat
-                    .get_or_create(&labels([("protocol", proto), ("field", field)]))
+                    .series(labels([("protocol", proto), ("field", field)]))
                     .set(v as f64);
             }
         }
@@ -314,7 +394,7 @@ impl Exporter {
             "rate_window_seconds",
             "Seconds between the two samples the rules were judged on (0: the first scrape)",
         )
-        .get_or_create(&Vec::new())
+        .series(Vec::new())
         .set(rates.map_or(0.0, |r| r.interval().as_secs_f64()));
         let fired = diagnosis::diagnose(&self.target, rates, sample);
         let firing = m.gauge(
@@ -324,7 +404,7 @@ impl Exporter {
         for rule in RULES {
             let on = fired.iter().any(|d| d.rule == rule.id);
             firing
-                .get_or_create(&labels([("rule", rule.id)]))
+                .series(labels([("rule", rule.id)]))
                 .set(if on { 1.0 } else { 0.0 });
         }
         let advice = m.gauge(
@@ -335,7 +415,7 @@ impl Exporter {
             let Some(p) = &d.advice else { continue };
             for r in p.sysctls() {
                 advice
-                    .get_or_create(&labels([
+                    .series(labels([
                         ("rule", d.rule),
                         ("knob", &r.key.to_string()),
                         ("proposed", &r.want.to_string()),
@@ -354,7 +434,7 @@ impl Exporter {
                     );
                 for (knob, v) in fields {
                     advice
-                        .get_or_create(&labels([
+                        .series(labels([
                             ("rule", d.rule),
                             ("knob", &knob),
                             ("proposed", &v.to_string()),
@@ -365,7 +445,14 @@ impl Exporter {
         }
     }
 
-    fn export_sysctls(&self, m: &mut Metrics) {
+    fn export_sysctls(&mut self, m: &mut Metrics) {
+        let stale = self
+            .sysctld_loaded
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() > Duration::from_secs(30));
+        if self.sysctld && stale {
+            self.sysctld_loaded = Some((Instant::now(), SysctlConfig::load().ok()));
+        }
         let sys = self.target.sysctl();
         let mut keys: Vec<Key> = Vec::new();
         if let Some(p) = &self.profile {
@@ -387,7 +474,7 @@ impl Exporter {
             for (i, f) in v.split_whitespace().enumerate() {
                 if let Ok(n) = f.parse::<f64>() {
                     value
-                        .get_or_create(&labels([("key", &name), ("field", &i.to_string())]))
+                        .series(labels([("key", &name), ("field", &i.to_string())]))
                         .set(n);
                 }
             }
@@ -395,25 +482,28 @@ impl Exporter {
         }
         let Some(p) = &self.profile else { return };
         m.gauge("profile_info", "The profile the exporter compares with")
-            .get_or_create(&labels([("profile", p.name())]))
+            .series(labels([("profile", p.name())]))
             .set(1.0);
         let journal = self.journal.as_ref().and_then(|j| Journal::open(j).ok());
         if let Some(j) = &journal {
             let l = labels([("profile", j.profile())]);
             m.gauge("journal_generation", "Applies the journal records")
-                .get_or_create(&l)
+                .series(l.clone())
                 .set(f64::from(j.generation()));
             m.gauge(
                 "journal_committed",
                 "Whether the journal's latest apply finished (1) or was interrupted (0)",
             )
-            .get_or_create(&l)
+            .series(l.clone())
             .set(if j.is_committed() { 1.0 } else { 0.0 });
             m.gauge("journal_items", "Items the journal can roll back")
-                .get_or_create(&l)
+                .series(l)
                 .set(j.items().len() as f64);
         }
-        let sysctld = self.sysctld.then(|| SysctlConfig::load().ok()).flatten();
+        let sysctld = self
+            .sysctld
+            .then(|| self.sysctld_loaded.as_ref().and_then(|(_, c)| c.as_ref()))
+            .flatten();
         let desired = m.gauge(
             "sysctl_desired",
             "The profile's value or bound for a sysctl (field by field)",
@@ -432,7 +522,7 @@ impl Exporter {
             for (i, f) in rule.want.value().split_whitespace().enumerate() {
                 if let Ok(n) = f.parse::<f64>() {
                     desired
-                        .get_or_create(&labels([
+                        .series(labels([
                             ("key", &name),
                             ("field", &i.to_string()),
                             ("bound", bound),
@@ -459,7 +549,7 @@ impl Exporter {
                     .map_or_else(|| "unknown".to_owned(), |o| o.to_string())
             };
             drift
-                .get_or_create(&labels([
+                .series(labels([
                     ("key", &name),
                     ("actual", actual),
                     ("desired", &rule.want.to_string()),
@@ -469,9 +559,21 @@ impl Exporter {
         }
     }
 
-    fn export_nics(&mut self, m: &mut Metrics) {
-        let Ok(names) = Nic::list_in(self.target.netns()) else {
-            return;
+    fn export_nics(&mut self, m: &mut Metrics, sample: &Sample) {
+        // The interfaces /proc/net/dev listed in the sample (no thread hop into the
+        // namespace), or the kernel's list when that file could not be read.
+        let listed: Vec<IfName> = sample
+            .matching("nic.*.rx_bytes")
+            .iter()
+            .filter_map(|(n, _)| IfName::new(n.split('.').nth(1)?).ok())
+            .collect();
+        let names = if listed.is_empty() {
+            match Nic::list_in(self.target.netns()) {
+                Ok(n) => n,
+                Err(_) => return,
+            }
+        } else {
+            listed
         };
         self.nics.retain(|n, _| names.contains(n));
         for name in &names {
@@ -498,19 +600,15 @@ impl Exporter {
                     ("tx", r.tx, r.tx_max),
                 ] {
                     for (kind, v) in [("current", cur), ("max", max)] {
-                        ring.get_or_create(&labels([
-                            ("iface", iface),
-                            ("ring", field),
-                            ("kind", kind),
-                        ]))
-                        .set(f64::from(v));
+                        ring.series(labels([("iface", iface), ("ring", field), ("kind", kind)]))
+                            .set(f64::from(v));
                     }
                 }
             }
             if let Ok(c) = nic.coalesce() {
                 for (field, v) in c.fields() {
                     coalesce
-                        .get_or_create(&labels([("iface", iface), ("field", field)]))
+                        .series(labels([("iface", iface), ("field", field)]))
                         .set(f64::from(v));
                 }
             }
@@ -523,7 +621,7 @@ impl Exporter {
                 ] {
                     for (kind, v) in [("current", cur), ("max", max)] {
                         channels
-                            .get_or_create(&labels([
+                            .series(labels([
                                 ("iface", iface),
                                 ("channel", channel),
                                 ("kind", kind),
@@ -535,7 +633,7 @@ impl Exporter {
             if let Ok(features) = nic.features() {
                 for f in features.iter() {
                     feature
-                        .get_or_create(&labels([
+                        .series(labels([
                             ("iface", iface),
                             ("feature", f.name),
                             ("fixed", if f.fixed { "true" } else { "false" }),
@@ -666,16 +764,27 @@ mod tests {
             seen += 1;
         }
         assert!(seen >= 10, "{text}");
+        // Every series once per scrape: Prometheus refuses a scrape with duplicates.
+        let one = e.scrape();
+        let mut series: Vec<&str> = one
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit_once(' ').map_or(l, |(s, _)| s))
+            .collect();
+        let n = series.len();
+        series.sort_unstable();
+        series.dedup();
+        assert_eq!(series.len(), n, "duplicate series");
     }
 
     #[test]
     fn counters_are_typed_under_their_sample_names_and_eof_is_dropped() {
         let mut m = Metrics::new();
         m.counter("signal", "a counter")
-            .get_or_create(&labels([("signal", "TcpExt.X")]))
+            .series(labels([("signal", "TcpExt.X")]))
             .inc_by(3);
         m.gauge("scrape_duration_seconds", "a gauge")
-            .get_or_create(&Vec::new())
+            .series(Vec::new())
             .set(1.5);
         let text = m.encode();
         assert!(
@@ -683,7 +792,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("# HELP nettune_signal_total a counter.\n"),
+            text.contains("# HELP nettune_signal_total a counter\n"),
             "{text}"
         );
         assert!(

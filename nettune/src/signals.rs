@@ -169,6 +169,12 @@ impl Sample {
         self.counters.iter().map(|(k, v)| (k.as_str(), *v))
     }
 
+    /// The counters `pattern` names: a signal name, or one with `*` standing for one
+    /// dot-free component (`nic.*.rx_drop`), in name order.
+    pub fn matching(&self, pattern: &str) -> Vec<(&str, u64)> {
+        matching(&self.counters, pattern)
+    }
+
     /// Every gauge, by name.
     pub fn gauges(&self) -> impl Iterator<Item = (&str, u64)> {
         self.gauges.iter().map(|(k, v)| (k.as_str(), *v))
@@ -453,9 +459,45 @@ impl Rates {
         self.rates.iter().map(|(k, v)| (k.as_str(), *v))
     }
 
+    /// The changes of the counters `pattern` names (as [`Sample::matching`]).
+    pub fn matching(&self, pattern: &str) -> Vec<(&str, Rate)> {
+        matching(&self.rates, pattern)
+    }
+
     /// The later of the two samples (its gauges are the current values).
     pub fn latest(&self) -> &Sample {
         &self.after
+    }
+}
+
+/// Whether signal `name` matches `pattern` (`*` matches one dot-free component).
+pub(crate) fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len()
+                && name.starts_with(head)
+                && name.ends_with(tail)
+                && !name[head.len()..name.len() - tail.len()].contains('.')
+        }
+    }
+}
+
+/// The entries of `map` whose names `pattern` matches: one lookup for a plain name, a
+/// range of the names that start with what comes before the `*` otherwise.
+fn matching<'m, V: Copy>(map: &'m BTreeMap<String, V>, pattern: &str) -> Vec<(&'m str, V)> {
+    match pattern.split_once('*') {
+        None => map
+            .get_key_value(pattern)
+            .map(|(k, v)| (k.as_str(), *v))
+            .into_iter()
+            .collect(),
+        Some((head, _)) => map
+            .range::<str, _>((std::ops::Bound::Included(head), std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(head))
+            .filter(|(k, _)| matches(pattern, k))
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect(),
     }
 }
 

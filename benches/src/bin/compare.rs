@@ -885,10 +885,139 @@ fn cli_bench(plan: Plan) {
     }
 }
 
+/// What node_exporter's procfs collectors do for the same counters: read and parse
+/// netstat, snmp, snmp6, softnet_stat, sockstat, dev and stat/nf_conntrack, and the
+/// sysctl files of the knobs, into a map.
+fn procfs_floor(knob_paths: &[PathBuf], buf: &mut Vec<u8>) -> usize {
+    let mut values: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for file in [
+        "netstat",
+        "snmp",
+        "snmp6",
+        "softnet_stat",
+        "sockstat",
+        "dev",
+        "stat/nf_conntrack",
+    ] {
+        floor_read(&Path::new("/proc/thread-self/net").join(file), buf);
+        let text = String::from_utf8_lossy(buf);
+        for (n, line) in text.lines().enumerate() {
+            for (i, field) in line.split_whitespace().enumerate() {
+                if let Ok(v) = field
+                    .parse::<u64>()
+                    .or_else(|_| u64::from_str_radix(field, 16))
+                {
+                    values.insert(format!("{file}.{n}.{i}"), v);
+                }
+            }
+        }
+    }
+    for path in knob_paths {
+        floor_read(path, buf);
+        let text = String::from_utf8_lossy(buf);
+        for (i, field) in text.split_whitespace().enumerate() {
+            if let Ok(v) = field.parse::<u64>() {
+                values.insert(format!("{}.{i}", path.display()), v);
+            }
+        }
+    }
+    black_box(values.len())
+}
+
+/// One exporter scrape of a namespace with 200 000 conntrack entries, 100 interfaces and
+/// every built-in profile's knobs, against node_exporter-style procfs reading of the same
+/// counters, and against the same scrape of a namespace with an empty table (a scrape
+/// never dumps the table, so its size must not matter).
+fn exporter_bench(plan: Plan) {
+    use nettune_conntrack::Conntrack;
+    use nettune_core::NetNs;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("exporter: needs root, not measured");
+        return;
+    }
+    let mut profile = nettune::Profile::builtin("low-latency").expect("profile");
+    for name in ["throughput", "conntrack-heavy"] {
+        profile.merge(nettune::Profile::builtin(name).expect("profile"));
+    }
+    let knob_paths: Vec<PathBuf> = profile
+        .sysctls()
+        .iter()
+        .map(|r| Path::new("/proc/sys").join(r.key.to_string().replace('.', "/")))
+        .collect();
+    let make = |entries: usize| {
+        let ns = NetNs::create().expect("namespace");
+        let ct = Conntrack::open_in(&ns).expect("conntrack");
+        for e in &ct_entries(entries) {
+            ct.create(e).expect("create");
+        }
+        let script: String = (0..50)
+            .map(|i| format!("link add bx{i}a type veth peer name bx{i}b\n"))
+            .collect();
+        ns.run(|| {
+            let mut child = std::process::Command::new("ip")
+                .args(["-batch", "-"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("ip");
+            std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), script.as_bytes())
+                .expect("write");
+            assert!(child.wait().expect("ip").success());
+        })
+        .expect("enter");
+        let target = nettune::Target::of(&ns).expect("target");
+        let mut exporter = nettune::Exporter::new(target).with_profile(profile.clone());
+        black_box(exporter.scrape());
+        (ns, exporter)
+    };
+    let (big_ns, mut big) = make(200_000);
+    let (_small_ns, mut small) = make(0);
+    let text = big.scrape();
+    eprintln!(
+        "exporter: one scrape is {} bytes, {} series",
+        text.len(),
+        text.lines().filter(|l| !l.starts_with('#')).count()
+    );
+    let result = big_ns.run(|| {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        compare(
+            "exporter_scrape_200k_100if/procfs-floor",
+            plan,
+            &mut || {
+                black_box(big.scrape());
+            },
+            &mut || {
+                procfs_floor(&knob_paths, &mut buf);
+            },
+        );
+    });
+    if let Err(e) = result {
+        eprintln!("exporter: {e}");
+    }
+    // From a thread outside both namespaces, as `nettune --netns NS exporter` scrapes.
+    compare(
+        "exporter_scrape_200k_100if/empty-table",
+        plan,
+        &mut || {
+            black_box(big.scrape());
+        },
+        &mut || {
+            black_box(small.scrape());
+        },
+    );
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     type Run = (&'static str, fn(Plan), Plan);
     let runs: &[Run] = &[
+        (
+            "exporter",
+            exporter_bench,
+            Plan {
+                rounds: 21,
+                batch: 5,
+            },
+        ),
         (
             "cli",
             cli_bench,
