@@ -27,7 +27,7 @@ fn nstat(ns: &TestNs, name: &str) -> u64 {
 }
 
 fn sysctl_w(ns: &TestNs, key: &str, value: &str) {
-    ns.sh(&format!("sysctl -qw {key}={value}"));
+    ns.sh(&format!("sysctl -qw '{key}={value}'"));
 }
 
 /// Samples, runs `load`, samples again: the rates over the load.
@@ -364,4 +364,71 @@ fn a_quiet_namespace_fires_no_counter_rule_and_totals_alone_fire_none() {
         .expect("row");
     assert_eq!(row.status, nettune::audit::Status::Info);
     assert!(row.current_or_dash().ends_with("since boot"), "{row:?}");
+}
+
+#[test]
+fn a_full_conntrack_table_is_diagnosed_with_the_kernels_own_counts() {
+    if !require_root("a_full_conntrack_table_is_diagnosed_with_the_kernels_own_counts") {
+        return;
+    }
+    use nettune::conntrack::{Conntrack, Entry, Tuple};
+    use std::net::{IpAddr, Ipv4Addr};
+    let ns = TestNs::new();
+    ns.enable_conntrack();
+    // nf_conntrack_max is the host's (read-only here), the count is the namespace's own:
+    // the namespace fills to the limit without touching the host's table.
+    let max: u32 = ns
+        .sh("sysctl -n net.netfilter.nf_conntrack_max")
+        .trim()
+        .parse()
+        .expect("max");
+    let ct = Conntrack::open_in(ns.netns()).expect("conntrack");
+    let entry = |i: u32| {
+        let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+        let t = Tuple::udp(src, 1000, IpAddr::V4(Ipv4Addr::new(10, 250, 0, 1)), 53);
+        Entry::new(t, Duration::from_secs(600))
+    };
+    for i in 0..max {
+        ct.create(&entry(i)).expect("create");
+    }
+    assert_eq!(ct.count().expect("count").entries, max);
+    // Each entry past the limit evicts one that was never confirmed (early_drop).
+    let (rates, ()) = rates_around(&ns, || {
+        for i in max..max + 50 {
+            let _ = ct.create(&entry(i));
+        }
+    });
+    let ds = diagnosis::diagnose(&target(&ns), Some(&rates), rates.latest());
+    let d = fired(&ds, "conntrack-table-full").expect("fired");
+    let early = evidence(d, "conntrack.early_drop");
+    assert!(early > 0, "{d:?}");
+    // conntrack -S: the same per-CPU counters, summed.
+    let kernel: u64 = ns
+        .sh("conntrack -S")
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("early_drop="))
+        .map(|v| v.parse::<u64>().expect("number"))
+        .sum();
+    assert_eq!(
+        rates.get("conntrack.early_drop").map(|r| r.total),
+        Some(kernel)
+    );
+    assert_eq!(rates.latest().gauge("conntrack.max"), Some(u64::from(max)));
+    assert!(
+        d.cause.contains(&format!("of {max} entries")),
+        "{}",
+        d.cause
+    );
+    // The limit is read-only in a child namespace: no advice that would fail, and why.
+    assert!(
+        d.advice.is_none(),
+        "{:?}",
+        d.advice.as_ref().map(|a| a.to_toml())
+    );
+    assert!(
+        d.caveat
+            .as_deref()
+            .is_some_and(|c| c.contains("net.netfilter.nf_conntrack_max")),
+        "{d:?}"
+    );
 }
