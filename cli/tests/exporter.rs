@@ -460,6 +460,15 @@ fn the_dashboard_uses_only_metrics_the_exporter_emits() {
         second.contains("nettune_rule_firing{rule=\"tcp-listen-overflow\"} 1"),
         "{second}"
     );
+    // What the journal set is named as set by it, with its generation.
+    assert!(
+        second.contains(r#"key="net.ipv4.tcp_keepalive_probes",actual="3",desired="3",set_by="nettune journal"} 0"#),
+        "{second}"
+    );
+    assert!(
+        second.contains(r#"nettune_journal_generation{profile="low-latency"} 1"#),
+        "{second}"
+    );
     let emitted: std::collections::BTreeSet<&str> = first
         .lines()
         .chain(second.lines())

@@ -944,4 +944,108 @@ mod tests {
         assert_eq!(grow(0, 0), 1);
         assert_eq!(grow(u64::MAX, 5), i32::MAX as u64);
     }
+
+    /// The rules whose signature cannot be produced in a test namespace (host-wide
+    /// counters and knobs, a driver with rings), fed with a synthetic growth of one
+    /// signal, against this host's live configuration (read only).
+    fn fire(signal: &str, delta: u64) -> Vec<Diagnosis> {
+        let target = Target::current().expect("target");
+        let mut before = Sample::empty();
+        before.insert_counter(signal, 100);
+        let mut after = before.clone().later_by(std::time::Duration::from_secs(2));
+        after.insert_counter(signal, 100 + delta);
+        let rates = Rates::between(&before, &after);
+        diagnose(&target, Some(&rates), rates.latest())
+    }
+
+    fn advised(d: &Diagnosis, key: &str) -> Option<String> {
+        d.advice.as_ref().and_then(|p| {
+            p.sysctls()
+                .iter()
+                .find(|r| r.key.to_string() == key)
+                .map(|r| r.want.value().to_owned())
+        })
+    }
+
+    #[test]
+    fn host_wide_rules_fire_on_synthetic_growth_with_advice_or_a_reason() {
+        let target = Target::current().expect("target");
+        let initial = target.is_initial();
+        for (signal, rule, key) in [
+            (
+                "softnet.dropped",
+                "softnet-backlog-drop",
+                "net.core.netdev_max_backlog",
+            ),
+            (
+                "softnet.time_squeezed",
+                "softnet-time-squeeze",
+                "net.core.netdev_budget",
+            ),
+            (
+                "TcpExt.TCPMemoryPressures",
+                "tcp-memory-pressure",
+                "net.ipv4.tcp_mem",
+            ),
+            (
+                "TcpExt.PruneCalled",
+                "tcp-rcvbuf-prune",
+                "net.ipv4.tcp_rmem",
+            ),
+        ] {
+            let ds = fire(signal, 10);
+            let d = ds
+                .iter()
+                .find(|d| d.rule == rule)
+                .unwrap_or_else(|| panic!("{rule} did not fire: {ds:?}"));
+            assert_eq!(d.evidence.len(), 1);
+            assert_eq!(d.evidence[0].delta, 10);
+            assert!((d.evidence[0].per_second - 5.0).abs() < 1e-9);
+            let live = target.sysctl().read_raw(&Key::new(key).expect("key"));
+            match (live, advised(d, key)) {
+                (Ok(v), Some(want)) => {
+                    // Each field of the proposal is at least the live one.
+                    for (w, l) in want.split(' ').zip(v.split_whitespace()) {
+                        assert!(
+                            w.parse::<u64>().expect("n") >= l.parse::<u64>().expect("n"),
+                            "{rule}: {want} vs {v}"
+                        );
+                    }
+                    assert_ne!(
+                        want,
+                        v.split_whitespace().collect::<Vec<_>>().join(" "),
+                        "{rule}"
+                    );
+                }
+                (Ok(_), None) => assert!(d.caveat.is_some(), "{rule}: no advice and no reason"),
+                (Err(_), advice) => {
+                    assert!(!initial || advice.is_none(), "{rule}");
+                    assert!(
+                        d.caveat.as_deref().is_some_and(|c| c.contains(key)),
+                        "{rule}: {d:?}"
+                    );
+                }
+            }
+        }
+        // A counter that did not grow fires nothing.
+        assert!(
+            fire("softnet.dropped", 0)
+                .iter()
+                .all(|d| !d.rule.starts_with("softnet"))
+        );
+    }
+
+    #[test]
+    fn drops_on_an_interface_without_rings_say_so() {
+        let ds = fire("nic.lo.rx_drop", 3);
+        let d = ds.iter().find(|d| d.rule == "nic-rx-drop").expect("fired");
+        assert!(d.cause.contains("lo 3"), "{}", d.cause);
+        assert!(d.advice.is_none());
+        assert!(
+            d.caveat
+                .as_deref()
+                .is_some_and(|c| c.contains("lo has no RX ring settings")),
+            "{d:?}"
+        );
+    }
 }
