@@ -1028,3 +1028,93 @@ fn verify_and_recover_say_what_is_and_exit_accordingly() {
     );
     let _ = std::fs::remove_file(&journal);
 }
+
+#[test]
+fn notrack_rules_are_applied_and_rolled_back_over_netlink_without_the_nft_tool() {
+    if !require_root("notrack_rules_are_applied_and_rolled_back_over_netlink_without_the_nft_tool")
+    {
+        return;
+    }
+    use nettune::conntrack::{L4, NoTrack};
+    let ns = TestNs::new();
+    let listed = || ns.sh("nft list ruleset");
+    // An earlier NOTRACK table is the baseline; the profile replaces it.
+    let earlier = NoTrack::new().port(L4::Tcp, 7000);
+    earlier.install(Some(ns.netns())).expect("install");
+    let before = listed();
+    let profile = tmp("notrack.toml");
+    std::fs::write(
+        &profile,
+        "[conntrack]\nnotrack = [{ proto = \"udp\", port = 5353 }, { address = \"10.0.0.9\" }]\n",
+    )
+    .expect("write");
+    let journal = tmp("notrack.journal");
+    // No nft on PATH: everything goes over netlink.
+    let no_tools = |args: &[&str]| {
+        let o = cmd(args).env("PATH", "/nonexistent").output().expect("run");
+        assert!(o.status.success(), "nettune {args:?}: {}", text(&o));
+        o
+    };
+    no_tools(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        p(&profile),
+        "--journal",
+        p(&journal),
+    ]);
+    let want = NoTrack::new()
+        .port(L4::Udp, 5353)
+        .address("10.0.0.9".parse().expect("ip"));
+    assert_eq!(
+        NoTrack::read(Some(ns.netns())).expect("read"),
+        Some(want.clone())
+    );
+    let now = listed();
+    assert!(
+        now.contains("udp dport 5353 notrack") && !now.contains("7000"),
+        "{now}"
+    );
+    // verify reads the same rules back.
+    no_tools(&["--netns", ns.name(), "verify", "--profile", p(&profile)]);
+    no_tools(&["rollback", p(&journal)]);
+    assert_eq!(listed(), before, "the earlier table is back, rule for rule");
+    // From no table at all, a rollback removes it again.
+    NoTrack::remove(Some(ns.netns())).expect("remove");
+    let journal2 = tmp("notrack2.journal");
+    no_tools(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        p(&profile),
+        "--journal",
+        p(&journal2),
+    ]);
+    assert!(want.installed(Some(ns.netns())).expect("installed"));
+    no_tools(&["rollback", p(&journal2)]);
+    assert_eq!(NoTrack::read(Some(ns.netns())).expect("read"), None);
+    // A table holding a rule nettune did not write is refused before anything is written.
+    earlier.install(Some(ns.netns())).expect("install");
+    ns.sh("nft add rule inet nettune_notrack prerouting counter");
+    let held = listed();
+    let o = cmd(&[
+        "--netns",
+        ns.name(),
+        "apply",
+        "--profile",
+        p(&profile),
+        "--journal",
+        p(&tmp("notrack3.journal")),
+    ])
+    .output()
+    .expect("run");
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did not write"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(listed(), held, "nothing was written");
+}

@@ -102,15 +102,6 @@ pub enum Error {
     /// Entering the target network namespace failed.
     #[error(transparent)]
     Netns(#[from] NetnsError),
-
-    /// Running `nft` for a NOTRACK rule failed.
-    #[error("conntrack {op}: {reason}")]
-    Nft {
-        /// The operation.
-        op: &'static str,
-        /// What nft said.
-        reason: String,
-    },
 }
 
 impl Error {
@@ -193,8 +184,7 @@ impl Error {
             | Self::Exists { op, .. }
             | Self::InvalidValue { op, .. }
             | Self::Decode { op, .. }
-            | Self::Netlink { op, .. }
-            | Self::Nft { op, .. } => op,
+            | Self::Netlink { op, .. } => op,
             Self::Netns(e) => e.op(),
         }
     }
@@ -210,7 +200,6 @@ impl Error {
             Self::Decode { .. } => ErrorKind::Decode,
             Self::Netlink { source, .. } => source.kind(),
             Self::Netns(e) => e.kind(),
-            Self::Nft { .. } => ErrorKind::Io,
         }
     }
 

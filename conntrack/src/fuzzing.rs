@@ -39,3 +39,15 @@ pub fn ctnetlink_datagram(bytes: &[u8]) {
         }
     }
 }
+
+/// Dumped nftables rules decode without panics and re-encode to the same match; ruleset
+/// text (what journals keep) that parses prints and parses back to the same set.
+pub fn notrack(bytes: &[u8]) {
+    crate::notrack::fuzz_rules(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if let Ok(set) = crate::NoTrack::from_ruleset(text) {
+            let again = crate::NoTrack::from_ruleset(&set.text()).expect("our own text parses");
+            assert_eq!(again, set);
+        }
+    }
+}

@@ -79,18 +79,7 @@ impl NoTrack {
     /// [`Error::InvalidValue`] when nothing was chosen.
     pub fn ruleset(&self) -> Result<String> {
         self.chosen()?;
-        let mut chains = [String::new(), String::new()];
-        for (chain, rule) in self.rules() {
-            let i = usize::from(chain != nft::CHAINS[0].0);
-            let _ = writeln!(chains[i], "\t\t{} notrack", rule.text());
-        }
-        let [pre, out] = chains;
-        Ok(format!(
-            "table inet {TABLE} {{\n\
-             \tchain prerouting {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n{pre}\t}}\n\
-             \tchain output {{\n\t\ttype filter hook output priority raw; policy accept;\n{out}\t}}\n\
-             }}\n"
-        ))
+        Ok(self.text())
     }
 
     /// Refuses an empty set.
@@ -111,8 +100,18 @@ impl NoTrack {
     /// [`Error::InvalidValue`] when nothing was chosen; [`Error::Netlink`] (or a typed
     /// refusal) with the kernel's extended ACK.
     pub fn install(&self, ns: Option<&NetNs>) -> Result<()> {
-        const OP: &str = "install notrack";
         self.chosen()?;
+        self.replace(ns)
+    }
+
+    /// Replaces the table in `ns` with exactly this set, in one batch: an empty set is
+    /// the table with its two chains and no rules (as [`NoTrack::read`] may find it).
+    ///
+    /// # Errors
+    ///
+    /// As [`NoTrack::install`], without the refusal of an empty set.
+    pub fn replace(&self, ns: Option<&NetNs>) -> Result<()> {
+        const OP: &str = "install notrack";
         let nl = nft::handle(ns, OP)?;
         let rules = self.rules();
         let mut messages: Vec<Build> = vec![
@@ -199,6 +198,160 @@ impl NoTrack {
         })
     }
 
+    /// The NOTRACK rules installed in `ns` now, read over netlink: `None` when the table
+    /// is not there, an empty set when it has no rules. Only rules in the shapes
+    /// [`NoTrack::install`] writes (and `nft` writes for the same matches) are read back;
+    /// a rule of any other shape, or a set that is not both directions in both chains, is
+    /// refused rather than guessed at, so what is read can be put back exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] naming a rule nettune did not write; [`Error::Decode`];
+    /// [`Error::Netlink`].
+    pub fn read(ns: Option<&NetNs>) -> Result<Option<Self>> {
+        const OP: &str = "read notrack";
+        let nl = nft::handle(ns, OP)?;
+        // A rule dump filtered by a table that does not exist is empty, as is one of a
+        // table without rules: the table is asked for first.
+        let table = nl
+            .transact::<Error>(
+                nft::SUBSYS_NFTABLES << 8 | nft::GETTABLE,
+                flags::ACK,
+                |m| {
+                    m.header(&nft::NFGENMSG);
+                    m.string(nft::NAME_OR_TABLE, TABLE);
+                    Ok(())
+                },
+                |_| Ok(()),
+            )
+            .map_err(|f| f.into_caller(|e| Error::from_netlink(OP, e)));
+        match table {
+            Ok(()) => {}
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut found: Vec<(String, std::result::Result<nft::Match, String>)> = Vec::new();
+        let dumped = nl.transact::<Error>(
+            nft::SUBSYS_NFTABLES << 8 | nft::GETRULE,
+            flags::DUMP,
+            |m| {
+                m.header(&nft::NFGENMSG);
+                m.string(nft::NAME_OR_TABLE, TABLE);
+                Ok(())
+            },
+            |msg| {
+                found.push(nft::decode_rule(&msg).map_err(|e| Error::decode(OP, e))?);
+                Ok(())
+            },
+        );
+        match dumped.map_err(|f| f.into_caller(|e| Error::from_netlink(OP, e))) {
+            Ok(()) => {}
+            Err(Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let mut rules = Vec::with_capacity(found.len());
+        for (chain, m) in found {
+            let m = m.map_err(|why| {
+                Error::invalid(
+                    OP,
+                    format!("{TABLE} chain {chain} holds a rule nettune did not write ({why}): left alone"),
+                )
+            })?;
+            rules.push((chain, m));
+        }
+        Self::from_rules(OP, &rules).map(Some)
+    }
+
+    /// Reads back what [`NoTrack::text`] (or `nft list table inet nettune_notrack`)
+    /// printed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] naming the first line that is not a NOTRACK rule of the
+    /// shapes nettune writes.
+    pub fn from_ruleset(text: &str) -> Result<Self> {
+        const OP: &str = "parse notrack";
+        let mut chain: Option<String> = None;
+        let mut rules = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(rest) = line.strip_prefix("chain ") {
+                chain = Some(rest.trim_end_matches('{').trim().to_owned());
+                continue;
+            }
+            if line.starts_with("table ") || line == "}" || line.starts_with("type ") {
+                continue;
+            }
+            let (Some(c), Some(m)) = (&chain, line.strip_suffix(" notrack")) else {
+                return Err(Error::invalid(
+                    OP,
+                    format!("{line:?} is not a NOTRACK rule"),
+                ));
+            };
+            let m = nft::Match::parse(m)
+                .ok_or_else(|| Error::invalid(OP, format!("{line:?} is not a NOTRACK rule")))?;
+            rules.push((c.clone(), m));
+        }
+        Self::from_rules(OP, &rules)
+    }
+
+    /// The ruleset in `nft` syntax, as [`NoTrack::ruleset`] gives it, for any set (an
+    /// empty one is the table with empty chains): the form journals keep.
+    pub fn text(&self) -> String {
+        let mut chains = [String::new(), String::new()];
+        for (chain, rule) in self.rules() {
+            let i = usize::from(chain != nft::CHAINS[0].0);
+            let _ = writeln!(chains[i], "\t\t{} notrack", rule.text());
+        }
+        let [pre, out] = chains;
+        format!(
+            "table inet {TABLE} {{\n\
+             \tchain prerouting {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n{pre}\t}}\n\
+             \tchain output {{\n\t\ttype filter hook output priority raw; policy accept;\n{out}\t}}\n\
+             }}\n"
+        )
+    }
+
+    /// Whether nothing is chosen.
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty() && self.addresses.is_empty()
+    }
+
+    /// The set whose rules are exactly `rules` (in any order), or a refusal.
+    fn from_rules(op: &'static str, rules: &[(String, nft::Match)]) -> Result<Self> {
+        let mut set = Self::new();
+        for (chain, m) in rules {
+            if chain != nft::CHAINS[0].0 {
+                continue;
+            }
+            match *m {
+                nft::Match::Port {
+                    proto,
+                    dst: true,
+                    port,
+                } if !set.ports.contains(&(proto, port)) => set.ports.push((proto, port)),
+                nft::Match::Addr { dst: false, addr } if !set.addresses.contains(&addr) => {
+                    set.addresses.push(addr);
+                }
+                _ => {}
+            }
+        }
+        let key = |(c, m): &(&str, nft::Match)| format!("{c} {}", m.text());
+        let mut want: Vec<String> = set.rules().iter().map(key).collect();
+        let mut have: Vec<String> = rules.iter().map(|(c, m)| key(&(c.as_str(), *m))).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        if want != have {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "{TABLE} does not hold both directions of each match in both chains (found: {}): left alone",
+                    have.join(", ")
+                ),
+            ));
+        }
+        Ok(set)
+    }
+
     /// The rules, chain by chain: both directions in both chains (packets from remote
     /// peers enter at prerouting, the host's own and its loopback clients' at output).
     /// The text ruleset and the netlink batch are both made from it.
@@ -224,6 +377,27 @@ impl NoTrack {
             .iter()
             .flat_map(|(chain, _)| one.iter().map(move |m| (*chain, *m)))
             .collect()
+    }
+}
+
+/// For the fuzz target: every message of `bytes` decoded as a dumped rule; a rule that
+/// decodes to a NOTRACK match is encoded again and must decode to the same match.
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_rules(bytes: &[u8]) {
+    for m in proto::messages(bytes).flatten() {
+        let Ok((chain, Ok(rule))) = nft::decode_rule(&m) else {
+            continue;
+        };
+        let mut b = MsgBuilder::new(0, 0, 1);
+        nft::rule(&mut b, &chain, rule);
+        let again = b.finish().expect("our own encoding fits");
+        let m2 = proto::messages(&again)
+            .next()
+            .and_then(std::result::Result::ok)
+            .expect("our own encoding frames");
+        let (c2, r2) = nft::decode_rule(&m2).expect("our own encoding decodes");
+        assert_eq!(c2, chain);
+        assert_eq!(r2.expect("our own shape").text(), rule.text());
     }
 }
 
@@ -289,7 +463,7 @@ mod nft {
     use std::net::IpAddr;
 
     use nettune_core::NetNs;
-    use nettune_netlink::proto::{Message, MsgBuilder};
+    use nettune_netlink::proto::{Attr, DecodeError, Message, MsgBuilder};
     use nettune_netlink::{Handle, NlFamily};
 
     use crate::error::{Error, Result};
@@ -299,6 +473,7 @@ mod nft {
 
     pub(super) const SUBSYS_NFTABLES: u16 = 10;
     pub(super) const NEWTABLE: u16 = 0;
+    pub(super) const GETTABLE: u16 = 1;
     pub(super) const DELTABLE: u16 = 2;
     const NEWCHAIN: u16 = 3;
     const DELCHAIN: u16 = 5;
@@ -355,6 +530,200 @@ mod nft {
                     dir(dst, "daddr", "saddr")
                 ),
             }
+        }
+    }
+
+    impl Match {
+        /// Reads back what [`Match::text`] prints.
+        pub(super) fn parse(text: &str) -> Option<Self> {
+            let f: Vec<&str> = text.split_whitespace().collect();
+            let [kind, dir, value] = f[..] else {
+                return None;
+            };
+            let dst = match dir {
+                "dport" | "daddr" => true,
+                "sport" | "saddr" => false,
+                _ => return None,
+            };
+            match (kind, dir) {
+                ("tcp" | "udp", "dport" | "sport") => Some(Self::Port {
+                    proto: if kind == "tcp" { L4::Tcp } else { L4::Udp },
+                    dst,
+                    port: value.parse().ok()?,
+                }),
+                ("ip" | "ip6", "daddr" | "saddr") => {
+                    let addr: IpAddr = value.parse().ok()?;
+                    (addr.is_ipv4() == (kind == "ip")).then_some(Self::Addr { dst, addr })
+                }
+                _ => None,
+            }
+        }
+    }
+
+    /// One expression of a dumped rule, as far as NOTRACK rules need.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Expr {
+        Meta {
+            key: u32,
+            dreg: u32,
+        },
+        Payload {
+            dreg: u32,
+            base: u32,
+            offset: u32,
+            len: u32,
+        },
+        Cmp {
+            sreg: u32,
+            op: u32,
+            value: Vec<u8>,
+        },
+        NoTrack,
+        Other(String),
+    }
+
+    fn decode_expr(elem: &Attr<'_>) -> std::result::Result<Expr, DecodeError> {
+        let mut name = String::new();
+        let mut data: Option<Attr<'_>> = None;
+        for a in elem.attrs() {
+            let a = a?;
+            match a.ty {
+                EXPR_NAME => name = a.string(),
+                EXPR_DATA => data = Some(a),
+                _ => {}
+            }
+        }
+        let mut v: [u32; 5] = [u32::MAX; 5];
+        let mut value = Vec::new();
+        if let Some(d) = data {
+            for a in d.attrs() {
+                let a = a?;
+                if name == "cmp" && a.ty == 3 {
+                    for inner in a.attrs() {
+                        let inner = inner?;
+                        if inner.ty == 1 {
+                            value = inner.payload.to_vec();
+                        }
+                    }
+                } else if let Some(slot) = v.get_mut(usize::from(a.ty)) {
+                    *slot = a.be32()?;
+                }
+            }
+        }
+        Ok(match name.as_str() {
+            "meta" => Expr::Meta {
+                key: v[2],
+                dreg: v[1],
+            },
+            "payload" => Expr::Payload {
+                dreg: v[1],
+                base: v[2],
+                offset: v[3],
+                len: v[4],
+            },
+            "cmp" => Expr::Cmp {
+                sreg: v[1],
+                op: v[2],
+                value,
+            },
+            "notrack" => Expr::NoTrack,
+            _ => Expr::Other(name),
+        })
+    }
+
+    /// One dumped rule: its chain, and its match when it is one of the NOTRACK shapes
+    /// (else why not, in words).
+    pub(super) fn decode_rule(
+        msg: &Message<'_>,
+    ) -> std::result::Result<(String, std::result::Result<Match, String>), DecodeError> {
+        let mut chain = String::new();
+        let mut exprs = Vec::new();
+        msg.header(4)?;
+        for a in msg.attrs(4) {
+            let a = a?;
+            match a.ty {
+                RULE_CHAIN => chain = a.string(),
+                RULE_EXPRESSIONS => {
+                    for e in a.attrs() {
+                        exprs.push(decode_expr(&e?)?);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((chain, shape(&exprs)))
+    }
+
+    /// The match a rule's expressions make, when they are `meta` + `cmp` + `payload` +
+    /// `cmp` + `notrack`, all through register 1 with `==`.
+    fn shape(exprs: &[Expr]) -> std::result::Result<Match, String> {
+        let describe = || {
+            exprs
+                .iter()
+                .map(|e| match e {
+                    Expr::Meta { .. } => "meta".to_owned(),
+                    Expr::Payload { .. } => "payload".to_owned(),
+                    Expr::Cmp { .. } => "cmp".to_owned(),
+                    Expr::NoTrack => "notrack".to_owned(),
+                    Expr::Other(n) => n.clone(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let [
+            Expr::Meta { key, dreg: 1 },
+            Expr::Cmp {
+                sreg: 1,
+                op: 0,
+                value: what,
+            },
+            Expr::Payload {
+                dreg: 1,
+                base,
+                offset,
+                len,
+            },
+            Expr::Cmp {
+                sreg: 1,
+                op: 0,
+                value,
+            },
+            Expr::NoTrack,
+        ] = exprs
+        else {
+            return Err(format!("expressions: {}", describe()));
+        };
+        let unknown = || Err(format!("expressions: {}", describe()));
+        match (*key, what.as_slice(), *base, *offset, *len) {
+            (16, [p @ (6 | 17)], 2, off @ (0 | 2), 2) => {
+                let Ok(port) = <[u8; 2]>::try_from(value.as_slice()) else {
+                    return unknown();
+                };
+                Ok(Match::Port {
+                    proto: if *p == 6 { L4::Tcp } else { L4::Udp },
+                    dst: off == 2,
+                    port: u16::from_be_bytes(port),
+                })
+            }
+            (15, [2], 1, off @ (12 | 16), 4) => {
+                let Ok(a) = <[u8; 4]>::try_from(value.as_slice()) else {
+                    return unknown();
+                };
+                Ok(Match::Addr {
+                    dst: off == 16,
+                    addr: IpAddr::from(a),
+                })
+            }
+            (15, [10], 1, off @ (8 | 24), 16) => {
+                let Ok(a) = <[u8; 16]>::try_from(value.as_slice()) else {
+                    return unknown();
+                };
+                Ok(Match::Addr {
+                    dst: off == 24,
+                    addr: IpAddr::from(a),
+                })
+            }
+            _ => unknown(),
         }
     }
 

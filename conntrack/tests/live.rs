@@ -611,6 +611,67 @@ fn notrack_keeps_matching_traffic_out_of_the_table() {
 }
 
 #[test]
+fn notrack_reads_back_what_is_installed_and_refuses_rules_it_did_not_write() {
+    if !require_root("notrack_reads_back_what_is_installed_and_refuses_rules_it_did_not_write") {
+        return;
+    }
+    let ns = TestNs::new();
+    let here = Some(ns.netns());
+    assert_eq!(NoTrack::read(here).expect("read"), None, "no table yet");
+    let rules = NoTrack::new()
+        .port(L4::Udp, 5353)
+        .port(L4::Tcp, 8080)
+        .address(ip("10.1.2.3"))
+        .address(ip("fd00::7"));
+    rules.install(here).expect("install");
+    // Read over netlink, decoded from the kernel's own expressions.
+    assert_eq!(NoTrack::read(here).expect("read"), Some(rules.clone()));
+    // The real tool's listing reads back to the same set, and so does our text.
+    let listed = ns.sh(&format!("nft list table inet {NOTRACK_TABLE}"));
+    assert_eq!(
+        NoTrack::from_ruleset(&listed).expect("parse nft"),
+        rules,
+        "{listed}"
+    );
+    assert_eq!(NoTrack::from_ruleset(&rules.text()).expect("parse"), rules);
+    // A rule nettune did not write is refused, naming what it found, not guessed at.
+    ns.sh(&format!(
+        "nft add rule inet {NOTRACK_TABLE} prerouting counter"
+    ));
+    let err = NoTrack::read(here).expect_err("foreign rule");
+    assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+    assert!(err.to_string().contains("did not write"), "{err}");
+    // As is a set that lacks a direction.
+    rules.install(here).expect("install");
+    let handle = ns
+        .sh(&format!("nft -a list chain inet {NOTRACK_TABLE} output"))
+        .lines()
+        .find(|l| l.contains("udp sport 5353"))
+        .and_then(|l| l.rsplit("handle ").next())
+        .map(|h| h.trim().to_owned())
+        .expect("handle");
+    ns.sh(&format!(
+        "nft delete rule inet {NOTRACK_TABLE} output handle {handle}"
+    ));
+    let err = NoTrack::read(here).expect_err("half a set");
+    assert!(err.to_string().contains("both directions"), "{err}");
+    // An empty set is the table with its chains and no rules, and reads back so.
+    NoTrack::new().replace(here).expect("replace");
+    assert!(ns.sh("nft list ruleset").contains("chain prerouting"));
+    assert_eq!(NoTrack::read(here).expect("read"), Some(NoTrack::new()));
+    NoTrack::remove(here).expect("remove");
+    assert_eq!(NoTrack::read(here).expect("read"), None);
+    // Lines that are not NOTRACK rules do not parse.
+    for bad in [
+        "table inet x {\nchain prerouting {\nudp dport 99999 notrack",
+        "chain output {\ncounter",
+        "ip saddr fd00::1 notrack",
+    ] {
+        assert!(NoTrack::from_ruleset(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn async_events_stream() {
     if !require_root("async_events_stream") {
         return;

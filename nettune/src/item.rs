@@ -446,66 +446,36 @@ fn no_queue(iface: &IfName, dir: &str, queue: u32) -> Error {
     Error::profile("nic", format!("{iface} has no {dir} queue {queue}"))
 }
 
-/// The NOTRACK table's listing (`nft list table`), or [`ABSENT`].
+/// The NOTRACK table as its ruleset text (read over netlink, one trimmed line per line,
+/// the form plans compare), or [`ABSENT`]. A table holding rules nettune did not write
+/// is refused: it could not be put back exactly.
 pub(crate) fn notrack_listing(target: &Target) -> Result<String> {
-    let out = target.netns().run_owned(|| {
-        std::process::Command::new("nft")
-            .args(["list", "table", "inet", nettune_conntrack::NOTRACK_TABLE])
-            .output()
-    })?;
-    let out = out.map_err(|e| Error::file("run", "nft", e))?;
-    if out.status.success() {
-        // Lines kept (the listing is `nft -f` input again), each trimmed.
-        let text = String::from_utf8_lossy(&out.stdout);
-        let lines: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        return Ok(lines.join("\n"));
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No such file or directory") {
-        Ok(ABSENT.to_owned())
-    } else {
-        Err(nettune_conntrack::Error::Nft {
-            op: "list notrack",
-            reason: err.trim().to_owned(),
-        }
-        .into())
-    }
+    Ok(
+        match nettune_conntrack::NoTrack::read(Some(target.netns()))? {
+            None => ABSENT.to_owned(),
+            Some(set) => flat_lines(&set.text()),
+        },
+    )
 }
 
-/// Puts the NOTRACK table back to a listing (or removes it for [`ABSENT`]).
+/// A ruleset's lines, trimmed, without blank ones, joined by newlines.
+pub(crate) fn flat_lines(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Puts the NOTRACK table back to a listing (or removes it for [`ABSENT`]), over
+/// netlink, in one batch. Listings journaled by `nft list` read back the same way.
 fn set_notrack(target: &Target, listing: &str) -> Result<()> {
-    if notrack_listing(target)? != ABSENT {
-        nettune_conntrack::NoTrack::remove(Some(target.netns()))?;
-    }
     if listing == ABSENT {
-        return Ok(());
+        return match nettune_conntrack::NoTrack::remove(Some(target.netns())) {
+            Ok(()) | Err(nettune_conntrack::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        };
     }
-    // `nft list` output is `nft -f` input.
-    let text = listing.to_owned();
-    let out = target.netns().run_owned(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(text.as_bytes())?;
-        }
-        child.wait_with_output()
-    })?;
-    let out = out.map_err(|e| Error::file("run", "nft", e))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(nettune_conntrack::Error::Nft {
-            op: "restore notrack",
-            reason: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }
-        .into())
-    }
+    nettune_conntrack::NoTrack::from_ruleset(listing)?.replace(Some(target.netns()))?;
+    Ok(())
 }

@@ -591,12 +591,7 @@ impl<'t> Planner<'t> {
             }
         }
         let desired = match n.ruleset() {
-            Ok(text) => text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Ok(text) => crate::item::flat_lines(&text),
             Err(e) => {
                 self.refuse(ItemId::NoTrack, crate::error::report(&e));
                 return;
