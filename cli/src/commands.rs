@@ -933,21 +933,56 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                 writeln!(ctx.out, "[")?;
             }
             let now = wall_seconds();
-            for e in run(ct.dump(&f))? {
-                let e = run(e)?;
-                if ctx.json {
-                    if n > 0 {
-                        writeln!(ctx.out, ",")?;
+            // The dump (the kernel's work and the decoding) runs on a thread of its own
+            // and hands over entries in batches; this thread formats and writes them.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<_>, _>>(16);
+            let dumping = |tx: std::sync::mpsc::SyncSender<Result<Vec<_>, _>>| {
+                let dump = match ct.dump(&f) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
                     }
-                    run(serde_json::to_writer(&mut ctx.out, &e))?;
-                } else {
-                    write_entry(&mut ctx.out, &e, now)?;
+                };
+                let mut batch = Vec::with_capacity(256);
+                for e in dump {
+                    match e {
+                        Ok(e) => batch.push(e),
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                    if batch.len() == 256
+                        && tx
+                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(256))))
+                            .is_err()
+                    {
+                        return;
+                    }
                 }
-                n += 1;
-                if progress && n % 10_000 == 0 {
-                    eprint!("\rlisted {n} entries");
+                let _ = tx.send(Ok(batch));
+            };
+            std::thread::scope(|s| -> Res {
+                s.spawn(move || dumping(tx));
+                for batch in rx {
+                    for e in run(batch)? {
+                        if ctx.json {
+                            if n > 0 {
+                                writeln!(ctx.out, ",")?;
+                            }
+                            run(serde_json::to_writer(&mut ctx.out, &e))?;
+                        } else {
+                            write_entry(&mut ctx.out, &e, now)?;
+                        }
+                        n += 1;
+                        if progress && n % 10_000 == 0 {
+                            eprint!("\rlisted {n} entries");
+                        }
+                    }
                 }
-            }
+                Ok(())
+            })?;
             if ctx.json {
                 writeln!(ctx.out, "\n]")?;
             }
