@@ -335,12 +335,35 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
         Cmd::Mptcp { cmd } => mptcp(ctx, cmd),
         Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
         Cmd::Profile { cmd } => profile(ctx, cmd),
+        Cmd::Tune {
+            profile,
+            interval,
+            canary,
+            advise_only,
+            journal,
+            rollback_on_exit,
+            run_for,
+            history,
+        } => crate::tune::tune(
+            ctx,
+            &crate::tune::TuneArgs {
+                profile,
+                interval,
+                canary,
+                advise_only,
+                journal,
+                rollback_on_exit,
+                run_for,
+                history,
+            },
+        ),
         Cmd::Exporter {
             listen,
             textfile,
             interval,
             profile,
             journal,
+            tune_journal,
         } => {
             let interval = interval
                 .map(|i| usage(parse_duration("--interval", &i)))
@@ -351,6 +374,9 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
             }
             if let Some(j) = journal {
                 exporter = exporter.with_journal(j);
+            }
+            if let Some(j) = tune_journal {
+                exporter = exporter.with_tune_history(j);
             }
             exporter_run(exporter, listen.as_deref(), textfile.as_deref(), interval)
         }
@@ -1294,25 +1320,7 @@ pub(crate) fn parse_rtt(text: &str) -> Result<Duration, String> {
 /// Parses a duration option (`flag` names it in errors): `10ms`, `150us`, `0.2s`, `10s`,
 /// `2m`.
 pub(crate) fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
-    let t = text.trim().to_ascii_lowercase();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return Err(format!("{flag} {text}: give a unit: us, ms, s or m"));
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{flag} {text}: not a number"))?;
-    if !(v.is_finite() && v > 0.0 && v < 1e6) {
-        return Err(format!("{flag} {text}: must be above zero and below 1e6"));
-    }
-    Ok(Duration::from_secs_f64(v * scale))
+    nettune::tune::parse_duration(text).map_err(|e| format!("{flag} {e}"))
 }
 
 fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {

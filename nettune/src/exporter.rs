@@ -31,6 +31,8 @@
 //! | `nettune_rate_window_seconds` | gauge | the time the rules were judged over (0: first scrape) |
 //! | `nettune_source_up` | gauge 0/1 | `source` |
 //! | `nettune_scrape_duration_seconds` | gauge | |
+//! | `nettune_tune_decisions_total` | counter | `verdict` (with [`Exporter::with_tune_history`]) |
+//! | `nettune_tune_advice` | gauge 1 | `id`, `rule`, `knob`, `proposed`: advised, not yet applied |
 //!
 //! ```no_run
 //! let target = nettune::Target::current()?;
@@ -89,6 +91,8 @@ pub const METRICS: &[(&str, &str)] = &[
     ("nettune_nic_channels", "gauge"),
     ("nettune_nic_feature", "gauge"),
     ("nettune_scrape_duration_seconds", "gauge"),
+    ("nettune_tune_decisions_total", "counter"),
+    ("nettune_tune_advice", "gauge"),
 ];
 
 type Labels = Vec<(&'static str, String)>;
@@ -247,6 +251,7 @@ pub struct Exporter {
     target: Target,
     profile: Option<Profile>,
     journal: Option<PathBuf>,
+    tune_journal: Option<PathBuf>,
     sysctld: bool,
     sysctld_loaded: Option<(Instant, Option<SysctlConfig>)>,
     sampler: Sampler,
@@ -262,6 +267,7 @@ impl Exporter {
             target,
             profile: None,
             journal: None,
+            tune_journal: None,
             sysctld: true,
             sysctld_loaded: None,
             sampler,
@@ -280,6 +286,13 @@ impl Exporter {
     /// it records.
     pub fn with_journal(mut self, path: impl Into<PathBuf>) -> Self {
         self.journal = Some(path.into());
+        self
+    }
+
+    /// Exports the decisions `nettune tune` recorded beside `journal` (its history):
+    /// counts by verdict, and the changes advised and not yet applied.
+    pub fn with_tune_history(mut self, journal: impl Into<PathBuf>) -> Self {
+        self.tune_journal = Some(journal.into());
         self
     }
 
@@ -304,6 +317,7 @@ impl Exporter {
         self.export_signals(&mut m, &sample, rates.as_ref());
         self.export_sysctls(&mut m);
         self.export_nics(&mut m, &sample);
+        self.export_tune(&mut m);
         self.last = Some(sample);
         m.gauge(
             "scrape_duration_seconds",
@@ -556,6 +570,52 @@ impl Exporter {
                     ("set_by", &set_by),
                 ]))
                 .set(if differs { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn export_tune(&self, m: &mut Metrics) {
+        let Some(j) = &self.tune_journal else { return };
+        let Ok(history) = crate::tune::Tuner::history(j) else {
+            return;
+        };
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut advised: BTreeMap<String, &crate::tune::Decision> = BTreeMap::new();
+        for d in &history {
+            let verdict = serde_json::to_value(d.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            *counts.entry(verdict).or_default() += 1;
+            match d.verdict {
+                crate::tune::Verdict::Advised => {
+                    advised.insert(d.id.clone(), d);
+                }
+                crate::tune::Verdict::Applied => {
+                    advised.remove(&d.id);
+                }
+                _ => {}
+            }
+        }
+        let total = m.counter(
+            "tune_decisions",
+            "Decisions of nettune tune, by verdict (applied, kept, rolled_back, refused, yielded, advised)",
+        );
+        for (verdict, n) in counts {
+            total.series(labels([("verdict", &verdict)])).inc_by(n);
+        }
+        let advice = m.gauge(
+            "tune_advice",
+            "Changes nettune tune --advise-only proposed, by stable id, for approval",
+        );
+        for (id, d) in advised {
+            advice
+                .series(labels([
+                    ("id", &id),
+                    ("rule", &d.rule),
+                    ("knob", &d.knob),
+                    ("proposed", d.to.as_deref().unwrap_or_default()),
+                ]))
+                .set(1.0);
         }
     }
 

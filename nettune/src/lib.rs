@@ -114,6 +114,8 @@ pub mod profile;
 pub mod signals;
 #[cfg(feature = "host")]
 mod target;
+#[cfg(feature = "host")]
+pub mod tune;
 
 #[cfg(feature = "host")]
 pub use audit::Audit;

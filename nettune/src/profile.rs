@@ -278,6 +278,78 @@ pub struct Profile {
     mptcp_limits: Option<LimitsProfile>,
     endpoints: Vec<EndpointProfile>,
     notrack: Vec<NoTrackRule>,
+    tune: Option<TuneSettings>,
+}
+
+/// The `[tune]` section: the guard rails of `nettune tune` ([`crate::tune`]). Durations
+/// are written `30s`, `500ms`, `5m`.
+///
+/// ```toml
+/// [tune]
+/// interval = "30s"              # how often the loop samples (default 30s)
+/// canary = "30s"                # how long a change runs before its verdict (default: interval)
+/// cooldown = "5m"               # the least time between two changes of one knob (default 5m)
+/// max_factor = 2                # a change at most multiplies a value by this (default 2)
+/// max_changes_per_hour = 6      # over all knobs (default 6)
+/// guard = ["Tcp.RetransSegs"]   # signals that must not grow after a change (default retransmits and drops)
+/// [tune.bounds]
+/// "net.core.somaxconn" = { floor = 1024, ceiling = 65535 }
+/// [[tune.rule]]                 # a rule of your own: when SIGNAL grows, raise KNOB
+/// id = "my-rule"
+/// signal = "TcpExt.TCPTimeWaitOverflow"
+/// knob = "net.ipv4.tcp_max_tw_buckets"
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSettings {
+    /// How often the loop samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// How long a change runs before it is judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
+    /// The least time between two changes of one knob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<String>,
+    /// The most one change multiplies a value by (at least 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_factor: Option<u32>,
+    /// The most changes per hour, over all knobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_changes_per_hour: Option<u32>,
+    /// The operator's floor and ceiling per knob.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bounds: BTreeMap<String, KnobBounds>,
+    /// Signals that must not grow after a change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guard: Vec<String>,
+    /// Rules of the operator's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule: Vec<TuneRule>,
+}
+
+/// An operator's bounds on one knob (every field of a vector such as `tcp_rmem`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnobBounds {
+    /// The loop never sets less.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<u64>,
+    /// The loop never sets more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<u64>,
+}
+
+/// A rule of the operator's own: when `signal` grows, raise `knob`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuneRule {
+    /// Its id (in decisions and metrics).
+    pub id: String,
+    /// The signal ([`crate::signals`] name).
+    pub signal: String,
+    /// The sysctl it raises.
+    pub knob: String,
 }
 
 /// The names of the built-in profiles.
@@ -366,6 +438,8 @@ struct ProfileFile {
     conntrack: FileConntrack,
     #[serde(default)]
     mptcp: FileMptcp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tune: Option<TuneSettings>,
 }
 
 /// The sysctl a `[conntrack]` key stands for: `X` is `net.netfilter.nf_conntrack_X`, for
@@ -615,6 +689,10 @@ impl Profile {
             check_notrack(&r).map_err(|e| bad("conntrack", "notrack", e))?;
             out.notrack.push(r);
         }
+        if let Some(t) = f.tune {
+            crate::tune::check_settings(&t).map_err(|e| bad("tune", "", e))?;
+            out.tune = Some(t);
+        }
         Ok(out)
     }
 
@@ -655,6 +733,9 @@ impl Profile {
             if !self.notrack.contains(&r) {
                 self.notrack.push(r);
             }
+        }
+        if other.tune.is_some() {
+            self.tune = other.tune;
         }
     }
 
@@ -750,6 +831,23 @@ impl Profile {
         Ok(self)
     }
 
+    /// The `[tune]` section, when the profile has one.
+    pub fn tune(&self) -> Option<&TuneSettings> {
+        self.tune.as_ref()
+    }
+
+    /// Sets the `[tune]` section.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Profile`] for a malformed duration, key or bound.
+    pub fn set_tune(&mut self, t: TuneSettings) -> Result<&mut Self> {
+        crate::tune::check_settings(&t)
+            .map_err(|e| Error::profile(&self.name, format!("[tune] {e}")))?;
+        self.tune = Some(t);
+        Ok(self)
+    }
+
     /// The profile's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -834,6 +932,7 @@ impl Profile {
         f.mptcp.limits = self.mptcp_limits;
         f.mptcp.endpoints.clone_from(&self.endpoints);
         f.conntrack.notrack.clone_from(&self.notrack);
+        f.tune.clone_from(&self.tune);
         f
     }
 
