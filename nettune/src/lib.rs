@@ -115,6 +115,8 @@ pub mod signals;
 #[cfg(feature = "host")]
 mod target;
 #[cfg(feature = "host")]
+mod tcpdiag;
+#[cfg(feature = "host")]
 pub mod tune;
 
 #[cfg(feature = "host")]

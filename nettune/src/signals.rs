@@ -16,6 +16,7 @@
 //! | `conntrack.entries`, `conntrack.max` (gauges) | ctnetlink `CT_GET_STATS`, else the sysctls | namespace |
 //! | `nic.IFACE.rx_drop`, `.rx_fifo`, `.rx_errs`, `.tx_drop`, ... | `dev` (`rx_drop` includes `rx_missed_errors`) | namespace |
 //! | `neigh.arp.table_fulls`, `neigh.ndisc.table_fulls`, `.forced_gc_runs` | `stat/arp_cache`, `stat/ndisc_cache` | host (one table) |
+//! | `tcp.established`, `tcp.srtt_us_mean`, `tcp.srtt_us_max` (gauges, [`Sampler::with_tcp_rtt`]) | sock_diag `INET_DIAG_INFO` | namespace |
 //!
 //! Reading needs no privilege, except conntrack over netlink (`CAP_NET_ADMIN`; the procfs
 //! file is the fallback, and it is absent on kernels built without
@@ -68,6 +69,9 @@ pub enum Source {
     NetDev,
     /// `/proc/net/stat/arp_cache` and `ndisc_cache` (the neighbour tables are host-wide).
     Neighbour,
+    /// The established TCP sockets' `tcp_info` over sock_diag (only with
+    /// [`Sampler::with_tcp_rtt`]; not in [`Source::ALL`]).
+    TcpInfo,
 }
 
 impl Source {
@@ -94,6 +98,7 @@ impl Source {
             Self::Conntrack => "conntrack",
             Self::NetDev => "netdev",
             Self::Neighbour => "neighbour",
+            Self::TcpInfo => "tcp_info",
         }
     }
 }
@@ -206,6 +211,7 @@ pub struct Sampler {
     netns: NetNs,
     sysctl: nettune_sysctl::Sysctl,
     conntrack: Option<Result<Conntrack, (String, bool)>>,
+    tcp: Option<Option<Result<crate::tcpdiag::TcpDiag, String>>>,
     buf: Vec<u8>,
 }
 
@@ -216,8 +222,18 @@ impl Sampler {
             netns: target.netns().clone(),
             sysctl: target.sysctl().clone(),
             conntrack: None,
+            tcp: None,
             buf: Vec::new(),
         }
+    }
+
+    /// Also reads the established TCP sockets' round-trip times over sock_diag on each
+    /// sample: gauges `tcp.established`, `tcp.srtt_us_mean` and `tcp.srtt_us_max`. Off by
+    /// default: the dump costs time in proportion to the sockets.
+    #[must_use]
+    pub fn with_tcp_rtt(mut self) -> Self {
+        self.tcp = Some(None);
+        self
     }
 
     /// Reads every source once. Never fails: what could not be read is in
@@ -226,6 +242,9 @@ impl Sampler {
         let mut s = Sample::empty();
         for source in Source::ALL {
             self.read_source(source, &mut s);
+        }
+        if self.tcp.is_some() {
+            self.read_source(Source::TcpInfo, &mut s);
         }
         s.at = Instant::now();
         s
@@ -253,6 +272,22 @@ impl Sampler {
             Source::NetDev => self.read("dev"),
             Source::Conntrack => {
                 self.read_conntrack(s);
+                return;
+            }
+            Source::TcpInfo => {
+                let netns = self.netns.clone();
+                let diag = self
+                    .tcp
+                    .get_or_insert(None)
+                    .get_or_insert_with(|| crate::tcpdiag::TcpDiag::open_in(&netns));
+                match diag.as_ref().map_err(Clone::clone).and_then(|d| d.rtt()) {
+                    Ok(r) => {
+                        s.insert_gauge("tcp.established", r.sockets);
+                        s.insert_gauge("tcp.srtt_us_mean", r.mean_us);
+                        s.insert_gauge("tcp.srtt_us_max", r.max_us);
+                    }
+                    Err(e) => s.lost(source, (e, false)),
+                }
                 return;
             }
             Source::Neighbour => {
@@ -304,7 +339,7 @@ impl Sampler {
                     s.insert_counter(name, v);
                 }
             }
-            Source::Conntrack | Source::Neighbour => {}
+            Source::Conntrack | Source::Neighbour | Source::TcpInfo => {}
         }
     }
 

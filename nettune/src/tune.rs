@@ -9,7 +9,9 @@
 //! `nettune rollback JOURNAL` always returns to the state before the loop, from any
 //! point: a kill included). After a canary window the rule's signal and the guard signals
 //! are compared with the window before the change: the change is kept when the signal
-//! fell by at least a quarter and the guard signals did not rise by more than half; otherwise it is rolled
+//! fell by at least a quarter, the guard signals did not rise by more than half, and the
+//! mean RTT of the established TCP sockets (sock_diag) did not rise by more than half and
+//! a millisecond; otherwise it is rolled
 //! back (the previous value applied again), and the same change is not tried again
 //! within the hour. Every decision is a [`Decision`], appended
 //! as a JSON line to the history file beside the journal (`JOURNAL.history`).
@@ -267,7 +269,7 @@ impl Tuner {
         let journal = journal.into();
         let mut history = journal.clone().into_os_string();
         history.push(".history");
-        let sampler = Sampler::new(&target);
+        let sampler = Sampler::new(&target).with_tcp_rtt();
         Self {
             target,
             config,
@@ -768,7 +770,18 @@ impl Tuner {
         let guard = rate_of(&window, &self.config.guard);
         // Better is a fall by at least a quarter: noise in a steady load is not a gain.
         let better = after <= c.before_signal * 0.75;
-        let guard_ok = guard <= c.before_guard * 1.5 + 1.0;
+        let rtt = |s: &Sample| {
+            s.gauge("tcp.established")
+                .filter(|n| *n > 0)
+                .and(s.gauge("tcp.srtt_us_mean"))
+        };
+        // The mean RTT of the established sockets (sock_diag) must not grow by more than
+        // half and a millisecond.
+        let rtt_rose = match (rtt(&c.start), rtt(now)) {
+            (Some(b), Some(a)) if a > b + b / 2 + 1000 => Some((b, a)),
+            _ => None,
+        };
+        let guard_ok = guard <= c.before_guard * 1.5 + 1.0 && rtt_rose.is_none();
         let base = Decision {
             at: now_secs(),
             id: c.id.clone(),
@@ -790,7 +803,9 @@ impl Tuner {
                 ..base
             };
         }
-        let why = if better {
+        let why = if let (true, Some((b, a))) = (better, rtt_rose) {
+            format!("the established sockets' mean RTT rose from {b}us to {a}us")
+        } else if better {
             format!(
                 "the guard signals rose from {:.1}/s to {guard:.1}/s",
                 c.before_guard

@@ -432,3 +432,48 @@ fn a_full_conntrack_table_is_diagnosed_with_the_kernels_own_counts() {
         "{d:?}"
     );
 }
+
+#[test]
+fn established_sockets_rtt_is_read_over_sock_diag_as_tcp_info_gives_it() {
+    if !require_root("established_sockets_rtt_is_read_over_sock_diag_as_tcp_info_gives_it") {
+        return;
+    }
+    use std::io::{Read, Write};
+    let ns = TestNs::new();
+    let (l, addr) = listener(&ns);
+    let (mut c, mut s) = ns.run(|| {
+        let c = TcpStream::connect(addr).expect("connect");
+        let (s, _) = l.accept().expect("accept");
+        (c, s)
+    });
+    // A few round trips, so that both ends have measured an RTT.
+    let mut b = [0u8; 4];
+    for _ in 0..20 {
+        c.write_all(b"ping").expect("write");
+        s.read_exact(&mut b).expect("read");
+        s.write_all(b"pong").expect("write");
+        c.read_exact(&mut b).expect("read");
+    }
+    let t = target(&ns);
+    let sample = Sampler::new(&t).with_tcp_rtt().sample();
+    let rtt = |x: &TcpStream| {
+        u64::try_from(
+            nettune::sockopt::tcp_info(x)
+                .expect("tcp_info")
+                .rtt()
+                .as_micros(),
+        )
+        .expect("rtt")
+    };
+    let (a, z) = (rtt(&c), rtt(&s));
+    assert_eq!(
+        sample.gauge("tcp.established"),
+        Some(2),
+        "{:?}",
+        sample.unread()
+    );
+    assert_eq!(sample.gauge("tcp.srtt_us_mean"), Some((a + z) / 2));
+    assert_eq!(sample.gauge("tcp.srtt_us_max"), Some(a.max(z)));
+    // Without the option the dump is not made.
+    assert_eq!(Sampler::new(&t).sample().gauge("tcp.established"), None);
+}
