@@ -335,28 +335,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
         Cmd::Mptcp { cmd } => mptcp(ctx, cmd),
         Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
         Cmd::Profile { cmd } => profile(ctx, cmd),
-        Cmd::Tune {
-            profile,
-            interval,
-            canary,
-            advise_only,
-            journal,
-            rollback_on_exit,
-            run_for,
-            history,
-        } => crate::tune::tune(
-            ctx,
-            &crate::tune::TuneArgs {
-                profile,
-                interval,
-                canary,
-                advise_only,
-                journal,
-                rollback_on_exit,
-                run_for,
-                history,
-            },
-        ),
+        Cmd::Tune { args } => crate::tune::tune(ctx, &args),
         Cmd::Exporter {
             listen,
             textfile,
@@ -959,40 +938,31 @@ fn conntrack(ctx: &mut Ctx, cmd: CtCmd) -> Res {
                 writeln!(ctx.out, "[")?;
             }
             let now = wall_seconds();
-            // The dump (the kernel's work and the decoding) runs on a thread of its own
-            // and hands over entries in batches; this thread formats and writes them.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<_>, _>>(16);
-            let dumping = |tx: std::sync::mpsc::SyncSender<Result<Vec<_>, _>>| {
-                let dump = match ct.dump(&f) {
+            // The dump (the kernel's work) runs on a thread of its own and hands over
+            // the replies undecoded, in batches; this thread decodes, formats and writes.
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Result<nettune::conntrack::RawBatch, _>>(16);
+            let dumping = |tx: std::sync::mpsc::SyncSender<Result<_, _>>| {
+                let mut dump = match ct.dump(&f) {
                     Ok(d) => d,
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
                     }
                 };
-                let mut batch = Vec::with_capacity(256);
-                for e in dump {
-                    match e {
-                        Ok(e) => batch.push(e),
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return;
-                        }
-                    }
-                    if batch.len() == 256
-                        && tx
-                            .send(Ok(std::mem::replace(&mut batch, Vec::with_capacity(256))))
-                            .is_err()
-                    {
+                while let Some(batch) = dump.next_raw_batch(256) {
+                    let failed = batch.is_err();
+                    if tx.send(batch).is_err() || failed {
                         return;
                     }
                 }
-                let _ = tx.send(Ok(batch));
             };
             std::thread::scope(|s| -> Res {
                 s.spawn(move || dumping(tx));
                 for batch in rx {
-                    for e in run(batch)? {
+                    let batch = run(batch)?;
+                    for e in batch.entries() {
+                        let e = run(e)?;
                         if ctx.json {
                             if n > 0 {
                                 writeln!(ctx.out, ",")?;

@@ -146,31 +146,8 @@ pub(crate) enum Cmd {
     /// A guarded closed loop: apply the diagnosis' advice one change at a time, judge
     /// each after a canary window, keep it or roll it back (see `nettune::tune`).
     Tune {
-        /// The profile whose `[tune]` section holds the guard rails (built-in or file).
-        #[arg(long, required_unless_present = "history")]
-        profile: Option<String>,
-        /// How often to sample (overrides the profile): 30s, 1m.
-        #[arg(long, value_name = "DURATION")]
-        interval: Option<String>,
-        /// How long a change runs before its verdict (overrides the profile).
-        #[arg(long, value_name = "DURATION")]
-        canary: Option<String>,
-        /// Write nothing: print (and record) the change the loop would make.
-        #[arg(long)]
-        advise_only: bool,
-        /// The journal every change goes to (default: /var/lib/nettune/tune-NAMESPACE.journal);
-        /// `nettune rollback` on it returns to the state before the loop.
-        #[arg(long, value_name = "FILE")]
-        journal: Option<std::path::PathBuf>,
-        /// Roll every change back when the loop ends (a signal, or --for).
-        #[arg(long)]
-        rollback_on_exit: bool,
-        /// Stop after this long (default: run until SIGINT or SIGTERM).
-        #[arg(long = "for", value_name = "DURATION")]
-        run_for: Option<String>,
-        /// Print the decisions recorded beside the journal, and exit.
-        #[arg(long)]
-        history: bool,
+        #[command(flatten)]
+        args: tune::TuneArgs,
     },
     /// Built-in and file profiles.
     Profile {

@@ -14,14 +14,32 @@ use crate::commands::parse_duration;
 use crate::{Ctx, Fail, Res, run, usage};
 
 /// The options of `nettune tune`.
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TuneArgs {
+    /// The profile whose `[tune]` section holds the guard rails (built-in or file).
+    #[arg(long, required_unless_present = "history")]
     pub(crate) profile: Option<String>,
+    /// How often to sample (overrides the profile): 30s, 1m.
+    #[arg(long, value_name = "DURATION")]
     pub(crate) interval: Option<String>,
+    /// How long a change runs before its verdict (overrides the profile).
+    #[arg(long, value_name = "DURATION")]
     pub(crate) canary: Option<String>,
+    /// Write nothing: print (and record) the change the loop would make.
+    #[arg(long)]
     pub(crate) advise_only: bool,
+    /// The journal every change goes to (default: /var/lib/nettune/tune-NAMESPACE.journal);
+    /// `nettune rollback` on it returns to the state before the loop.
+    #[arg(long, value_name = "FILE")]
     pub(crate) journal: Option<PathBuf>,
+    /// Roll every change back when the loop ends (a signal, or --for).
+    #[arg(long)]
     pub(crate) rollback_on_exit: bool,
+    /// Stop after this long (default: run until SIGINT or SIGTERM).
+    #[arg(long = "for", value_name = "DURATION")]
     pub(crate) run_for: Option<String>,
+    /// Print the decisions recorded beside the journal, and exit.
+    #[arg(long)]
     pub(crate) history: bool,
 }
 

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use nettune::sysctl::{Key, Snapshot, Sysctl};
+use nettune::sysctl::{Key, Sysctl};
 use serde_json::Value;
-use testkit::{TestNs, require_root};
+use testkit::{TestNs, assert_same_net, require_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nettune");
 
@@ -71,21 +71,6 @@ fn audit_output(out: &Output) -> Value {
     v
 }
 
-/// The namespace's whole `net.` tree, minus the counters the kernel moves by itself.
-fn snapshot(ns: &TestNs) -> Snapshot {
-    Snapshot::take_prefix(&ns.sysctl(), &Key::new("net").expect("key")).expect("snapshot")
-}
-
-fn assert_same(before: &Snapshot, after: &Snapshot) {
-    let diff: Vec<String> = before
-        .diff(after)
-        .iter()
-        .map(ToString::to_string)
-        .filter(|d| !d.contains("nf_conntrack_count"))
-        .collect();
-    assert!(diff.is_empty(), "the namespace changed: {diff:#?}");
-}
-
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("nettune-cli-{}-{name}", std::process::id()))
 }
@@ -106,8 +91,8 @@ fn apply_audit_rollback_in_a_namespace() {
     let ns = TestNs::new();
     let bystander = TestNs::new();
     let host_before = host_values();
-    let bystander_before = snapshot(&bystander);
-    let before = snapshot(&ns);
+    let bystander_before = bystander.net_snapshot();
+    let before = ns.net_snapshot();
     let undo = tmp("undo.json");
     let undo_s = undo.to_str().expect("path");
 
@@ -139,7 +124,7 @@ fn apply_audit_rollback_in_a_namespace() {
     }
     // Only that namespace changed.
     assert_eq!(host_values(), host_before, "the host's values moved");
-    assert_same(&bystander_before, &snapshot(&bystander));
+    assert_same_net(&bystander_before, &bystander.net_snapshot());
 
     // The journal records the namespace: its name, and what names it for good.
     let journal = nettune::Journal::open(&undo).expect("journal");
@@ -163,7 +148,7 @@ fn apply_audit_rollback_in_a_namespace() {
         "{out}"
     );
     assert!(!undo.exists(), "a complete rollback removes the journal");
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
     assert_eq!(host_values(), host_before);
     let _ = std::fs::remove_file(&undo);
 }
@@ -174,7 +159,7 @@ fn strict_refuses_before_writing() {
         return;
     }
     let ns = TestNs::new();
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let out = nettune(&[
         "--netns",
         ns.name(),
@@ -195,7 +180,7 @@ fn strict_refuses_before_writing() {
             && err.contains("nothing was written"),
         "{err}"
     );
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
 }
 
 #[test]
@@ -402,7 +387,7 @@ fn bad_input_exits_2_and_writes_nothing() {
         return;
     }
     let ns = TestNs::new();
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let cases: [(&str, &str); 6] = [
         ("not toml", "this is = = not toml"),
         ("unknown section", "[sysctls]\n\"net.core.somaxconn\" = 1\n"),
@@ -430,7 +415,7 @@ fn bad_input_exits_2_and_writes_nothing() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(err.starts_with("nettune: "), "{what}: {err}");
-        assert_same(&before, &snapshot(&ns));
+        assert_same_net(&before, &ns.net_snapshot());
     }
     let _ = std::fs::remove_file(&file);
     for args in [
@@ -479,7 +464,7 @@ fn bad_input_exits_2_and_writes_nothing() {
         );
         assert!(!out.stderr.is_empty(), "{args:?} said nothing");
     }
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
 }
 
 /// The kernel's own absolute count of `name` in `ns`, through iproute2's nstat.
@@ -682,7 +667,7 @@ fn rollback_refuses_another_namespace() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let applied = snapshot(&ns);
+    let applied = ns.net_snapshot();
     let host_before = host_values();
     // Rolled back from the host's namespace: refused, nothing touched anywhere.
     let out = nettune(&["rollback", undo_s]);
@@ -698,7 +683,7 @@ fn rollback_refuses_another_namespace() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(host_values(), host_before);
-    assert_same(&applied, &snapshot(&ns));
+    assert_same_net(&applied, &ns.net_snapshot());
     // From inside, it works.
     let out = ns.exec(BIN, &["rollback", undo_s]);
     assert!(
@@ -874,14 +859,14 @@ fn sysctl_load_agrees_with_sysctl_p_and_rolls_back() {
         "net.ipv4.ip_local_reserved_ports",
         "net.ipv4.tcp_fin_timeout",
     ];
-    let before = snapshot(&ours);
+    let before = ours.net_snapshot();
 
     // A dry run plans and writes nothing.
     let mut args = vec!["--netns", ours.name(), "sysctl", "load", "--dry-run"];
     args.extend(files.iter().map(String::as_str));
     let dry = ok(&args);
     assert!(dry.contains("nothing was written"), "{dry}");
-    assert_same(&before, &snapshot(&ours));
+    assert_same_net(&before, &ours.net_snapshot());
 
     // The apply leaves the namespace as procps leaves a twin.
     let journal = tmp("load.journal");
@@ -916,7 +901,7 @@ fn sysctl_load_agrees_with_sysctl_p_and_rolls_back() {
     let again = ok(&args);
     assert!(again.contains("applied 0 change(s)"), "{again}");
     ok(&["rollback", &journal_arg]);
-    assert_same(&before, &snapshot(&ours));
+    assert_same_net(&before, &ours.net_snapshot());
     let _ = std::fs::remove_file(&journal);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -940,7 +925,7 @@ fn sysctl_load_refuses_malformed_lines_and_host_keys() {
             ),
         ],
     );
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let bad = dir.join("bad.conf").display().to_string();
     let out = nettune(&["--netns", ns.name(), "sysctl", "load", &bad]);
     assert_eq!(out.status.code(), Some(2));
@@ -949,7 +934,7 @@ fn sysctl_load_refuses_malformed_lines_and_host_keys() {
         err.contains("bad.conf:2:") && err.contains("nothing was written"),
         "{err}"
     );
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
 
     // Keys that are not the namespace's refuse the load, or are left out when asked.
     let host = dir.join("host.conf").display().to_string();
@@ -957,7 +942,7 @@ fn sysctl_load_refuses_malformed_lines_and_host_keys() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("kernel.sysrq"), "{err}");
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
     let journal = tmp("load-host.journal");
     let journal_arg = journal.display().to_string();
     let out = nettune(&[
@@ -979,7 +964,7 @@ fn sysctl_load_refuses_malformed_lines_and_host_keys() {
     );
     assert_eq!(ns.sh("sysctl -n net.ipv4.tcp_keepalive_time").trim(), "98");
     ok(&["rollback", &journal_arg]);
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
     let _ = std::fs::remove_file(&journal);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1050,14 +1035,14 @@ fn sysctl_load_system_and_origin_follow_systemd_precedence() {
         &journal_arg,
     ];
     args.extend(dirs);
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     ok(&args);
     assert_eq!(
         ns.sh("sysctl -n net.ipv4.tcp_keepalive_intvl net.ipv4.tcp_keepalive_probes net.ipv4.conf.lo.rp_filter net.ipv4.conf.all.rp_filter"),
         "11\n7\n2\n2\n"
     );
     ok(&["rollback", &journal_arg]);
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
     let _ = std::fs::remove_file(&journal);
     let _ = std::fs::remove_dir_all(&etc);
     let _ = std::fs::remove_dir_all(&usr);

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nettune::sysctl::{Key, Snapshot};
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
-use testkit::{TestNs, require_root};
+use testkit::{TestNs, assert_same_net, require_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nettune");
 
@@ -88,6 +87,16 @@ fn tune(ns: &TestNs, profile: &str, journal: &std::path::Path, args: &[&str]) ->
         .expect("spawn tune")
 }
 
+/// `nettune rollback JOURNAL`, with the test's lock directory.
+fn rollback(journal: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .arg("rollback")
+        .arg(journal)
+        .env("NETTUNE_LOCK_DIR", journal.with_file_name("locks"))
+        .output()
+        .expect("rollback")
+}
+
 /// The decisions a finished loop printed, one JSON object per line.
 fn decisions(child: Child) -> Vec<Value> {
     let out = child.wait_with_output().expect("wait");
@@ -111,20 +120,6 @@ fn sysctl_n(ns: &TestNs, key: &str) -> u64 {
         .trim()
         .parse()
         .expect("number")
-}
-
-fn snapshot(ns: &TestNs) -> Snapshot {
-    Snapshot::take_prefix(&ns.sysctl(), &Key::new("net").expect("key")).expect("snapshot")
-}
-
-fn assert_same(before: &Snapshot, after: &Snapshot) {
-    let diff: Vec<String> = before
-        .diff(after)
-        .iter()
-        .map(ToString::to_string)
-        .filter(|d| !d.contains("nf_conntrack_count"))
-        .collect();
-    assert!(diff.is_empty(), "the namespace changed: {diff:#?}");
 }
 
 #[test]
@@ -173,12 +168,7 @@ fn the_loop_raises_a_limit_until_overflows_stop_and_keeps_it() {
         .expect("history");
     let h: Value = serde_json::from_slice(&history.stdout).expect("json");
     assert_eq!(h.as_array().map(Vec::len), Some(ds.len()));
-    let out = Command::new(BIN)
-        .arg("rollback")
-        .arg(&journal)
-        .env("NETTUNE_LOCK_DIR", journal.with_file_name("locks"))
-        .output()
-        .expect("rollback");
+    let out = rollback(&journal);
     assert!(
         out.status.success(),
         "{}",
@@ -230,7 +220,7 @@ fn a_change_that_does_not_help_is_rolled_back_and_the_namespace_ends_where_it_be
     }
     let ns = TestNs::new();
     ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let dir = tempfile::tempdir().expect("tempdir");
     // The built-in rule may not move its knob (ceiling = the live value); a rule of the
     // operator's own fires on the same signal and raises an unrelated knob.
@@ -258,7 +248,7 @@ fn a_change_that_does_not_help_is_rolled_back_and_the_namespace_ends_where_it_be
                 .is_some_and(|r| r.contains("did not fall"))
     }));
     assert!(of(&ds, "kept").is_empty(), "{ds:#?}");
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
 }
 
 #[test]
@@ -317,7 +307,7 @@ fn a_kill_at_any_point_leaves_a_journal_that_rollback_restores_exactly() {
     }
     let ns = TestNs::new();
     ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let dir = tempfile::tempdir().expect("tempdir");
     let p = profile(&dir, "");
     let (stop, churner) = churn(&ns, 20);
@@ -331,19 +321,14 @@ fn a_kill_at_any_point_leaves_a_journal_that_rollback_restores_exactly() {
         child.kill().expect("kill");
         let _ = child.wait();
         if journal.exists() {
-            let out = Command::new(BIN)
-                .arg("rollback")
-                .arg(&journal)
-                .env("NETTUNE_LOCK_DIR", journal.with_file_name("locks"))
-                .output()
-                .expect("rollback");
+            let out = rollback(&journal);
             assert!(
                 out.status.success(),
                 "killed after {after_ms} ms: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        assert_same(&before, &snapshot(&ns));
+        assert_same_net(&before, &ns.net_snapshot());
     }
     stop.store(true, Ordering::SeqCst);
     churner.join().expect("churn");
@@ -356,7 +341,7 @@ fn advice_mode_writes_nothing_and_exports_the_change_it_would_make() {
     }
     let ns = TestNs::new();
     ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let before = snapshot(&ns);
+    let before = ns.net_snapshot();
     let dir = tempfile::tempdir().expect("tempdir");
     let p = profile(&dir, "");
     let journal = dir.path().join("j");
@@ -378,7 +363,7 @@ fn advice_mode_writes_nothing_and_exports_the_change_it_would_make() {
     );
     // Nothing written: no journal, the namespace as it was.
     assert!(!journal.exists());
-    assert_same(&before, &snapshot(&ns));
+    assert_same_net(&before, &ns.net_snapshot());
     // The exporter shows the advice for approval, and the count of decisions.
     let file = dir.path().join("m.prom");
     let out = Command::new(BIN)

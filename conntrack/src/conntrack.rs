@@ -312,6 +312,7 @@ impl Conntrack {
         Ok(Dump {
             inner,
             userspace: fallback.then(|| filter.clone()),
+            pending: None,
         })
     }
 
@@ -731,12 +732,100 @@ impl Filter {
 pub struct Dump<'a> {
     inner: nettune_netlink::Dump<'a>,
     userspace: Option<Filter>,
+    pending: Option<Error>,
+}
+
+impl Dump<'_> {
+    /// The next replies, up to `max` messages, as they came, without decoding them: the
+    /// decoding ([`RawBatch::entries`]) can then run on another thread while this one
+    /// reads on (a listing that prints what it dumps keeps both cores busy). `None` at
+    /// the end; an error comes after the batch that preceded it.
+    pub fn next_raw_batch(&mut self, max: usize) -> Option<Result<RawBatch>> {
+        const OP: &str = "dump";
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        let mut b = RawBatch {
+            bytes: Vec::with_capacity(max.saturating_mul(256)),
+            spans: Vec::with_capacity(max),
+            userspace: self.userspace.clone(),
+        };
+        while b.spans.len() < max.max(1) {
+            let got = self.inner.next_with::<(), Error>(|m| {
+                let start = b.bytes.len();
+                b.bytes.extend_from_slice(m.payload);
+                b.spans.push((m.ty, m.flags, start, b.bytes.len()));
+                Ok(())
+            });
+            match got {
+                None => break,
+                Some(Ok(())) => {}
+                Some(Err(f)) => {
+                    let e = f.into_caller(|e| Error::from_netlink(OP, e));
+                    if b.spans.is_empty() {
+                        return Some(Err(e));
+                    }
+                    self.pending = Some(e);
+                    break;
+                }
+            }
+        }
+        (!b.spans.is_empty()).then_some(Ok(b))
+    }
+}
+
+/// Replies of a [`Dump`] not decoded yet ([`Dump::next_raw_batch`]); `Send`, so another
+/// thread can decode them.
+#[derive(Debug, Clone)]
+pub struct RawBatch {
+    bytes: Vec<u8>,
+    spans: Vec<(u16, u16, usize, usize)>,
+    userspace: Option<Filter>,
+}
+
+impl RawBatch {
+    /// The entries, decoded, that the dump's filter keeps (the part of the filter the
+    /// kernel could not apply is applied here, as [`Dump`]'s iterator does).
+    pub fn entries(&self) -> impl Iterator<Item = Result<Entry>> + '_ {
+        self.spans
+            .iter()
+            .filter_map(move |&(ty, flags, start, end)| {
+                let m = Message {
+                    ty,
+                    flags,
+                    seq: 0,
+                    pid: 0,
+                    payload: self.bytes.get(start..end).unwrap_or_default(),
+                };
+                match proto::decode_entry(&m) {
+                    Err(e) => Some(Err(Error::decode("dump", e))),
+                    Ok(e) => self
+                        .userspace
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&e))
+                        .then_some(Ok(e)),
+                }
+            })
+    }
+
+    /// How many replies it holds.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
 }
 
 impl Iterator for Dump<'_> {
     type Item = Result<Entry>;
     fn next(&mut self) -> Option<Self::Item> {
         const OP: &str = "dump";
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
         loop {
             let item = self.inner.next_with::<Entry, Error>(|m| {
                 proto::decode_entry(&m).map_err(|e| Error::decode(OP, e))

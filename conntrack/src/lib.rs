@@ -36,7 +36,7 @@ mod proto;
 #[cfg(feature = "tokio")]
 mod stream;
 
-pub use conntrack::{Conntrack, Count, Dump, Update};
+pub use conntrack::{Conntrack, Count, Dump, RawBatch, Update};
 pub use error::{Error, Result};
 pub use events::{Event, EventConfig, EventGroups, Events};
 pub use expect::{Expectation, ExpectationEvent, ExpectationEvents};

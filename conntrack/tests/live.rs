@@ -1083,3 +1083,50 @@ fn nat_on_create_translates_the_reply_tuple() {
     bad.snat = Some(NatTarget::to(ip("fd00::1")));
     assert!(matches!(ct.create(&bad), Err(Error::InvalidValue { .. })));
 }
+
+#[test]
+fn raw_batches_decode_elsewhere_to_what_the_iterator_gives() {
+    if !require_root("raw_batches_decode_elsewhere_to_what_the_iterator_gives") {
+        return;
+    }
+    let ns = TestNs::new();
+    let ct = Conntrack::open_in(ns.netns()).expect("open");
+    create_all(&ct, &udp_entries(3000));
+    let key = |e: &Entry| e.original.to_string();
+    for filter in [
+        Filter::new(),
+        // Applied in user space after the kernel: a prefix shorter than the address.
+        Filter::new()
+            .original(TupleFilter {
+                src: Some(ip("10.0.0.0")),
+                src_prefix: Some(22),
+                ..TupleFilter::default()
+            })
+            .userspace_fallback(true),
+    ] {
+        let want: BTreeSet<String> = ct
+            .dump(&filter)
+            .expect("dump")
+            .map(|e| key(&e.expect("entry")))
+            .collect();
+        let mut dump = ct.dump(&filter).expect("dump");
+        let mut batches = Vec::new();
+        while let Some(b) = dump.next_raw_batch(100) {
+            let b = b.expect("batch");
+            assert!(b.len() <= 100 && !b.is_empty());
+            batches.push(b);
+        }
+        // Decoded on another thread.
+        let got: BTreeSet<String> = std::thread::spawn(move || {
+            batches
+                .iter()
+                .flat_map(RawBatch::entries)
+                .map(|e| key(&e.expect("entry")))
+                .collect()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(got, want);
+        assert!(!want.is_empty());
+    }
+}

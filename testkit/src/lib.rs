@@ -286,6 +286,31 @@ impl TestNs {
     }
 }
 
+impl TestNs {
+    /// The namespace's whole `net.` tree, as a snapshot to compare with later.
+    ///
+    /// # Panics
+    ///
+    /// When the tree cannot be read.
+    pub fn net_snapshot(&self) -> nettune_sysctl::Snapshot {
+        let key = nettune_sysctl::Key::new("net").unwrap_or_else(|e| panic!("key: {e}"));
+        nettune_sysctl::Snapshot::take_prefix(&self.sysctl(), &key)
+            .unwrap_or_else(|e| panic!("snapshot of {}: {e}", self.name))
+    }
+}
+
+/// Panics, listing the keys, unless `after` has what `before` had, minus the counters the
+/// kernel moves by itself (`nf_conntrack_count`).
+pub fn assert_same_net(before: &nettune_sysctl::Snapshot, after: &nettune_sysctl::Snapshot) {
+    let diff: Vec<String> = before
+        .diff(after)
+        .iter()
+        .map(ToString::to_string)
+        .filter(|d| !d.contains("nf_conntrack_count"))
+        .collect();
+    assert!(diff.is_empty(), "the namespace changed: {diff:#?}");
+}
+
 impl Default for TestNs {
     fn default() -> Self {
         Self::new()
