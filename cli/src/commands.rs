@@ -300,6 +300,26 @@ pub(crate) enum ProfileCmd {
     },
     /// The built-in profiles.
     List,
+    /// Render a profile for another engine; what the format cannot carry is listed on
+    /// stderr, item by item.
+    Render {
+        /// A built-in name or a TOML/JSON file.
+        name: String,
+        /// sysctl.d, tuned or k8s-pod.
+        #[arg(long, value_name = "FORMAT")]
+        to: String,
+        /// The Kubernetes version whose kubelet safe sysctls apply (k8s-pod): 1.32.
+        #[arg(long, value_name = "1.MINOR", default_value = "1.37")]
+        kubernetes: String,
+    },
+    /// Read another engine's file as a profile (printed as TOML).
+    Import {
+        /// tuned (a tuned.conf) or sysctl.d (a sysctl.d file).
+        #[arg(long, value_name = "FORMAT")]
+        from: String,
+        /// The file.
+        file: std::path::PathBuf,
+    },
 }
 
 fn load(profile: &str) -> Res<nettune::Profile> {
@@ -1328,38 +1348,26 @@ fn bdp(ctx: &mut Ctx, bandwidth: &str, rtt: &str) -> Res {
 /// cannot say (bounds, NIC, MPTCP and NOTRACK settings) is named in comments, never dropped
 /// silently.
 fn sysctl_d(p: &nettune::Profile) -> Res<String> {
-    let mut file = nettune::sysctl::Profile::new(p.name());
-    for r in p.sysctls() {
-        let (v, bound) = match &r.want {
-            nettune::Want::Exact(v) => (v, None),
-            nettune::Want::AtLeast(v) => (v, Some("at least")),
-            nettune::Want::AtMost(v) => (v, Some("at most")),
-        };
-        let why = match bound {
-            None => r.why.clone(),
-            Some(how) => format!(
-                "{}\nthe profile wants {how} {v}; sysctl.d has no bounds, so this sets it",
-                r.why
-            ),
-        };
-        let entry = nettune::sysctl::ProfileEntry::new(r.key.clone(), v, why.trim())
-            .map_err(|e| Fail::Run(nettune::error::report(&e)))?;
-        file.push(entry);
-    }
-    let mut out = file
-        .to_sysctl_d()
-        .map_err(|e| Fail::Run(nettune::error::report(&e)))?;
-    let rest = p.nics().len()
-        + usize::from(p.mptcp_limits().is_some())
-        + p.endpoints().len()
-        + p.notrack().len();
-    if rest > 0 {
+    let r = run(p.render(
+        nettune::render::Format::SysctlD,
+        &nettune::render::RenderOptions::default(),
+    ))?;
+    Ok(with_unexpressed(&r, "sysctl.d"))
+}
+
+/// A rendered file, and what it could not carry as comments at its end.
+fn with_unexpressed(r: &nettune::render::Rendered, what: &str) -> String {
+    let mut out = r.text.clone();
+    if !r.unexpressed.is_empty() {
         out.push_str(&format!(
-            "\n# not expressible in sysctl.d ({rest} item(s)): NIC settings for {:?}, MPTCP limits/endpoints, NOTRACK rules; use `nettune apply`\n",
-            p.nics().keys().map(ToString::to_string).collect::<Vec<_>>()
+            "\n# not carried by {what} as the profile says ({} item(s)):\n",
+            r.unexpressed.len()
         ));
+        for u in &r.unexpressed {
+            out.push_str(&format!("#   {}: {}\n", u.item, u.why));
+        }
     }
-    Ok(out)
+    out
 }
 
 fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
@@ -1371,6 +1379,53 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
             for n in nettune::profile::BUILTIN {
                 writeln!(ctx.out, "{n}")?;
             }
+            Ok(())
+        }
+        ProfileCmd::Render {
+            name,
+            to,
+            kubernetes,
+        } => {
+            let p = load(&name)?;
+            let format: nettune::render::Format = usage(to.parse())?;
+            let minor = kubernetes
+                .strip_prefix("1.")
+                .and_then(|m| m.parse().ok())
+                .ok_or_else(|| Fail::Usage(format!("--kubernetes {kubernetes}: give 1.MINOR")))?;
+            let r = usage(p.render(
+                format,
+                &nettune::render::RenderOptions {
+                    kubernetes_minor: minor,
+                },
+            ))?;
+            if ctx.json {
+                return ctx.json(&run(serde_json::to_value(&r))?);
+            }
+            write!(ctx.out, "{}", r.text)?;
+            for u in &r.unexpressed {
+                eprintln!("nettune: not in {to}: {}: {}", u.item, u.why);
+            }
+            Ok(())
+        }
+        ProfileCmd::Import { from, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Fail::Usage(format!("{}: {e}", file.display())))?;
+            let name = file.file_stem().map_or_else(
+                || "imported".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            );
+            let p = match from.as_str() {
+                "tuned" => usage(nettune::Profile::from_tuned(&name, &text))?,
+                "sysctl.d" => nettune::Profile::from_sysctl(&usage(
+                    nettune::sysctl::Profile::from_sysctl_d(&text),
+                )?),
+                other => {
+                    return Err(Fail::Usage(format!(
+                        "--from {other}: expected tuned or sysctl.d"
+                    )));
+                }
+            };
+            write!(ctx.out, "{}", p.to_toml())?;
             Ok(())
         }
         ProfileCmd::Show { name, emit } => {

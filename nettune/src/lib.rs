@@ -111,6 +111,8 @@ pub mod plan;
 #[cfg(feature = "host")]
 pub mod profile;
 #[cfg(feature = "host")]
+pub mod render;
+#[cfg(feature = "host")]
 pub mod signals;
 #[cfg(feature = "host")]
 mod target;

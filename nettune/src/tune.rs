@@ -472,7 +472,7 @@ impl Tuner {
                     // Advice is given once per distinct change.
                     let id = format!("{}:{}:{to}", c.rule, c.knob);
                     if self.config.advise_only && !self.advised.insert(id) {
-                        break;
+                        continue;
                     }
                     out.push(self.change(c, to, rates, guard));
                     break;
