@@ -44,8 +44,8 @@ pub use filter::{Filter, TupleFilter};
 pub use notrack::{L4, NoTrack, NoTrackWatch, TABLE as NOTRACK_TABLE};
 pub use proto::{
     Counters, CpuStats, DccpConntrackState, Entry, Family, FlowTimestamps, Icmp, MAX_TIMEOUT_SECS,
-    NatTarget, ProtoState, SctpConntrackState, Status, TcpConntrackState, TcpProtoInfo, Tuple,
-    labels_bitmap, labels_of,
+    NatTarget, ProtoState, SctpConntrackState, Status, SynProxy, TcpConntrackState, TcpProtoInfo,
+    Tuple, labels_bitmap, labels_of,
 };
 #[cfg(feature = "tokio")]
 pub use stream::AsyncEvents;

@@ -43,6 +43,7 @@ pub(crate) mod cta {
     pub(crate) const MARK_MASK: u16 = 21;
     pub(crate) const LABELS: u16 = 22;
     pub(crate) const LABELS_MASK: u16 = 23;
+    pub(crate) const SYNPROXY: u16 = 24;
     pub(crate) const FILTER: u16 = 25;
     pub(crate) const STATUS_MASK: u16 = 26;
 }
@@ -549,8 +550,24 @@ pub struct Entry {
     pub snat: Option<NatTarget>,
     /// Destination NAT to set up on create (`--dst-nat`), likewise.
     pub dnat: Option<NatTarget>,
+    /// SYN proxy state (`CTA_SYNPROXY`; recent kernels send it for every entry, zeros
+    /// unless a `synproxy` rule set it up).
+    pub synproxy: Option<SynProxy>,
     /// Attributes this crate does not decode: (type, payload).
     pub other: Vec<(u16, Vec<u8>)>,
+}
+
+/// A connection's SYN proxy state (`CTA_SYNPROXY_*`): the sequence number and timestamp
+/// adjustments a `synproxy` rule made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SynProxy {
+    /// `CTA_SYNPROXY_ISN`: the initial sequence number the proxy chose.
+    pub isn: u32,
+    /// `CTA_SYNPROXY_ITS`: the initial timestamp.
+    pub its: u32,
+    /// `CTA_SYNPROXY_TSOFF`: the timestamp offset.
+    pub tsoff: u32,
 }
 
 /// The shape `nettune conntrack list --json` prints: `family`, `id`, `mark` (0 when the
@@ -636,6 +653,7 @@ impl Entry {
             secctx: None,
             snat: None,
             dnat: None,
+            synproxy: None,
             other: Vec::new(),
         }
     }
@@ -810,6 +828,19 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
                 e.timestamps = Some(t);
             }
             cta::LABELS => e.labels = Some(a.payload.to_vec()),
+            cta::SYNPROXY => {
+                let mut sp = SynProxy::default();
+                a.walk(|f| {
+                    match f.ty {
+                        1 => sp.isn = f.be32()?,
+                        2 => sp.its = f.be32()?,
+                        3 => sp.tsoff = f.be32()?,
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                e.synproxy = Some(sp);
+            }
             other => e.other.push((other, a.payload.to_vec())),
         }
         Ok(())
