@@ -1144,6 +1144,10 @@ fn every_attribute_of_a_dumped_entry_is_decoded() {
         // Nothing left over (each kept attribute costs an allocation per entry); this
         // kernel sends CTA_SYNPROXY for every entry, zeros without a synproxy rule.
         assert!(e.other.is_empty(), "{:?}", e.other);
-        assert!(e.synproxy.is_none_or(|s| s == SynProxy::default()), "{:?}", e.synproxy);
+        assert!(
+            e.synproxy.is_none_or(|s| s == SynProxy::default()),
+            "{:?}",
+            e.synproxy
+        );
     }
 }
