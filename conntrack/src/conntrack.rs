@@ -827,16 +827,21 @@ impl Iterator for Dump<'_> {
             return Some(Err(e));
         }
         loop {
-            let item = self.inner.next_with::<Entry, Error>(|m| {
-                proto::decode_entry(&m).map_err(|e| Error::decode(OP, e))
+            // The entry is decoded into a slot here rather than returned through the
+            // layers of the netlink reader: an `Entry` is large, and each layer moved it.
+            let mut slot: Option<Entry> = None;
+            let item = self.inner.next_with::<(), Error>(|m| {
+                slot = Some(proto::decode_entry(&m).map_err(|e| Error::decode(OP, e))?);
+                Ok(())
             })?;
-            match item {
-                Ok(e) => {
+            match (item, slot) {
+                (Ok(()), Some(e)) => {
                     if self.userspace.as_ref().is_none_or(|f| f.matches(&e)) {
                         return Some(Ok(e));
                     }
                 }
-                Err(f) => return Some(Err(f.into_caller(|e| Error::from_netlink(OP, e)))),
+                (Ok(()), None) => {}
+                (Err(f), _) => return Some(Err(f.into_caller(|e| Error::from_netlink(OP, e)))),
             }
         }
     }
