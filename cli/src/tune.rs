@@ -88,11 +88,18 @@ pub(crate) fn tune(ctx: &mut Ctx, a: &TuneArgs) -> Res {
     let started = Instant::now();
     let mut tuner =
         Tuner::new(target, config, &journal).with_apply_options(crate::txn::options(false));
-    eprintln!(
-        "nettune: tuning, journal {} (nettune rollback {} returns to the state before)",
-        journal.display(),
-        journal.display()
-    );
+    if a.advise_only {
+        eprintln!(
+            "nettune: advice only, nothing is written; decisions in {}.history",
+            journal.display()
+        );
+    } else {
+        eprintln!(
+            "nettune: tuning, journal {} (nettune rollback {} returns to the state before)",
+            journal.display(),
+            journal.display()
+        );
+    }
     let out = &mut ctx.out;
     let result = tuner.run_until(
         || stop.load(Ordering::SeqCst) || run_for.is_some_and(|d| started.elapsed() >= d),

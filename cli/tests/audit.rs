@@ -75,15 +75,8 @@ fn audit_works_without_root() {
         return;
     }
     // Drop to nobody with no capabilities; the audit must still read and print.
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            BIN,
-            "audit",
-        ])
+    let out = testkit::as_nobody(BIN)
+        .arg("audit")
         .output()
         .expect("setpriv");
     let text = String::from_utf8_lossy(&out.stdout);

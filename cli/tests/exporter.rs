@@ -322,16 +322,8 @@ fn the_textfile_mode_works_unprivileged_and_writes_atomically() {
     .expect("chmod");
     let file = dir.path().join("nettune.prom");
     // As nobody, with no capabilities: what it can read.
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            BIN,
-            "exporter",
-            "--textfile",
-        ])
+    let out = testkit::as_nobody(BIN)
+        .args(["exporter", "--textfile"])
         .arg(&file)
         .output()
         .expect("setpriv");

@@ -673,9 +673,7 @@ fn an_unprivileged_rollback_restores_nothing_and_says_so() {
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .expect("chmod");
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(BIN)
+    let out = testkit::as_nobody(BIN)
         .args(["rollback", p(&journal)])
         .env("NETTUNE_LOCK_DIR", lock_dir())
         .output()

@@ -22,7 +22,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_nettune");
 /// `ns`, about `per_second` a second, until the returned flag is set. The clients cycle
 /// through 24 source ports, so at most 24 TIME-WAIT sockets are needed at once (loopback
 /// reuses a TIME-WAIT port after a second): the limit the loop has to find is bounded.
-fn churn(ns: &TestNs, per_second: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+fn churn(ns: &TestNs, per_second: u32) -> Churn {
     const PORTS: u16 = 24;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -52,7 +52,41 @@ fn churn(ns: &TestNs, per_second: u32) -> (Arc<AtomicBool>, std::thread::JoinHan
             })
             .expect("enter");
     });
-    (stop, handle)
+    Churn {
+        stop,
+        handle: Some(handle),
+    }
+}
+
+/// A running churn; it stops when told, or when dropped (a failing test).
+struct Churn {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Churn {
+    fn stop(mut self) {
+        assert!(self.halt(), "the churn thread failed");
+    }
+
+    /// Stops the thread; whether it ended without a panic.
+    fn halt(&mut self) -> bool {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().is_none_or(|h| h.join().is_ok())
+    }
+}
+
+impl Drop for Churn {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// A namespace whose tcp_max_tw_buckets is 2, and a directory for profiles and journals.
+fn setup() -> (TestNs, tempfile::TempDir) {
+    let ns = TestNs::new();
+    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
+    (ns, tempfile::tempdir().expect("tempdir"))
 }
 
 fn profile(dir: &tempfile::TempDir, extra: &str) -> String {
@@ -127,19 +161,16 @@ fn the_loop_raises_a_limit_until_overflows_stop_and_keeps_it() {
     if !require_root("the_loop_raises_a_limit_until_overflows_stop_and_keeps_it") {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, dir) = setup();
     let p = profile(&dir, "");
     let journal = dir.path().join("j");
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     let ds = decisions(tune(&ns, &p, &journal, &["--for", "12s"]));
     // With the load still on, no overflow now.
     let before = ns.sh("nstat -asz TcpExtTCPTimeWaitOverflow");
     std::thread::sleep(Duration::from_millis(1500));
     let after = ns.sh("nstat -asz TcpExtTCPTimeWaitOverflow");
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
     let applied = of(&ds, "applied");
     assert!(!applied.is_empty(), "{ds:#?}");
     assert!(
@@ -182,17 +213,14 @@ fn the_loop_stops_at_the_ceiling_and_says_so() {
     if !require_root("the_loop_stops_at_the_ceiling_and_says_so") {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, dir) = setup();
     let p = profile(
         &dir,
         "[tune.bounds]\n\"net.ipv4.tcp_max_tw_buckets\" = { ceiling = 12 }\n",
     );
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     let ds = decisions(tune(&ns, &p, &dir.path().join("j"), &["--for", "9s"]));
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
     assert_eq!(sysctl_n(&ns, "net.ipv4.tcp_max_tw_buckets"), 12);
     assert!(!of(&ds, "kept").is_empty(), "{ds:#?}");
     let refused = of(&ds, "refused");
@@ -218,10 +246,8 @@ fn a_change_that_does_not_help_is_rolled_back_and_the_namespace_ends_where_it_be
     ) {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
+    let (ns, dir) = setup();
     let before = ns.net_snapshot();
-    let dir = tempfile::tempdir().expect("tempdir");
     // The built-in rule may not move its knob (ceiling = the live value); a rule of the
     // operator's own fires on the same signal and raises an unrelated knob.
     let p = profile(
@@ -230,15 +256,14 @@ fn a_change_that_does_not_help_is_rolled_back_and_the_namespace_ends_where_it_be
          [[tune.rule]]\nid = \"unrelated\"\nsignal = \"TcpExt.TCPTimeWaitOverflow\"\n\
          knob = \"net.ipv4.tcp_keepalive_time\"\n",
     );
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     let ds = decisions(tune(
         &ns,
         &p,
         &dir.path().join("j"),
         &["--for", "6s", "--rollback-on-exit"],
     ));
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
     let rolled = of(&ds, "rolled_back");
     assert!(!rolled.is_empty(), "{ds:#?}");
     assert!(rolled.iter().all(|d| {
@@ -256,11 +281,9 @@ fn a_knob_changed_by_hand_is_left_alone_from_then_on() {
     if !require_root("a_knob_changed_by_hand_is_left_alone_from_then_on") {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (ns, dir) = setup();
     let p = profile(&dir, "");
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     let mut child = tune(&ns, &p, &dir.path().join("j"), &["--for", "7s"]);
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
@@ -279,8 +302,7 @@ fn a_knob_changed_by_hand_is_left_alone_from_then_on() {
         seen.push(serde_json::from_str(&line.expect("line")).expect("json"));
     }
     let status = child.wait().expect("wait");
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
     assert!(status.success());
     let yielded = seen
         .iter()
@@ -305,12 +327,10 @@ fn a_kill_at_any_point_leaves_a_journal_that_rollback_restores_exactly() {
     if !require_root("a_kill_at_any_point_leaves_a_journal_that_rollback_restores_exactly") {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
+    let (ns, dir) = setup();
     let before = ns.net_snapshot();
-    let dir = tempfile::tempdir().expect("tempdir");
     let p = profile(&dir, "");
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     for (i, after_ms) in [300u64, 1200, 2100, 2600, 3400, 4700]
         .into_iter()
         .enumerate()
@@ -330,8 +350,7 @@ fn a_kill_at_any_point_leaves_a_journal_that_rollback_restores_exactly() {
         }
         assert_same_net(&before, &ns.net_snapshot());
     }
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
 }
 
 #[test]
@@ -339,16 +358,13 @@ fn advice_mode_writes_nothing_and_exports_the_change_it_would_make() {
     if !require_root("advice_mode_writes_nothing_and_exports_the_change_it_would_make") {
         return;
     }
-    let ns = TestNs::new();
-    ns.sh("sysctl -qw net.ipv4.tcp_max_tw_buckets=2");
+    let (ns, dir) = setup();
     let before = ns.net_snapshot();
-    let dir = tempfile::tempdir().expect("tempdir");
     let p = profile(&dir, "");
     let journal = dir.path().join("j");
-    let (stop, churner) = churn(&ns, 20);
+    let load = churn(&ns, 20);
     let ds = decisions(tune(&ns, &p, &journal, &["--for", "4s", "--advise-only"]));
-    stop.store(true, Ordering::SeqCst);
-    churner.join().expect("churn");
+    load.stop();
     let advised = of(&ds, "advised");
     assert!(!advised.is_empty(), "{ds:#?}");
     assert!(ds.iter().all(|d| d["verdict"] == "advised"), "{ds:#?}");

@@ -693,38 +693,32 @@ mod nft {
         else {
             return Err(format!("expressions: {}", describe()));
         };
-        let unknown = || Err(format!("expressions: {}", describe()));
-        match (*key, what.as_slice(), *base, *offset, *len) {
-            (16, [p @ (6 | 17)], 2, off @ (0 | 2), 2) => {
-                let Ok(port) = <[u8; 2]>::try_from(value.as_slice()) else {
-                    return unknown();
-                };
-                Ok(Match::Port {
-                    proto: if *p == 6 { L4::Tcp } else { L4::Udp },
-                    dst: off == 2,
-                    port: u16::from_be_bytes(port),
-                })
-            }
-            (15, [2], 1, off @ (12 | 16), 4) => {
-                let Ok(a) = <[u8; 4]>::try_from(value.as_slice()) else {
-                    return unknown();
-                };
-                Ok(Match::Addr {
-                    dst: off == 16,
-                    addr: IpAddr::from(a),
-                })
-            }
-            (15, [10], 1, off @ (8 | 24), 16) => {
-                let Ok(a) = <[u8; 16]>::try_from(value.as_slice()) else {
-                    return unknown();
-                };
-                Ok(Match::Addr {
-                    dst: off == 24,
-                    addr: IpAddr::from(a),
-                })
-            }
-            _ => unknown(),
-        }
+        let found =
+            match (*key, what.as_slice(), *base, *offset, *len) {
+                (16, [p @ (6 | 17)], 2, off @ (0 | 2), 2) => <[u8; 2]>::try_from(value.as_slice())
+                    .ok()
+                    .map(|port| Match::Port {
+                        proto: if *p == 6 { L4::Tcp } else { L4::Udp },
+                        dst: off == 2,
+                        port: u16::from_be_bytes(port),
+                    }),
+                (15, [2], 1, off @ (12 | 16), 4) => {
+                    <[u8; 4]>::try_from(value.as_slice())
+                        .ok()
+                        .map(|a| Match::Addr {
+                            dst: off == 16,
+                            addr: IpAddr::from(a),
+                        })
+                }
+                (15, [10], 1, off @ (8 | 24), 16) => <[u8; 16]>::try_from(value.as_slice())
+                    .ok()
+                    .map(|a| Match::Addr {
+                        dst: off == 24,
+                        addr: IpAddr::from(a),
+                    }),
+                _ => None,
+            };
+        found.ok_or_else(|| format!("expressions: {}", describe()))
     }
 
     pub(super) fn handle(ns: Option<&NetNs>, op: &'static str) -> Result<Handle> {

@@ -644,25 +644,16 @@ pub const RULES: &[Rule] = &[
             if v4 + v6 == 0 {
                 return None;
             }
-            let mut floors = Vec::new();
-            for (n, key) in [
-                (v4, "net.ipv4.ipfrag_high_thresh"),
-                (v6, "net.ipv6.ip6frag_high_thresh"),
-            ] {
-                if n > 0 {
-                    if let Some(cur) = input.num(key) {
-                        // At least the kernel's default (4 MiB): a threshold below one
-                        // datagram's fragments fails every reassembly.
-                        floors.push((
-                            key,
-                            cur.saturating_mul(2)
-                                .max(4 << 20)
-                                .min(i32::MAX as u64)
-                                .to_string(),
-                        ));
-                    }
-                }
-            }
+            // At least the kernel's default (4 MiB): a threshold below one datagram's
+            // fragments fails every reassembly.
+            let floors = doubled(
+                input,
+                [
+                    (v4, "net.ipv4.ipfrag_high_thresh"),
+                    (v6, "net.ipv6.ip6frag_high_thresh"),
+                ],
+                4 << 20,
+            );
             Some(diagnosis(
                 input,
                 r,
@@ -693,17 +684,14 @@ pub const RULES: &[Rule] = &[
             if v4 + v6 == 0 {
                 return None;
             }
-            let mut floors = Vec::new();
-            for (n, key) in [
-                (v4, "net.ipv4.neigh.default.gc_thresh3"),
-                (v6, "net.ipv6.neigh.default.gc_thresh3"),
-            ] {
-                if n > 0 {
-                    if let Some(cur) = input.num(key) {
-                        floors.push((key, cur.saturating_mul(2).to_string()));
-                    }
-                }
-            }
+            let floors = doubled(
+                input,
+                [
+                    (v4, "net.ipv4.neigh.default.gc_thresh3"),
+                    (v6, "net.ipv6.neigh.default.gc_thresh3"),
+                ],
+                0,
+            );
             Some(diagnosis(
                 input,
                 r,
@@ -753,6 +741,28 @@ pub const RULES: &[Rule] = &[
         },
     },
 ];
+
+/// Floors at twice the live value (and at least `min`, at most `i32::MAX`) for the keys
+/// whose family saw `n > 0` failures: one per address family.
+fn doubled(
+    input: &Input<'_>,
+    keys: [(u64, &'static str); 2],
+    min: u64,
+) -> Vec<(&'static str, String)> {
+    keys.into_iter()
+        .filter(|(n, _)| *n > 0)
+        .filter_map(|(_, key)| {
+            let cur = input.num(key)?;
+            Some((
+                key,
+                cur.saturating_mul(2)
+                    .max(min)
+                    .min(i32::MAX as u64)
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
 
 fn page_size() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)

@@ -392,10 +392,11 @@ impl Tuner {
         Some(canonical_lenient(&key, &v))
     }
 
+    /// A decision about candidate `c`, whose knob was `from` before it.
     fn decision(
-        &self,
         verdict: Verdict,
         c: &Candidate,
+        from: Option<String>,
         to: Option<&str>,
         reason: String,
         guard: f64,
@@ -407,7 +408,7 @@ impl Tuner {
             verdict,
             rule: c.rule.clone(),
             knob: c.knob.clone(),
-            from: self.live(&c.knob),
+            from,
             to,
             reason,
             signal_per_second: c.signal_rate,
@@ -468,20 +469,28 @@ impl Tuner {
         let mut out = Vec::new();
         for c in self.candidates(rates) {
             match self.guard_rails(&c) {
-                Ok(to) => {
+                Ok((from, to)) => {
                     // Advice is given once per distinct change.
                     let id = format!("{}:{}:{to}", c.rule, c.knob);
                     if self.config.advise_only && !self.advised.insert(id) {
                         continue;
                     }
-                    out.push(self.change(c, to, rates, guard));
+                    out.push(self.change(c, (from, to), rates, guard));
                     break;
                 }
                 Err((rail, reason)) => {
                     let key = format!("{}:{}", c.rule, c.knob);
                     if self.refused.get(&key).map(String::as_str) != Some(rail) {
                         self.refused.insert(key, rail.to_owned());
-                        out.push(self.decision(Verdict::Refused, &c, None, reason, guard));
+                        let from = self.live(&c.knob);
+                        out.push(Self::decision(
+                            Verdict::Refused,
+                            &c,
+                            from,
+                            None,
+                            reason,
+                            guard,
+                        ));
                     }
                 }
             }
@@ -547,8 +556,11 @@ impl Tuner {
         out
     }
 
-    /// The value to write, or why not.
-    fn guard_rails(&self, c: &Candidate) -> std::result::Result<String, (&'static str, String)> {
+    /// The live value and the value to write, or which guard rail refused and why.
+    fn guard_rails(
+        &self,
+        c: &Candidate,
+    ) -> std::result::Result<(String, String), (&'static str, String)> {
         let state = self.knobs.get(&c.knob);
         if state.is_some_and(|s| s.yielded) {
             return Err((
@@ -650,7 +662,7 @@ impl Tuner {
         {
             return Err(("kernel", format!("{}: {why}", c.knob)));
         }
-        Ok(to)
+        Ok((live, to))
     }
 
     /// The rules between knobs the kernel does not enforce itself.
@@ -689,49 +701,45 @@ impl Tuner {
         Ok(())
     }
 
-    fn change(&mut self, c: Candidate, to: String, rates: &Rates, guard: f64) -> Decision {
+    /// Applies (or, in advice mode, proposes) `from -> to` for candidate `c`, and starts
+    /// its canary window.
+    fn change(
+        &mut self,
+        c: Candidate,
+        (from, to): (String, String),
+        rates: &Rates,
+        guard: f64,
+    ) -> Decision {
         if self.config.advise_only {
             let reason = format!(
-                "rule {} fires ({:.1}/s): {} from {} to {} (advice only: nothing written)",
-                c.rule,
-                c.signal_rate,
-                c.knob,
-                self.live(&c.knob).unwrap_or_default(),
-                to
+                "rule {} fires ({:.1}/s): {} from {from} to {to} (advice only: nothing written)",
+                c.rule, c.signal_rate, c.knob
             );
-            return self.decision(Verdict::Advised, &c, Some(&to), reason, guard);
+            return Self::decision(Verdict::Advised, &c, Some(from), Some(&to), reason, guard);
         }
-        let from = self.live(&c.knob).unwrap_or_default();
         let why = format!(
             "nettune tune: rule {} fired at {:.1}/s",
             c.rule, c.signal_rate
         );
         if let Err(e) = self.write(&c.knob, &to, &why) {
-            return self.decision(
-                Verdict::Refused,
-                &c,
-                Some(&to),
-                crate::error::report(&e),
-                guard,
-            );
+            let reason = crate::error::report(&e);
+            return Self::decision(Verdict::Refused, &c, Some(from), Some(&to), reason, guard);
         }
-        let d = self.decision(
+        let reason = format!(
+            "rule {} fired at {:.1}/s: {} {from} -> {to}; verdict after {}s",
+            c.rule,
+            c.signal_rate,
+            c.knob,
+            self.config.canary.as_secs_f64()
+        );
+        let d = Self::decision(
             Verdict::Applied,
             &c,
+            Some(from.clone()),
             Some(&to),
-            format!(
-                "rule {} fired at {:.1}/s: {} {from} -> {to}; verdict after {}s",
-                c.rule,
-                c.signal_rate,
-                c.knob,
-                self.config.canary.as_secs_f64()
-            ),
+            reason,
             guard,
         );
-        let d = Decision {
-            from: Some(from.clone()),
-            ..d
-        };
         self.changes.push(Instant::now());
         self.canary = Some(Canary {
             id: d.id.clone(),

@@ -299,6 +299,21 @@ impl TestNs {
     }
 }
 
+/// A command that runs `program` as nobody (uid and gid 65534, no groups, no inheritable
+/// capabilities), through util-linux's setpriv: what an unprivileged user gets.
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--",
+    ])
+    .arg(program);
+    cmd
+}
+
 /// Panics, listing the keys, unless `after` has what `before` had, minus the counters the
 /// kernel moves by itself (`nf_conntrack_count`).
 pub fn assert_same_net(before: &nettune_sysctl::Snapshot, after: &nettune_sysctl::Snapshot) {
