@@ -407,3 +407,36 @@ fn advice_mode_writes_nothing_and_exports_the_change_it_would_make() {
         "{text}"
     );
 }
+
+#[test]
+fn a_history_that_cannot_be_written_fails_the_loop_and_the_journal_still_rolls_back() {
+    if !require_root(
+        "a_history_that_cannot_be_written_fails_the_loop_and_the_journal_still_rolls_back",
+    ) {
+        return;
+    }
+    let (ns, dir) = setup();
+    let before = ns.net_snapshot();
+    let p = profile(&dir, "");
+    let journal = dir.path().join("j");
+    // The history's path is taken by a directory: no decision can be recorded.
+    std::fs::create_dir(dir.path().join("j.history")).expect("mkdir");
+    let load = churn(&ns, 20);
+    let out = tune(&ns, &p, &journal, &["--for", "6s"])
+        .wait_with_output()
+        .expect("wait");
+    load.stop();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("j.history"), "{err}");
+    // The change the loop made before it could not record it is in the journal.
+    if journal.exists() {
+        let out = rollback(&journal);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_same_net(&before, &ns.net_snapshot());
+}
