@@ -305,9 +305,14 @@ pub(crate) enum ProfileCmd {
     Render {
         /// A built-in name or a TOML/JSON file.
         name: String,
-        /// sysctl.d, tuned or k8s-pod.
+        /// sysctl.d, tuned, k8s-pod, systemd-link (one .link file per interface) or
+        /// ansible (a task list).
         #[arg(long, value_name = "FORMAT")]
         to: String,
+        /// Write each file into this directory (atomically, under its own name) instead
+        /// of printing.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
         /// The Kubernetes version whose kubelet safe sysctls apply (k8s-pod): 1.32.
         #[arg(long, value_name = "1.MINOR", default_value = "1.37")]
         kubernetes: String,
@@ -1384,6 +1389,7 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
         ProfileCmd::Render {
             name,
             to,
+            out,
             kubernetes,
         } => {
             let p = load(&name)?;
@@ -1398,10 +1404,22 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
                     kubernetes_minor: minor,
                 },
             ))?;
+            if let Some(dir) = &out {
+                for f in &r.files {
+                    let path = dir.join(&f.name);
+                    nettune::netns::files::write_atomic(&path, f.text.as_bytes(), 0o644)
+                        .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
+                    if !ctx.json {
+                        writeln!(ctx.out, "wrote {}", path.display())?;
+                    }
+                }
+            }
             if ctx.json {
                 return ctx.json(&run(serde_json::to_value(&r))?);
             }
-            write!(ctx.out, "{}", r.text)?;
+            if out.is_none() {
+                write!(ctx.out, "{}", r.text)?;
+            }
             for u in &r.unexpressed {
                 eprintln!("nettune: not in {to}: {}: {}", u.item, u.why);
             }

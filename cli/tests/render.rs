@@ -1,8 +1,11 @@
 //! `nettune profile render` read back by the engines' own code: tuned's profile loader
 //! (Debian's `tuned` package, Python) loads the rendered tuned.conf and sees the same
 //! values; `kubernetes-validate` (PyPI) accepts the rendered Pod against the Kubernetes
-//! schema; `nettune profile import --from tuned` reads it back to the same profile. .ci/run
-//! installs both engines.
+//! schema; `nettune profile import --from tuned` reads it back to the same profile; udev
+//! (`udevadm test-builtin net_setup_link`) parses and applies the rendered `.link` file in
+//! a namespace, with the same result as `nettune apply`; `ansible-playbook` runs the
+//! rendered task list in a namespace, and a second run changes nothing. .ci/run installs
+//! every engine.
 
 use std::process::Command;
 
@@ -200,4 +203,217 @@ fn the_rendered_pod_validates_against_the_kubernetes_schema() {
         .output()
         .expect("kubernetes-validate");
     assert!(!out.status.success());
+}
+
+/// `ethtool ARGS IFACE` in `ns`, as text.
+fn ethtool(ns: &testkit::TestNs, args: &[&str]) -> String {
+    let out = ns.exec("ethtool", args);
+    assert!(out.status.success(), "ethtool {args:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The value ethtool shows for `name` (`generic-receive-offload: on [fixed]` -> `on`).
+fn feature(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} not in ethtool -k:\n{text}"))
+        .to_owned()
+}
+
+/// The current RX channel count of `ethtool -l`.
+fn rx_channels(text: &str) -> String {
+    let current = text
+        .split("Current hardware settings:")
+        .nth(1)
+        .expect("current");
+    current
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("RX:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no RX in ethtool -l:\n{text}"))
+}
+
+const LINK_PROFILE: &str = "name = \"link\"\n[nic.IFACE]\n\
+    offloads = { gro = true, tso = false, \"tx-udp-segmentation\" = false }\nchannels = { rx = 2 }\n";
+
+#[test]
+fn udev_applies_the_rendered_link_file_as_nettune_apply_does() {
+    if !testkit::require_root("udev_applies_the_rendered_link_file_as_nettune_apply_does")
+        || !have("udevadm", &["--version"])
+    {
+        return;
+    }
+    assert!(
+        std::path::Path::new("/etc/systemd/network").is_dir(),
+        "/etc/systemd/network (from systemd) is missing"
+    );
+    let ns = testkit::TestNs::new();
+    ns.sh("ip link add ul0 type veth peer name ul1 && ip link add ul2 type veth peer name ul3");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let links = dir.path().join("network");
+    std::fs::create_dir(&links).expect("mkdir");
+    let src = dir.path().join("link.toml");
+    std::fs::write(&src, LINK_PROFILE.replace("IFACE", "ul0")).expect("write");
+    let (stdout, stderr) = render(
+        &src,
+        "systemd-link",
+        &["--out", links.to_str().expect("utf-8")],
+    );
+    let file = links.join("10-nettune-ul0.link");
+    assert_eq!(stdout.trim(), format!("wrote {}", file.display()));
+    assert!(
+        stderr.contains("not in systemd-link: nic ul0 offload tx-udp-segmentation"),
+        "{stderr}"
+    );
+    let before = ethtool(&ns, &["-k", "ul0"]);
+    assert_eq!(feature(&before, "generic-receive-offload"), "off");
+    assert_eq!(feature(&before, "tx-tcp-segmentation"), "on");
+    // udev's own parser and applier, with only our file in its configuration directory
+    // (a bind mount in the mount namespace `ip netns exec` made).
+    let udev = ns.sh(&format!(
+        "mount --bind {} /etc/systemd/network && \
+         {{ ! test -d /run/systemd/network || mount -t tmpfs none /run/systemd/network; }} && \
+         udevadm test-builtin net_setup_link /sys/class/net/ul0 2>&1",
+        links.display()
+    ));
+    assert!(
+        udev.contains(&format!(
+            "Config file {} is applied",
+            "/etc/systemd/network/10-nettune-ul0.link"
+        )),
+        "{udev}"
+    );
+    // nettune apply of the same settings on a twin device.
+    let twin = dir.path().join("twin.toml");
+    std::fs::write(&twin, LINK_PROFILE.replace("IFACE", "ul2")).expect("write");
+    let out = Command::new(BIN)
+        .args(["apply", "--netns", ns.name(), "--profile"])
+        .arg(&twin)
+        .arg("--journal")
+        .arg(dir.path().join("journal"))
+        .output()
+        .expect("apply");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (by_udev, by_nettune) = (ethtool(&ns, &["-k", "ul0"]), ethtool(&ns, &["-k", "ul2"]));
+    for f in ["generic-receive-offload", "tx-tcp-segmentation"] {
+        assert_eq!(feature(&by_udev, f), feature(&by_nettune, f), "{f}");
+    }
+    assert_eq!(feature(&by_udev, "generic-receive-offload"), "on");
+    assert_eq!(feature(&by_udev, "tx-tcp-segmentation"), "off");
+    assert_eq!(rx_channels(&ethtool(&ns, &["-l", "ul0"])), "2");
+    assert_eq!(rx_channels(&ethtool(&ns, &["-l", "ul2"])), "2");
+}
+
+const ANSIBLE_PROFILE: &str = "name = \"fleet edge\"\n[sysctl]\n\
+    \"net.core.somaxconn\" = 8192\n\"net.ipv4.tcp_rmem\" = \"4096 131072 6291456\"\n\
+    \"net.ipv4.tcp_fin_timeout\" = { at_most = \"30\", why = \"recycle sooner\" }\n\
+    [nic.al0]\noffloads = { gro = true }\n";
+
+/// The Python that runs ansible (`python3` may be a pyenv shim, which ansible's
+/// interpreter discovery mistakes for a versioned binary).
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Runs the playbook inside `ns`; returns the recap's `changed=` count.
+fn playbook(ns: &testkit::TestNs, dir: &std::path::Path, vars: &str) -> u32 {
+    let out = ns
+        .command("ansible-playbook")
+        .args(["-i", "localhost,", "-e", vars])
+        .arg(dir.join("play.yml"))
+        .env("ANSIBLE_HOME", dir.join("ansible-home"))
+        .env("ANSIBLE_LOCAL_TEMP", dir.join("ansible-tmp"))
+        .env("ANSIBLE_PYTHON_INTERPRETER", python())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("ansible-playbook");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recap = text.split("PLAY RECAP").nth(1).expect("recap");
+    assert!(recap.contains("failed=0"), "{text}");
+    recap
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("changed="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no changed= in {recap}"))
+}
+
+#[test]
+fn the_rendered_ansible_tasks_run_in_a_namespace_and_are_idempotent() {
+    if !testkit::require_root("the_rendered_ansible_tasks_run_in_a_namespace_and_are_idempotent")
+        || !have("ansible-playbook", &["--version"])
+    {
+        return;
+    }
+    let ns = testkit::TestNs::new();
+    ns.sh("ip link add al0 type veth peer name al1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("edge.toml");
+    std::fs::write(&src, ANSIBLE_PROFILE).expect("write");
+    let (tasks, stderr) = render(&src, "ansible", &[]);
+    assert!(stderr.is_empty(), "everything is carried: {stderr}");
+    std::fs::write(dir.path().join("tasks.yml"), &tasks).expect("write");
+    std::fs::write(
+        dir.path().join("play.yml"),
+        "- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n    - ansible.builtin.import_tasks: tasks.yml\n",
+    )
+    .expect("write");
+    let sysctl_file = dir.path().join("sysctl.d/90-edge.conf");
+    std::fs::create_dir(dir.path().join("sysctl.d")).expect("mkdir");
+    let vars = serde_json::json!({
+        "nettune_sysctl_file": sysctl_file,
+        "nettune_profile_file": dir.path().join("etc/edge.toml"),
+        "nettune_bin": BIN,
+        "nettune_apply_args": ["--journal", dir.path().join("journal")],
+    })
+    .to_string();
+    assert_eq!(
+        feature(&ethtool(&ns, &["-k", "al0"]), "generic-receive-offload"),
+        "off"
+    );
+    let first = playbook(&ns, dir.path(), &vars);
+    // Two sysctl tasks, the directory, the file, and nettune apply changed something.
+    assert_eq!(first, 5, "first run");
+    let sysctl = |key: &str| {
+        let out = ns.exec("sysctl", &["-n", key]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(sysctl("net.core.somaxconn"), "8192");
+    assert_eq!(sysctl("net.ipv4.tcp_rmem"), "4096 131072 6291456");
+    assert_eq!(sysctl("net.ipv4.tcp_fin_timeout"), "30");
+    assert_eq!(
+        feature(&ethtool(&ns, &["-k", "al0"]), "generic-receive-offload"),
+        "on"
+    );
+    let file = std::fs::read_to_string(&sysctl_file).expect("sysctl file");
+    assert!(file.contains("net.core.somaxconn=8192"), "{file}");
+    // The apply step's copy of the rest is a profile nettune reads.
+    let rest = std::fs::read_to_string(dir.path().join("etc/edge.toml")).expect("rest");
+    let p = nettune::Profile::from_toml("rest", &rest).expect("profile");
+    assert_eq!(p.sysctls().len(), 1, "only the bound: {rest}");
+    assert_eq!(
+        playbook(&ns, dir.path(), &vars),
+        0,
+        "second run changes nothing"
+    );
+    // Drift brought back by the next run, which then says it changed one thing.
+    ns.sh("sysctl -qw net.ipv4.tcp_fin_timeout=60");
+    assert_eq!(playbook(&ns, dir.path(), &vars), 1, "drift repaired");
+    assert_eq!(sysctl("net.ipv4.tcp_fin_timeout"), "30");
 }

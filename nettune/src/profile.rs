@@ -739,6 +739,17 @@ impl Profile {
         }
     }
 
+    /// Keeps only the sysctl rules `keep` accepts (the rest of the profile is untouched).
+    pub(crate) fn retain_sysctls(&mut self, keep: impl Fn(&SysctlRule) -> bool) {
+        self.sysctl.retain(keep);
+        self.index = self
+            .sysctl
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.clone(), i))
+            .collect();
+    }
+
     /// Adds or replaces a sysctl rule (in the same place, in constant time).
     pub fn push_sysctl(&mut self, rule: SysctlRule) -> &mut Self {
         match self.index.get(&rule.key) {

@@ -7,6 +7,8 @@
 //! | [`Format::SysctlD`] | a `sysctl.d` file (sysctl.d(5)) | exact sysctl values |
 //! | [`Format::Tuned`] | `tuned.conf` (tuned.conf(5)) | `[sysctl]` with `>`/`<` bounds on one integer, `[net]` units per interface: `features`, `coalesce`, `ring`, `channels` |
 //! | [`Format::K8sPod`] | a Kubernetes Pod with `securityContext.sysctls` | the namespaced sysctls on the kubelet's safe list for the target version, as exact values |
+//! | [`Format::SystemdLink`] | one `10-nettune-IFACE.link` per interface (systemd.link(5)) | offloads with a systemd key, channels, rings, coalescing (systemd 250+); udev applies them when the device appears, in the host's namespace |
+//! | [`Format::Ansible`] | a task list for `import_tasks` | every exact sysctl as `ansible.posix.sysctl`; the rest (bounds, NICs, MPTCP, NOTRACK) as a profile file and a `nettune apply` step, changed only when it changed something |
 //!
 //! ```no_run
 //! use nettune::render::{Format, RenderOptions};
@@ -37,6 +39,14 @@ pub enum Format {
     Tuned,
     /// A Kubernetes Pod whose `securityContext.sysctls` sets what a pod may set.
     K8sPod,
+    /// systemd `.link` files (systemd.link(5)), one per interface, matched by
+    /// `OriginalName=`: offloads, channels, rings and coalescing, applied by udev when the
+    /// device appears (so for devices of the host's namespace only).
+    SystemdLink,
+    /// An Ansible task list: `ansible.posix.sysctl` for each exact sysctl, and a
+    /// `nettune apply` step for what that module cannot express (bounds, NICs, MPTCP,
+    /// NOTRACK), changed only when it changed something.
+    Ansible,
 }
 
 impl std::str::FromStr for Format {
@@ -46,9 +56,13 @@ impl std::str::FromStr for Format {
             "sysctl.d" | "sysctl-d" => Ok(Self::SysctlD),
             "tuned" => Ok(Self::Tuned),
             "k8s-pod" | "kubernetes-pod" => Ok(Self::K8sPod),
+            "systemd-link" | "link" => Ok(Self::SystemdLink),
+            "ansible" => Ok(Self::Ansible),
             other => Err(Error::profile(
                 "render",
-                format!("unknown format {other:?}: sysctl.d, tuned or k8s-pod"),
+                format!(
+                    "unknown format {other:?}: sysctl.d, tuned, k8s-pod, systemd-link or ansible"
+                ),
             )),
         }
     }
@@ -83,10 +97,23 @@ pub struct Unexpressed {
 pub struct Rendered {
     /// The format.
     pub format: Format,
-    /// The file's text.
+    /// The text: the one file, or for a format of several files each after a
+    /// `# file: NAME` line.
     pub text: String,
+    /// The files, each with the name it is meant to have (`90-nettune-NAME.conf`,
+    /// `10-nettune-eth0.link`, ...).
+    pub files: Vec<RenderedFile>,
     /// What the format could not carry.
     pub unexpressed: Vec<Unexpressed>,
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RenderedFile {
+    /// Its file name, without a directory.
+    pub name: String,
+    /// Its text.
+    pub text: String,
 }
 
 /// The sysctls the kubelet allows a pod to set without `allowedUnsafeSysctls`, with the
@@ -147,12 +174,23 @@ impl Profile {
     /// [`Error::Profile`] when the profile holds nothing the format can carry.
     pub fn render(&self, format: Format, options: &RenderOptions) -> Result<Rendered> {
         let mut un = Vec::new();
-        let text = match format {
-            Format::SysctlD => render_sysctl_d(self, &mut un)?,
-            Format::Tuned => render_tuned(self, &mut un),
-            Format::K8sPod => render_pod(self, options, &mut un),
+        let slug = slug(self.name());
+        let one =
+            |name: String, text: Option<String>| text.map(|text| vec![RenderedFile { name, text }]);
+        let files = match format {
+            Format::SysctlD => one(
+                format!("90-nettune-{slug}.conf"),
+                render_sysctl_d(self, &mut un)?,
+            ),
+            Format::Tuned => one("tuned.conf".into(), render_tuned(self, &mut un)),
+            Format::K8sPod => one(
+                format!("{slug}-pod.yaml"),
+                render_pod(self, options, &mut un),
+            ),
+            Format::SystemdLink => render_link(self, &mut un),
+            Format::Ansible => one(format!("nettune-{slug}.yml"), render_ansible(self, &slug)),
         };
-        let Some(text) = text else {
+        let Some(files) = files else {
             return Err(Error::profile(
                 self.name(),
                 format!(
@@ -164,9 +202,18 @@ impl Profile {
                 ),
             ));
         };
+        let text = match files.as_slice() {
+            [one] => one.text.clone(),
+            many => many
+                .iter()
+                .map(|f| format!("# file: {}\n{}", f.name, f.text))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
         Ok(Rendered {
             format,
             text,
+            files,
             unexpressed: un,
         })
     }
@@ -512,20 +559,256 @@ fn render_pod(p: &Profile, o: &RenderOptions, un: &mut Vec<Unexpressed>) -> Opti
     if sysctls.is_empty() {
         return None;
     }
-    let name: String = p
-        .name()
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    let name = name.trim_matches('-');
-    let name = if name.is_empty() { "nettune" } else { name };
+    let name = slug(p.name());
     Some(format!(
         "# rendered by nettune from profile {}: copy spec.securityContext.sysctls into your pod\n\
          apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  securityContext:\n    sysctls:{sysctls}\n  \
          containers:\n    - name: app\n      image: registry.k8s.io/pause:3.10\n",
         p.name()
     ))
+}
+
+/// A profile's name as a DNS label and file-name part: lower case, `-` for the rest.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let s = s.trim_matches('-');
+    if s.is_empty() {
+        "nettune".into()
+    } else {
+        s.into()
+    }
+}
+
+/// systemd.link(5) `[Link]` keys for offloads, by ethtool short name and kernel feature
+/// name.
+const LINK_OFFLOADS: [(&[&str], &str); 13] = [
+    (&["rx", "rx-checksum"], "ReceiveChecksumOffload"),
+    (&["tx", "tx-checksumming"], "TransmitChecksumOffload"),
+    (&["tso", "tx-tcp-segmentation"], "TCPSegmentationOffload"),
+    (&["tx-tcp6-segmentation"], "TCP6SegmentationOffload"),
+    (
+        &["gso", "tx-generic-segmentation"],
+        "GenericSegmentationOffload",
+    ),
+    (&["gro", "rx-gro"], "GenericReceiveOffload"),
+    (&["rx-gro-hw"], "GenericReceiveOffloadHardware"),
+    (&["lro", "rx-lro"], "LargeReceiveOffload"),
+    (
+        &["rxvlan", "rx-vlan-hw-parse"],
+        "ReceiveVLANCTAGHardwareAcceleration",
+    ),
+    (
+        &["txvlan", "tx-vlan-hw-insert"],
+        "TransmitVLANCTAGHardwareAcceleration",
+    ),
+    (&["rx-vlan-filter"], "ReceiveVLANCTAGFilter"),
+    (
+        &["tx-vlan-stag-hw-insert"],
+        "TransmitVLANSTAGHardwareAcceleration",
+    ),
+    (&["ntuple", "rx-ntuple-filter"], "NTupleFilter"),
+];
+
+/// systemd.link(5) keys for ring sizes and queue counts.
+const LINK_RINGS: [(&str, &str); 4] = [
+    ("rx", "RxBufferSize"),
+    ("rx_mini", "RxMiniBufferSize"),
+    ("rx_jumbo", "RxJumboBufferSize"),
+    ("tx", "TxBufferSize"),
+];
+const LINK_CHANNELS: [(&str, &str); 4] = [
+    ("rx", "RxChannels"),
+    ("tx", "TxChannels"),
+    ("other", "OtherChannels"),
+    ("combined", "CombinedChannels"),
+];
+
+/// systemd.link(5) coalescing keys (systemd 250+): the field, the key, and the unit the
+/// value is written in (`us` for a time span, `s` for seconds, `` for a count, `bool`).
+const LINK_COALESCE: [(&str, &str, &str); 22] = [
+    ("use_adaptive_rx", "UseAdaptiveRxCoalesce", "bool"),
+    ("use_adaptive_tx", "UseAdaptiveTxCoalesce", "bool"),
+    ("rx_usecs", "RxCoalesceSec", "us"),
+    ("rx_usecs_irq", "RxCoalesceIrqSec", "us"),
+    ("rx_usecs_low", "RxCoalesceLowSec", "us"),
+    ("rx_usecs_high", "RxCoalesceHighSec", "us"),
+    ("tx_usecs", "TxCoalesceSec", "us"),
+    ("tx_usecs_irq", "TxCoalesceIrqSec", "us"),
+    ("tx_usecs_low", "TxCoalesceLowSec", "us"),
+    ("tx_usecs_high", "TxCoalesceHighSec", "us"),
+    ("rx_frames", "RxMaxCoalescedFrames", ""),
+    ("rx_frames_irq", "RxMaxCoalescedIrqFrames", ""),
+    ("rx_frames_low", "RxMaxCoalescedLowFrames", ""),
+    ("rx_frames_high", "RxMaxCoalescedHighFrames", ""),
+    ("tx_frames", "TxMaxCoalescedFrames", ""),
+    ("tx_frames_irq", "TxMaxCoalescedIrqFrames", ""),
+    ("tx_frames_low", "TxMaxCoalescedLowFrames", ""),
+    ("tx_frames_high", "TxMaxCoalescedHighFrames", ""),
+    ("stats_block_usecs", "StatisticsBlockCoalesceSec", "us"),
+    ("pkt_rate_low", "CoalescePacketRateLow", ""),
+    ("pkt_rate_high", "CoalescePacketRateHigh", ""),
+    (
+        "rate_sample_interval",
+        "CoalescePacketRateSampleIntervalSec",
+        "s",
+    ),
+];
+
+/// One `.link` file per interface with NIC settings, `[Match] OriginalName=`.
+fn render_link(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<Vec<RenderedFile>> {
+    let mut files = Vec::new();
+    for (iface, n) in p.nics() {
+        let mut link = String::new();
+        for (name, on) in &n.offloads {
+            match LINK_OFFLOADS
+                .iter()
+                .find(|(names, _)| names.contains(&name.as_str()))
+            {
+                Some((_, key)) => {
+                    let _ = writeln!(link, "{key}={on}");
+                }
+                None => unexpressed(
+                    un,
+                    format!("nic {iface} offload {name}"),
+                    "systemd.link has no key for this feature: nettune apply sets it",
+                ),
+            }
+        }
+        let mut keyed =
+            |what: &str, m: &std::collections::BTreeMap<String, u32>, keys: &[(&str, &str)]| {
+                for (field, v) in m {
+                    match keys.iter().find(|(f, _)| f == field) {
+                        Some((_, key)) => {
+                            let _ = writeln!(link, "{key}={v}");
+                        }
+                        None => unexpressed(
+                            un,
+                            format!("nic {iface} {what} {field}"),
+                            "systemd.link has no key for it: nettune apply sets it",
+                        ),
+                    }
+                }
+            };
+        keyed("channels", &n.channels, &LINK_CHANNELS);
+        keyed("ring", &n.rings, &LINK_RINGS);
+        for (field, v) in &n.coalesce {
+            match LINK_COALESCE.iter().find(|(f, _, _)| f == field) {
+                Some((_, key, "bool")) => {
+                    let _ = writeln!(link, "{key}={}", *v != 0);
+                }
+                Some((_, key, unit)) => {
+                    let _ = writeln!(link, "{key}={v}{unit}");
+                }
+                None => unexpressed(
+                    un,
+                    format!("nic {iface} coalesce {field}"),
+                    "systemd.link has no key for it: nettune apply sets it",
+                ),
+            }
+        }
+        for (what, set) in [
+            ("rps", !n.rps.is_empty()),
+            ("xps", !n.xps.is_empty()),
+            ("rss", n.rss.is_some()),
+        ] {
+            if set {
+                unexpressed(
+                    un,
+                    format!("nic {iface} {what}"),
+                    "systemd.link sets no per-queue CPU maps or RSS tables: nettune apply sets them",
+                );
+            }
+        }
+        if !link.is_empty() {
+            files.push(RenderedFile {
+                name: format!("10-nettune-{iface}.link"),
+                text: format!(
+                    "# rendered by nettune from profile {}; udev applies it when {iface} appears\n\
+                     [Match]\nOriginalName={iface}\n\n[Link]\n{link}",
+                    p.name()
+                ),
+            });
+        }
+    }
+    for r in p.sysctls() {
+        unexpressed(
+            un,
+            r.key.to_string(),
+            "systemd.link has no sysctls: render sysctl.d for them",
+        );
+    }
+    common_unexpressed(p, un, "systemd.link");
+    (!files.is_empty()).then_some(files)
+}
+
+/// A YAML double-quoted scalar (JSON's string syntax is YAML's).
+fn yaml_str(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// An Ansible task list: `ansible.posix.sysctl` per exact sysctl (into
+/// `nettune_sysctl_file`, set live), then, for what that module cannot express, the
+/// rest of the profile copied to `nettune_profile_file` and a `nettune apply` of it
+/// that reports changed only when it changed something.
+fn render_ansible(p: &Profile, slug: &str) -> Option<String> {
+    let sysctl_file =
+        format!("{{{{ nettune_sysctl_file | default('/etc/sysctl.d/90-nettune-{slug}.conf') }}}}");
+    let profile_file =
+        format!("{{{{ nettune_profile_file | default('/etc/nettune/{slug}.toml') }}}}");
+    let mut text = format!(
+        "# rendered by nettune from profile {}: an Ansible task list (import_tasks)\n\
+         # variables: nettune_sysctl_file, nettune_profile_file, nettune_bin (default nettune),\n\
+         # nettune_apply_args (a list, e.g. [\"--journal\", \"/var/lib/nettune/host.journal\"])\n",
+        p.name()
+    );
+    for r in p.sysctls() {
+        if let Want::Exact(v) = &r.want {
+            let _ = write!(
+                text,
+                "- name: {}\n  ansible.posix.sysctl:\n    name: {}\n    value: {}\n    \
+                 sysctl_file: {}\n    sysctl_set: true\n    reload: false\n    state: present\n",
+                yaml_str(&format!("nettune {}: {} = {v}", p.name(), r.key)),
+                yaml_str(&r.key.to_string()),
+                yaml_str(v),
+                yaml_str(&sysctl_file),
+            );
+        }
+    }
+    let mut rest = p.clone();
+    rest.retain_sysctls(|r| !matches!(r.want, Want::Exact(_)));
+    if !rest.is_empty() {
+        let _ = write!(
+            text,
+            "- name: {}\n  ansible.builtin.file:\n    path: {}\n    state: directory\n    mode: \"0755\"\n\
+             - name: {}\n  ansible.builtin.copy:\n    dest: {}\n    mode: \"0644\"\n    content: {}\n\
+             - name: {}\n  ansible.builtin.command:\n    argv: {}\n  register: nettune_apply\n  \
+             changed_when: (nettune_apply.stdout | from_json).applied.changes | length > 0\n",
+            yaml_str(&format!("nettune {}: profile directory", p.name())),
+            yaml_str(&format!(
+                "{{{{ (nettune_profile_file | default('/etc/nettune/{slug}.toml')) | dirname }}}}"
+            )),
+            yaml_str(&format!(
+                "nettune {}: what ansible.posix.sysctl cannot express",
+                p.name()
+            )),
+            yaml_str(&profile_file),
+            yaml_str(&rest.to_toml()),
+            yaml_str(&format!(
+                "nettune {}: apply it (journaled, read back, rolled back on failure)",
+                p.name()
+            )),
+            yaml_str(&format!(
+                "{{{{ [nettune_bin | default('nettune'), 'apply', '--json', '--profile', \
+                 nettune_profile_file | default('/etc/nettune/{slug}.toml')] + \
+                 (nettune_apply_args | default([])) }}}}"
+            )),
+        );
+    }
+    (!p.is_empty()).then_some(text)
 }
 
 #[cfg(test)]
@@ -655,5 +938,75 @@ mod tests {
                 .is_err()
         );
         assert!("yaml".parse::<Format>().is_err());
+    }
+
+    #[test]
+    fn link_files_one_per_interface_with_systemd_units() {
+        let mut p = profile();
+        let mut nic = NicProfile::default();
+        nic.coalesce.insert("rx_usecs".into(), 50);
+        nic.coalesce.insert("rate_sample_interval".into(), 2);
+        nic.offloads.insert("tx-udp-segmentation".into(), false);
+        nic.channels.insert("combined".into(), 4);
+        p.set_nic(crate::nic::IfName::new("eth1").expect("name"), nic)
+            .expect("nic");
+        let r = p
+            .render(Format::SystemdLink, &RenderOptions::default())
+            .expect("render");
+        let names: Vec<&str> = r.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["10-nettune-eth0.link", "10-nettune-eth1.link"]);
+        let eth0 = &r.files[0].text;
+        for line in [
+            "[Match]\nOriginalName=eth0\n",
+            "GenericReceiveOffload=true\n",
+            "LargeReceiveOffload=false\n",
+            "RxBufferSize=1024\n",
+            "RxCoalesceSec=8us\n",
+            "UseAdaptiveRxCoalesce=false\n",
+        ] {
+            assert!(eth0.contains(line), "{line} in {eth0}");
+        }
+        let eth1 = &r.files[1].text;
+        for line in [
+            "RxCoalesceSec=50us\n",
+            "CoalescePacketRateSampleIntervalSec=2s\n",
+            "CombinedChannels=4\n",
+        ] {
+            assert!(eth1.contains(line), "{line} in {eth1}");
+        }
+        assert!(r.text.contains("# file: 10-nettune-eth1.link\n"));
+        let items: Vec<&str> = r.unexpressed.iter().map(|u| u.item.as_str()).collect();
+        for item in [
+            "nic eth0 rps",
+            "nic eth1 offload tx-udp-segmentation",
+            "net.core.somaxconn",
+            "mptcp limits",
+        ] {
+            assert!(items.contains(&item), "{item} in {items:?}");
+        }
+    }
+
+    #[test]
+    fn ansible_tasks_hand_only_what_the_module_cannot_set_to_nettune() {
+        let mut exact = Profile::new("plain");
+        exact.set("net.core.somaxconn", "4096", "x").expect("set");
+        let r = exact
+            .render(Format::Ansible, &RenderOptions::default())
+            .expect("render");
+        assert_eq!(r.files[0].name, "nettune-plain.yml");
+        assert!(r.text.contains("ansible.posix.sysctl:"));
+        assert!(!r.text.contains("nettune apply") && !r.text.contains("ansible.builtin.command"));
+        assert!(r.unexpressed.is_empty());
+        let r = profile()
+            .render(Format::Ansible, &RenderOptions::default())
+            .expect("render");
+        assert_eq!(
+            r.text.matches("ansible.posix.sysctl:").count(),
+            3,
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("ansible.builtin.command:"));
+        assert!(r.unexpressed.is_empty(), "{:?}", r.unexpressed);
     }
 }
