@@ -1405,13 +1405,26 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
                 },
             ))?;
             if let Some(dir) = &out {
+                let mut written = Vec::new();
                 for f in &r.files {
                     let path = dir.join(&f.name);
-                    nettune::netns::files::write_atomic(&path, f.text.as_bytes(), 0o644)
-                        .map_err(|e| Fail::Usage(format!("{}: {e}", path.display())))?;
+                    nettune::netns::files::write_atomic(&path, f.text.as_bytes(), 0o644).map_err(
+                        |e| {
+                            Fail::Run(format!(
+                                "--out {}: {e} (written before it: {})",
+                                path.display(),
+                                if written.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    written.join(", ")
+                                }
+                            ))
+                        },
+                    )?;
                     if !ctx.json {
                         writeln!(ctx.out, "wrote {}", path.display())?;
                     }
+                    written.push(path.display().to_string());
                 }
             }
             if ctx.json {

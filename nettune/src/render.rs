@@ -141,6 +141,24 @@ fn unexpressed(out: &mut Vec<Unexpressed>, item: impl Into<String>, why: impl In
     });
 }
 
+/// An interface's RPS, XPS and RSS settings, which neither tuned nor systemd.link carry.
+fn queue_maps_unexpressed(
+    un: &mut Vec<Unexpressed>,
+    iface: impl std::fmt::Display,
+    n: &NicProfile,
+    why: &str,
+) {
+    for (what, set) in [
+        ("rps", !n.rps.is_empty()),
+        ("xps", !n.xps.is_empty()),
+        ("rss", n.rss.is_some()),
+    ] {
+        if set {
+            unexpressed(un, format!("nic {iface} {what}"), why);
+        }
+    }
+}
+
 /// What no file format here carries: MPTCP, NOTRACK and steering.
 fn common_unexpressed(p: &Profile, out: &mut Vec<Unexpressed>, format: &str) {
     if p.mptcp_limits().is_some() {
@@ -486,19 +504,12 @@ fn render_tuned(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<String> {
                 .collect();
             let _ = writeln!(unit, "channels={}", join(f));
         }
-        for (what, set) in [
-            ("rps", !n.rps.is_empty()),
-            ("xps", !n.xps.is_empty()),
-            ("rss", n.rss.is_some()),
-        ] {
-            if set {
-                unexpressed(
-                    un,
-                    format!("nic {iface} {what}"),
-                    "tuned's [net] plugin has no key for it: nettune apply sets it",
-                );
-            }
-        }
+        queue_maps_unexpressed(
+            un,
+            iface,
+            n,
+            "tuned's [net] plugin has no key for it: nettune apply sets it",
+        );
         if !unit.is_empty() {
             let _ = write!(text, "\n[net_{iface}]\ntype=net\ndevices={iface}\n{unit}");
             any = true;
@@ -710,19 +721,12 @@ fn render_link(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<Vec<RenderedFil
                 ),
             }
         }
-        for (what, set) in [
-            ("rps", !n.rps.is_empty()),
-            ("xps", !n.xps.is_empty()),
-            ("rss", n.rss.is_some()),
-        ] {
-            if set {
-                unexpressed(
-                    un,
-                    format!("nic {iface} {what}"),
-                    "systemd.link sets no per-queue CPU maps or RSS tables: nettune apply sets them",
-                );
-            }
-        }
+        queue_maps_unexpressed(
+            un,
+            iface,
+            n,
+            "systemd.link sets no per-queue CPU maps or RSS tables: nettune apply sets them",
+        );
         if !link.is_empty() {
             files.push(RenderedFile {
                 name: format!("10-nettune-{iface}.link"),
@@ -757,8 +761,8 @@ fn yaml_str(s: &str) -> String {
 fn render_ansible(p: &Profile, slug: &str) -> Option<String> {
     let sysctl_file =
         format!("{{{{ nettune_sysctl_file | default('/etc/sysctl.d/90-nettune-{slug}.conf') }}}}");
-    let profile_file =
-        format!("{{{{ nettune_profile_file | default('/etc/nettune/{slug}.toml') }}}}");
+    // The profile file's path as a Jinja expression, used three times below.
+    let profile_path = format!("nettune_profile_file | default('/etc/nettune/{slug}.toml')");
     let mut text = format!(
         "# rendered by nettune from profile {}: an Ansible task list (import_tasks)\n\
          # variables: nettune_sysctl_file, nettune_profile_file, nettune_bin (default nettune),\n\
@@ -788,14 +792,12 @@ fn render_ansible(p: &Profile, slug: &str) -> Option<String> {
              - name: {}\n  ansible.builtin.command:\n    argv: {}\n  register: nettune_apply\n  \
              changed_when: (nettune_apply.stdout | from_json).applied.changes | length > 0\n",
             yaml_str(&format!("nettune {}: profile directory", p.name())),
-            yaml_str(&format!(
-                "{{{{ (nettune_profile_file | default('/etc/nettune/{slug}.toml')) | dirname }}}}"
-            )),
+            yaml_str(&format!("{{{{ ({profile_path}) | dirname }}}}")),
             yaml_str(&format!(
                 "nettune {}: what ansible.posix.sysctl cannot express",
                 p.name()
             )),
-            yaml_str(&profile_file),
+            yaml_str(&format!("{{{{ {profile_path} }}}}")),
             yaml_str(&rest.to_toml()),
             yaml_str(&format!(
                 "nettune {}: apply it (journaled, read back, rolled back on failure)",
@@ -803,8 +805,7 @@ fn render_ansible(p: &Profile, slug: &str) -> Option<String> {
             )),
             yaml_str(&format!(
                 "{{{{ [nettune_bin | default('nettune'), 'apply', '--json', '--profile', \
-                 nettune_profile_file | default('/etc/nettune/{slug}.toml')] + \
-                 (nettune_apply_args | default([])) }}}}"
+                 {profile_path}] + (nettune_apply_args | default([])) }}}}"
             )),
         );
     }
