@@ -919,7 +919,7 @@ fn write_entry(
         write!(out, " [ASSURED]")?;
     }
     write!(out, " mark={}", e.mark.unwrap_or(0))?;
-    if let Some(c) = &e.secctx {
+    if let Some(c) = e.secctx() {
         write!(out, " secctx={c}")?;
     } else if let Some(m) = e.secmark {
         write!(out, " secmark={m}")?;
@@ -934,7 +934,7 @@ fn write_entry(
             now.saturating_sub(t.start / 1_000_000_000)
         )?;
     }
-    if let Some(h) = &e.helper {
+    if let Some(h) = e.helper() {
         write!(out, " helper={h}")?;
     }
     match e.use_count {

@@ -426,17 +426,17 @@ impl Conntrack {
             refusal(
                 op,
                 e,
-                entry.labels.is_some(),
+                entry.labels().is_some(),
                 !entry.status.is_empty(),
-                entry.helper.as_deref(),
+                entry.helper(),
             )
         })?;
         // The kernel keeps labels only while a rule uses them; otherwise it creates the
         // entry and drops them without a word. Check, and take the entry back.
-        if let Some(want) = &entry.labels {
+        if let Some(want) = entry.labels() {
             let zone = entry_zone(entry);
             let made = self.get_in(&entry.original, zone)?;
-            let kept = made.labels.as_deref().map(proto::labels_of);
+            let kept = made.labels().map(proto::labels_of);
             if kept != Some(proto::labels_of(want)) {
                 let _ = self.delete_in(&entry.original, zone, made.id);
                 return Err(Error::Unsupported {
@@ -627,7 +627,7 @@ fn check_new(op: &'static str, e: &Entry) -> Result<()> {
             "the original and reply tuples must be of one protocol",
         ));
     }
-    for nat in [e.snat, e.dnat].into_iter().flatten() {
+    for nat in [e.snat(), e.dnat()].into_iter().flatten() {
         let family_of = |a: std::net::IpAddr| a.is_ipv4();
         if family_of(nat.min) != family_of(nat.max)
             || family_of(nat.min) != e.original.src.is_ipv4()
@@ -827,21 +827,19 @@ impl Iterator for Dump<'_> {
             return Some(Err(e));
         }
         loop {
-            // The entry is decoded into a slot here rather than returned through the
-            // layers of the netlink reader: an `Entry` is large, and each layer moved it.
+            // The entry is decoded in place into a slot here rather than returned through
+            // the layers of the netlink reader: an `Entry` is large, and each move copies it.
             let mut slot: Option<Entry> = None;
             let item = self.inner.next_with::<(), Error>(|m| {
-                slot = Some(proto::decode_entry(&m).map_err(|e| Error::decode(OP, e))?);
-                Ok(())
+                proto::decode_entry_into(&m, &mut slot).map_err(|e| Error::decode(OP, e))
             })?;
-            match (item, slot) {
-                (Ok(()), Some(e)) => {
-                    if self.userspace.as_ref().is_none_or(|f| f.matches(&e)) {
-                        return Some(Ok(e));
-                    }
-                }
-                (Ok(()), None) => {}
-                (Err(f), _) => return Some(Err(f.into_caller(|e| Error::from_netlink(OP, e)))),
+            if let Err(f) = item {
+                return Some(Err(f.into_caller(|e| Error::from_netlink(OP, e))));
+            }
+            if let Some(e) = slot
+                && self.userspace.as_ref().is_none_or(|f| f.matches(&e))
+            {
+                return Some(Ok(e));
             }
         }
     }

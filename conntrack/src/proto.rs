@@ -3,7 +3,7 @@
 //! attributes are kept; hostile bytes give errors, never panics.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use nettune_netlink::proto::{self, Attr, DecodeError, Message, MsgBuilder};
@@ -376,6 +376,17 @@ pub struct Tuple {
 }
 
 impl Tuple {
+    /// A placeholder the decoder overwrites.
+    const UNSET: Self = Self {
+        src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        protocol: 0,
+        src_port: None,
+        dst_port: None,
+        icmp: None,
+        zone: None,
+    };
+
     fn ports(protocol: u8, src: IpAddr, sport: u16, dst: IpAddr, dport: u16) -> Self {
         Self {
             src,
@@ -536,25 +547,27 @@ pub struct Entry {
     pub counters_reply: Option<Counters>,
     /// Start/stop timestamps.
     pub timestamps: Option<FlowTimestamps>,
-    /// The helper's name (`ftp`, `sip`, ...); set on create, it assigns that helper, which
-    /// then follows the connection and makes its expectations.
-    pub helper: Option<String>,
-    /// Connection labels: the kernel's bitmap (see [`labels_of`] / [`labels_bitmap`]).
-    pub labels: Option<Vec<u8>>,
     /// The security mark (`CTA_SECMARK`, set by SECMARK rules).
     pub secmark: Option<u32>,
-    /// The security context (`CTA_SECCTX`: SELinux or Smack label of the connection).
-    pub secctx: Option<String>,
-    /// Source NAT to set up on create (`conntrack -I --src-nat`). Write-only: a dump shows
-    /// NAT in the reply tuple and the `SRC_NAT` status bit.
-    pub snat: Option<NatTarget>,
-    /// Destination NAT to set up on create (`--dst-nat`), likewise.
-    pub dnat: Option<NatTarget>,
     /// SYN proxy state (`CTA_SYNPROXY`; recent kernels send it for every entry, zeros
     /// unless a `synproxy` rule set it up).
     pub synproxy: Option<SynProxy>,
-    /// Attributes this crate does not decode: (type, payload).
-    pub other: Vec<(u16, Vec<u8>)>,
+    /// What few entries have (helper, labels, security context, NAT to set up, attributes
+    /// not decoded), kept apart so that every entry of a dump stays small: moving and
+    /// dropping 200 000 of them is a measurable part of a dump. `None` when all are unset;
+    /// read and set through [`Entry::helper`], [`Entry::set_helper`] and the others.
+    extra: Option<Box<Extra>>,
+}
+
+/// The rarely set part of an [`Entry`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Extra {
+    helper: Option<String>,
+    labels: Option<Vec<u8>>,
+    secctx: Option<String>,
+    snat: Option<NatTarget>,
+    dnat: Option<NatTarget>,
+    other: Vec<(u16, Vec<u8>)>,
 }
 
 /// A connection's SYN proxy state (`CTA_SYNPROXY_*`): the sequence number and timestamp
@@ -606,13 +619,13 @@ impl serde::Serialize for Entry {
         if let Some(t) = &self.timestamps {
             m.serialize_entry("timestamps", t)?;
         }
-        if let Some(h) = &self.helper {
+        if let Some(h) = self.helper() {
             m.serialize_entry("helper", h)?;
         }
         if let Some(x) = &self.secmark {
             m.serialize_entry("secmark", x)?;
         }
-        if let Some(x) = &self.secctx {
+        if let Some(x) = self.secctx() {
             m.serialize_entry("secctx", x)?;
         }
         m.end()
@@ -647,15 +660,81 @@ impl Entry {
             counters_original: None,
             counters_reply: None,
             timestamps: None,
-            helper: None,
-            labels: None,
             secmark: None,
-            secctx: None,
-            snat: None,
-            dnat: None,
             synproxy: None,
-            other: Vec::new(),
+            extra: None,
         }
+    }
+
+    /// The rare part, created on first use.
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Sets one field of the rare part; the part goes when nothing is left in it, so that
+    /// entries equal in every field compare equal.
+    fn set_extra(&mut self, set: impl FnOnce(&mut Extra)) {
+        set(self.extra_mut());
+        if self.extra.as_deref() == Some(&Extra::default()) {
+            self.extra = None;
+        }
+    }
+
+    /// The helper's name (`ftp`, `sip`, ...).
+    pub fn helper(&self) -> Option<&str> {
+        self.extra.as_ref()?.helper.as_deref()
+    }
+
+    /// Sets the helper: set on create, it assigns that helper, which then follows the
+    /// connection and makes its expectations.
+    pub fn set_helper(&mut self, name: Option<String>) -> &mut Self {
+        self.set_extra(|x| x.helper = name);
+        self
+    }
+
+    /// Connection labels: the kernel's bitmap (see [`labels_of`] / [`labels_bitmap`]).
+    pub fn labels(&self) -> Option<&[u8]> {
+        self.extra.as_ref()?.labels.as_deref()
+    }
+
+    /// Sets the connection labels to create the entry with (a bitmap, see
+    /// [`labels_bitmap`]).
+    pub fn set_labels(&mut self, bitmap: Option<Vec<u8>>) -> &mut Self {
+        self.set_extra(|x| x.labels = bitmap);
+        self
+    }
+
+    /// The security context (`CTA_SECCTX`: SELinux or Smack label of the connection).
+    pub fn secctx(&self) -> Option<&str> {
+        self.extra.as_ref()?.secctx.as_deref()
+    }
+
+    /// Source NAT to set up on create (`conntrack -I --src-nat`). Write-only: a dump shows
+    /// NAT in the reply tuple and the `SRC_NAT` status bit.
+    pub fn snat(&self) -> Option<&NatTarget> {
+        self.extra.as_ref()?.snat.as_ref()
+    }
+
+    /// Sets the source NAT to set up on create.
+    pub fn set_snat(&mut self, nat: Option<NatTarget>) -> &mut Self {
+        self.set_extra(|x| x.snat = nat);
+        self
+    }
+
+    /// Destination NAT to set up on create (`--dst-nat`), likewise write-only.
+    pub fn dnat(&self) -> Option<&NatTarget> {
+        self.extra.as_ref()?.dnat.as_ref()
+    }
+
+    /// Sets the destination NAT to set up on create.
+    pub fn set_dnat(&mut self, nat: Option<NatTarget>) -> &mut Self {
+        self.set_extra(|x| x.dnat = nat);
+        self
+    }
+
+    /// Attributes this crate does not decode: (type, payload).
+    pub fn other(&self) -> &[(u16, Vec<u8>)] {
+        self.extra.as_ref().map_or(&[], |x| &x.other)
     }
 }
 
@@ -666,54 +745,139 @@ fn err(what: &'static str, offset: usize) -> DecodeError {
 
 /// Decodes a `CTA_TUPLE_*` nest.
 pub(crate) fn decode_tuple(nest: Attr<'_>) -> Result<Tuple, DecodeError> {
-    let (mut src, mut dst, mut protocol) = (None, None, None);
-    let (mut sport, mut dport, mut zone) = (None, None, None);
-    let (mut icmp_id, mut icmp_type, mut icmp_code) = (None, None, None);
+    let mut t = Tuple::UNSET;
+    decode_tuple_into(nest, &mut t)?;
+    Ok(t)
+}
+
+/// Decodes a `CTA_TUPLE_*` nest into `t` (whose fields it all sets when it returns `Ok`),
+/// in place: a dump decodes two per entry.
+fn decode_tuple_into(nest: Attr<'_>, t: &mut Tuple) -> Result<(), DecodeError> {
+    match port_tuple(nest.payload) {
+        Some(read) => {
+            *t = read;
+            Ok(())
+        }
+        None => walk_tuple(nest, t),
+    }
+}
+
+/// Decodes any tuple nest by walking its attributes, into `t`.
+fn walk_tuple(nest: Attr<'_>, t: &mut Tuple) -> Result<(), DecodeError> {
+    // Written straight into `t`; the three fields a tuple cannot lack are tracked.
+    *t = Tuple::UNSET;
+    let (mut src, mut dst, mut protocol) = (false, false, false);
     nest.walk(|a| {
         match a.ty {
             TUPLE_IP => a.walk(|ip| {
                 match ip.ty {
-                    IP_V4_SRC => src = Some(ip.ipv4()?),
-                    IP_V4_DST => dst = Some(ip.ipv4()?),
-                    IP_V6_SRC => src = Some(ip.ipv6()?),
-                    IP_V6_DST => dst = Some(ip.ipv6()?),
+                    IP_V4_SRC => (t.src, src) = (ip.ipv4()?, true),
+                    IP_V4_DST => (t.dst, dst) = (ip.ipv4()?, true),
+                    IP_V6_SRC => (t.src, src) = (ip.ipv6()?, true),
+                    IP_V6_DST => (t.dst, dst) = (ip.ipv6()?, true),
                     _ => {}
                 }
                 Ok(())
             })?,
             TUPLE_PROTO => a.walk(|v| {
+                let icmp = || Icmp {
+                    id: 0,
+                    ty: 0,
+                    code: 0,
+                };
                 match v.ty {
-                    PROTO_NUM => protocol = Some(v.u8()?),
-                    PROTO_SRC_PORT => sport = Some(v.be16()?),
-                    PROTO_DST_PORT => dport = Some(v.be16()?),
-                    PROTO_ICMP_ID | PROTO_ICMPV6_ID => icmp_id = Some(v.be16()?),
-                    PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => icmp_type = Some(v.u8()?),
-                    PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => icmp_code = Some(v.u8()?),
+                    PROTO_NUM => (t.protocol, protocol) = (v.u8()?, true),
+                    PROTO_SRC_PORT => t.src_port = Some(v.be16()?),
+                    PROTO_DST_PORT => t.dst_port = Some(v.be16()?),
+                    PROTO_ICMP_ID | PROTO_ICMPV6_ID => {
+                        t.icmp.get_or_insert_with(icmp).id = v.be16()?;
+                    }
+                    PROTO_ICMP_TYPE | PROTO_ICMPV6_TYPE => {
+                        t.icmp.get_or_insert_with(icmp).ty = v.u8()?;
+                    }
+                    PROTO_ICMP_CODE | PROTO_ICMPV6_CODE => {
+                        t.icmp.get_or_insert_with(icmp).code = v.u8()?;
+                    }
                     _ => {}
                 }
                 Ok(())
             })?,
-            TUPLE_ZONE => zone = Some(a.be16()?),
+            TUPLE_ZONE => t.zone = Some(a.be16()?),
             _ => {}
         }
         Ok(())
     })?;
-    let icmp = match (icmp_id, icmp_type, icmp_code) {
-        (None, None, None) => None,
-        (id, ty, code) => Some(Icmp {
-            id: id.unwrap_or(0),
-            ty: ty.unwrap_or(0),
-            code: code.unwrap_or(0),
-        }),
-    };
     let at = nest.offset;
-    Ok(Tuple {
-        src: src.ok_or(err("tuple without a source address", at))?,
-        dst: dst.ok_or(err("tuple without a destination address", at))?,
-        protocol: protocol.ok_or(err("tuple without a protocol", at))?,
-        src_port: sport,
-        dst_port: dport,
-        icmp,
+    match (src, dst, protocol) {
+        (true, true, true) => Ok(()),
+        (false, _, _) => Err(err("tuple without a source address", at)),
+        (_, false, _) => Err(err("tuple without a destination address", at)),
+        _ => Err(err("tuple without a protocol", at)),
+    }
+}
+
+/// The tuple as the kernel lays it out for the port protocols (TCP, UDP, SCTP, DCCP,
+/// UDP-Lite): both addresses of one family, then protocol, source and destination port,
+/// perhaps a zone, in that order, each of its exact length, and nothing else. A dump is
+/// mostly these, two per entry, so they are read straight; any other shape is `None` and
+/// goes to the general walk, which reads this shape to the same tuple (a test holds them
+/// to that).
+fn port_tuple(p: &[u8]) -> Option<Tuple> {
+    // (length, type) of the attribute header at `at`.
+    let header = |at: usize| {
+        let h = p.get(at..at + proto::NLA_HDRLEN)?;
+        let ty = u16::from_ne_bytes([h[2], h[3]]) & proto::NLA_TYPE_MASK;
+        Some((u16::from_ne_bytes([h[0], h[1]]), ty))
+    };
+    let bytes = |at: usize, n: usize| p.get(at..at + n);
+    let be16 = |at: usize| bytes(at, 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let (ip_len, ty) = header(0)?;
+    if ty != TUPLE_IP {
+        return None;
+    }
+    let (src, dst) = match ip_len {
+        20 if header(4)? == (8, IP_V4_SRC) && header(12)? == (8, IP_V4_DST) => {
+            let (s, d) = (bytes(8, 4)?, bytes(16, 4)?);
+            (
+                IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3])),
+                IpAddr::V4(Ipv4Addr::new(d[0], d[1], d[2], d[3])),
+            )
+        }
+        44 if header(4)? == (20, IP_V6_SRC) && header(24)? == (20, IP_V6_DST) => {
+            let v6 = |at| {
+                <[u8; 16]>::try_from(bytes(at, 16)?)
+                    .ok()
+                    .map(Ipv6Addr::from)
+            };
+            (IpAddr::V6(v6(8)?), IpAddr::V6(v6(28)?))
+        }
+        _ => return None,
+    };
+    let at = usize::from(ip_len);
+    let layout = [
+        (at, (28, TUPLE_PROTO)),
+        (at + 4, (5, PROTO_NUM)),
+        (at + 12, (6, PROTO_SRC_PORT)),
+        (at + 20, (6, PROTO_DST_PORT)),
+    ];
+    for (offset, expected) in layout {
+        if header(offset)? != expected {
+            return None;
+        }
+    }
+    let end = at + 28;
+    let zone = match p.len().checked_sub(end)? {
+        0 => None,
+        8 if header(end)? == (6, TUPLE_ZONE) => Some(be16(end + 4)?),
+        _ => return None,
+    };
+    Some(Tuple {
+        src,
+        dst,
+        protocol: *p.get(at + 8)?,
+        src_port: Some(be16(at + 16)?),
+        dst_port: Some(be16(at + 24)?),
+        icmp: None,
         zone,
     })
 }
@@ -772,26 +936,30 @@ const NFGENMSG_LEN: usize = 4;
 
 /// Decodes a ctnetlink entry message (nfgenmsg + attributes).
 pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
+    let mut slot = None;
+    decode_entry_into(msg, &mut slot)?;
+    slot.ok_or(err("entry without an original tuple", proto::NLMSG_HDRLEN))
+}
+
+/// Decodes a ctnetlink entry message into `slot`, which is `Some` exactly when it returns
+/// `Ok`. A dump decodes in place this way: an [`Entry`] is large, and each move copies it.
+pub(crate) fn decode_entry_into(
+    msg: &Message<'_>,
+    slot: &mut Option<Entry>,
+) -> Result<(), DecodeError> {
+    *slot = None;
     let header = msg.header(NFGENMSG_LEN)?;
     let family =
         Family::from_raw(header[0]).ok_or(err("unknown address family", proto::NLMSG_HDRLEN))?;
-    let mut original = None;
-    let mut e = Entry::bare(
-        family,
-        Tuple {
-            src: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            protocol: 0,
-            src_port: None,
-            dst_port: None,
-            icmp: None,
-            zone: None,
-        },
-    );
-    msg.walk(NFGENMSG_LEN, |a| {
+    let mut original = false;
+    let e = slot.insert(Entry::bare(family, Tuple::UNSET));
+    let walked = msg.walk(NFGENMSG_LEN, |a| {
         match a.ty {
-            cta::TUPLE_ORIG => original = Some(decode_tuple(a)?),
-            cta::TUPLE_REPLY => e.reply = Some(decode_tuple(a)?),
+            cta::TUPLE_ORIG => {
+                decode_tuple_into(a, &mut e.original)?;
+                original = true;
+            }
+            cta::TUPLE_REPLY => decode_tuple_into(a, e.reply.insert(Tuple::UNSET))?,
             cta::STATUS => e.status = Status::from_bits_retain(a.be32()?),
             cta::PROTOINFO => {
                 e.tcp = decode_tcp(a)?;
@@ -806,14 +974,16 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
             cta::ZONE => e.zone = Some(a.be16()?),
             cta::SECMARK => e.secmark = Some(a.be32()?),
             cta::SECCTX => {
-                e.secctx = a.attrs().flatten().find(|c| c.ty == 1).map(|c| c.string());
+                let secctx = a.attrs().flatten().find(|c| c.ty == 1).map(|c| c.string());
+                e.set_extra(|x| x.secctx = secctx);
             }
             cta::HELP => {
-                e.helper = a
+                let helper = a
                     .attrs()
                     .flatten()
                     .find(|h| h.ty == HELP_NAME)
                     .map(|h| h.string());
+                e.set_helper(helper);
             }
             cta::TIMESTAMP => {
                 let mut t = FlowTimestamps::default();
@@ -827,9 +997,32 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
                 })?;
                 e.timestamps = Some(t);
             }
-            cta::LABELS => e.labels = Some(a.payload.to_vec()),
+            cta::LABELS => {
+                e.set_labels(Some(a.payload.to_vec()));
+            }
             cta::SYNPROXY => {
                 let mut sp = SynProxy::default();
+                // The kernel's layout, the three values in order, is read straight;
+                // anything else is walked.
+                let half = |at: usize| {
+                    let b = a.payload.get(at..at + 2)?;
+                    Some(u16::from_ne_bytes([b[0], b[1]]))
+                };
+                let be = |at: usize| {
+                    let b = a.payload.get(at..at + 4)?;
+                    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                };
+                let layout = [(0, 1), (8, 2), (16, 3)];
+                if a.payload.len() == 24
+                    && layout
+                        .iter()
+                        .all(|&(at, ty)| half(at) == Some(8) && half(at + 2) == Some(ty))
+                {
+                    let value = |at| be(at).unwrap_or(0);
+                    (sp.isn, sp.its, sp.tsoff) = (value(4), value(12), value(20));
+                    e.synproxy = Some(sp);
+                    return Ok(());
+                }
                 a.walk(|f| {
                     match f.ty {
                         1 => sp.isn = f.be32()?,
@@ -841,12 +1034,20 @@ pub(crate) fn decode_entry(msg: &Message<'_>) -> Result<Entry, DecodeError> {
                 })?;
                 e.synproxy = Some(sp);
             }
-            other => e.other.push((other, a.payload.to_vec())),
+            other => e.extra_mut().other.push((other, a.payload.to_vec())),
         }
         Ok(())
-    })?;
-    e.original = original.ok_or(err("entry without an original tuple", proto::NLMSG_HDRLEN))?;
-    Ok(e)
+    });
+    match (walked, original) {
+        (Ok(()), true) => Ok(()),
+        (walked, _) => {
+            *slot = None;
+            walked.and(Err(err(
+                "entry without an original tuple",
+                proto::NLMSG_HDRLEN,
+            )))
+        }
+    }
 }
 
 /// The 4-byte `nfgenmsg`.
@@ -922,19 +1123,19 @@ pub(crate) fn encode_entry(m: &mut MsgBuilder, e: &Entry) {
             });
         });
     }
-    if let Some(labels) = &e.labels {
+    if let Some(labels) = e.labels() {
         m.attr(cta::LABELS, labels);
         m.attr(cta::LABELS_MASK, &vec![0xff; labels.len()]);
     }
-    if let Some(h) = &e.helper {
+    if let Some(h) = e.helper() {
         m.nest(cta::HELP, |m| {
             m.string(HELP_NAME, h);
         });
     }
-    if let Some(t) = &e.snat {
+    if let Some(t) = e.snat() {
         encode_nat(m, cta::NAT_SRC, t);
     }
-    if let Some(t) = &e.dnat {
+    if let Some(t) = e.dnat() {
         encode_nat(m, cta::NAT_DST, t);
     }
 }
@@ -1151,6 +1352,118 @@ mod tests {
         m.finish().expect("encode")
     }
 
+    /// The payload of a `CTA_TUPLE_ORIG` nest as [`encode_tuple`] (and the kernel) lay it out.
+    fn tuple_payload(t: &Tuple) -> Vec<u8> {
+        let mut m = MsgBuilder::new(msg::NEW, 0, 1);
+        m.header(&nfgenmsg(2, 0));
+        encode_tuple(&mut m, cta::TUPLE_ORIG, t);
+        let bytes = m.finish().expect("encode");
+        let mut payload = None;
+        message(&bytes)
+            .walk(NFGENMSG_LEN, |a| {
+                payload = Some(a.payload.to_vec());
+                Ok(())
+            })
+            .expect("walk");
+        payload.expect("the nest")
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("address")
+    }
+
+    /// The general walk over a nest with this payload.
+    fn walked(payload: &[u8]) -> Result<Tuple, DecodeError> {
+        let nest = Attr {
+            ty: cta::TUPLE_ORIG,
+            nested: true,
+            payload,
+            offset: 0,
+        };
+        let mut t = Tuple::UNSET;
+        walk_tuple(nest, &mut t).map(|()| t)
+    }
+
+    #[test]
+    fn the_rare_fields_read_back_and_clearing_them_leaves_an_equal_entry() {
+        let t = Tuple::udp(ip("10.0.0.1"), 1, ip("10.0.0.2"), 2);
+        let plain = Entry::new(t, Duration::from_secs(5));
+        let mut e = plain.clone();
+        e.set_helper(Some("ftp".into()))
+            .set_labels(Some(labels_bitmap(1 << 9)))
+            .set_snat(Some(NatTarget::to(ip("10.9.9.9"))));
+        assert_eq!(
+            (
+                e.helper(),
+                e.labels().map(labels_of),
+                e.snat().map(|n| n.min)
+            ),
+            (Some("ftp"), Some(1 << 9), Some(ip("10.9.9.9")))
+        );
+        assert_ne!(e, plain);
+        e.set_helper(None).set_labels(None).set_snat(None);
+        assert_eq!(e, plain, "no empty rare part is left behind");
+        let round = decode_entry(&message(&kernel_bytes(&plain, 1))).expect("decode");
+        assert_eq!(
+            (round.helper(), round.other()),
+            (None, &[(99, vec![1, 2, 3])][..])
+        );
+    }
+
+    #[test]
+    fn the_port_tuple_shortcut_reads_what_the_walk_reads() {
+        let (v4, v6) = (ip("10.1.2.3"), ip("fd00::1:2"));
+        let mut zoned = Tuple::tcp(v6, 443, ip("fd00::9"), 40000);
+        zoned.zone = Some(7);
+        let port_tuples = [
+            Tuple::udp(v4, 53, ip("10.250.0.1"), 1000),
+            Tuple::tcp(v6, 22, ip("2001:db8::1"), 65535),
+            Tuple::ports(132, v4, 1, ip("192.0.2.1"), 2),
+            zoned,
+        ];
+        let icmp = Tuple::icmp(
+            v4,
+            ip("10.0.0.9"),
+            Icmp {
+                id: 5,
+                ty: 8,
+                code: 0,
+            },
+        );
+        assert_eq!(
+            port_tuple(&tuple_payload(&icmp)),
+            None,
+            "ICMP goes to the walk"
+        );
+        for t in &port_tuples {
+            let p = tuple_payload(t);
+            assert_eq!(
+                port_tuple(&p).as_ref(),
+                Some(t),
+                "the kernel's layout is read straight"
+            );
+            assert_eq!(walked(&p).as_ref(), Ok(t));
+            // Every byte changed to a few values, and every cut: whatever the shortcut
+            // accepts, the walk reads the same.
+            let mut variants: Vec<Vec<u8>> = (0..p.len()).map(|n| p[..n].to_vec()).collect();
+            for i in 0..p.len() {
+                for v in [0u8, 1, 2, 3, 4, 5, 6, 8, 0x80, 0xff, p[i] ^ 1] {
+                    let mut q = p.clone();
+                    q[i] = v;
+                    variants.push(q);
+                }
+            }
+            let mut longer = p.clone();
+            longer.extend_from_slice(&[8, 0, 3, 0, 0, 1, 0, 0]);
+            variants.push(longer);
+            for q in &variants {
+                if let Some(fast) = port_tuple(q) {
+                    assert_eq!(walked(q), Ok(fast), "{q:?}");
+                }
+            }
+        }
+    }
+
     /// The one message of `bytes`.
     fn message(bytes: &[u8]) -> Message<'_> {
         proto::messages(bytes).next().expect("one").expect("ok")
@@ -1194,11 +1507,7 @@ mod tests {
                 bytes: 180
             })
         );
-        assert_eq!(
-            d.other,
-            vec![(99, vec![1, 2, 3])],
-            "unknown attributes kept"
-        );
+        assert_eq!(d.other(), [(99, vec![1, 2, 3])], "unknown attributes kept");
         assert_eq!(
             d.original.to_string(),
             "src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=53"
@@ -1395,9 +1704,6 @@ mod tests {
         let bytes = b.finish().expect("encode");
         let e = decode_entry(&message(&bytes)).expect("decode");
         assert_eq!(e.secmark, Some(42));
-        assert_eq!(
-            e.secctx.as_deref(),
-            Some("system_u:object_r:unlabeled_t:s0")
-        );
+        assert_eq!(e.secctx(), Some("system_u:object_r:unlabeled_t:s0"));
     }
 }

@@ -870,7 +870,7 @@ fn updates_labels_zeroing_and_refusals() {
 
     // Labels: kept only while a rule uses them.
     let mut labelled = udp_entries(21).pop().expect("entry");
-    labelled.labels = Some(labels_bitmap(1 << 3 | 1 << 70));
+    labelled.set_labels(Some(labels_bitmap(1 << 3 | 1 << 70)));
     // Without one, the kernel accepts the entry and drops its labels: refused, and the
     // entry is not left behind.
     let err = ct.create(&labelled).expect_err("no label users yet");
@@ -883,7 +883,7 @@ fn updates_labels_zeroing_and_refusals() {
     ns.nft("table inet nettune_labels {\n\tchain o { type filter hook output priority 0; ct label set 1; }\n}\n");
     ct.create(&labelled).expect("create with labels");
     let got = ct.get(&labelled.original).expect("get");
-    assert_eq!(got.labels.as_deref().map(labels_of), Some(1 << 3 | 1 << 70));
+    assert_eq!(got.labels().map(labels_of), Some(1 << 3 | 1 << 70));
     ct.update(
         &labelled.original,
         &Update {
@@ -894,7 +894,7 @@ fn updates_labels_zeroing_and_refusals() {
     .expect("labels by update");
     let got = ct.get(&labelled.original).expect("get");
     assert_eq!(
-        got.labels.as_deref().map(labels_of),
+        got.labels().map(labels_of),
         Some(1 << 5 | 1 << 70),
         "bit 3 cleared, bit 5 set, bit 70 kept"
     );
@@ -1017,9 +1017,9 @@ fn a_helper_assigned_on_create_masters_expectations() {
     let ct = Conntrack::open_in(ns.netns()).expect("open");
     let master = Tuple::tcp(ip("10.8.0.1"), 40000, ip("10.8.0.2"), 21);
     let mut e = Entry::new(master, Duration::from_secs(600));
-    e.helper = Some("ftp".into());
+    e.set_helper(Some("ftp".into()));
     ct.create(&e).expect("create with the ftp helper");
-    assert_eq!(ct.get(&master).expect("get").helper.as_deref(), Some("ftp"));
+    assert_eq!(ct.get(&master).expect("get").helper(), Some("ftp"));
     let tool = ns.sh("conntrack -L 2>/dev/null");
     assert!(tool.contains("helper=ftp"), "{tool}");
     let any = IpAddr::from([255, 255, 255, 255]);
@@ -1036,7 +1036,7 @@ fn a_helper_assigned_on_create_masters_expectations() {
         Tuple::tcp(ip("10.8.0.3"), 1, ip("10.8.0.4"), 2),
         Duration::from_secs(60),
     );
-    bad.helper = Some("nosuchhelper".into());
+    bad.set_helper(Some("nosuchhelper".into()));
     let err = ct.create(&bad).expect_err("unknown helper");
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     assert!(err.to_string().contains("\"nosuchhelper\""), "{err}");
@@ -1054,7 +1054,7 @@ fn nat_on_create_translates_the_reply_tuple() {
     let ct = Conntrack::open_in(ns.netns()).expect("open");
     let t = Tuple::udp(ip("10.1.1.1"), 1000, ip("10.2.2.2"), 53);
     let mut e = Entry::new(t, Duration::from_secs(600));
-    e.snat = Some(NatTarget::to(ip("10.9.9.9")).port(2000));
+    e.set_snat(Some(NatTarget::to(ip("10.9.9.9")).port(2000)));
     ct.create(&e).expect("create with source NAT");
     let got = ct.get(&t).expect("get");
     let reply = got.reply.expect("reply");
@@ -1071,7 +1071,7 @@ fn nat_on_create_translates_the_reply_tuple() {
     );
     let d = Tuple::udp(ip("10.1.1.1"), 1001, ip("10.2.2.2"), 53);
     let mut e = Entry::new(d, Duration::from_secs(600));
-    e.dnat = Some(NatTarget::to(ip("10.3.3.3")));
+    e.set_dnat(Some(NatTarget::to(ip("10.3.3.3"))));
     ct.create(&e).expect("create with destination NAT");
     let reply = ct.get(&d).expect("get").reply.expect("reply");
     assert_eq!(reply.src, ip("10.3.3.3"));
@@ -1080,7 +1080,7 @@ fn nat_on_create_translates_the_reply_tuple() {
         Tuple::udp(ip("10.1.1.1"), 1002, ip("10.2.2.2"), 53),
         Duration::from_secs(60),
     );
-    bad.snat = Some(NatTarget::to(ip("fd00::1")));
+    bad.set_snat(Some(NatTarget::to(ip("fd00::1"))));
     assert!(matches!(ct.create(&bad), Err(Error::InvalidValue { .. })));
 }
 
@@ -1143,7 +1143,7 @@ fn every_attribute_of_a_dumped_entry_is_decoded() {
         let e = e.expect("entry");
         // Nothing left over (each kept attribute costs an allocation per entry); this
         // kernel sends CTA_SYNPROXY for every entry, zeros without a synproxy rule.
-        assert!(e.other.is_empty(), "{:?}", e.other);
+        assert!(e.other().is_empty(), "{:?}", e.other());
         assert!(
             e.synproxy.is_none_or(|s| s == SynProxy::default()),
             "{:?}",

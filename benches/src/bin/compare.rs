@@ -1038,7 +1038,7 @@ fn main() {
             "conntrack",
             conntrack_bench,
             Plan {
-                rounds: 11,
+                rounds: 21,
                 batch: 1,
             },
         ),
