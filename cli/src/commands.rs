@@ -361,6 +361,7 @@ pub(crate) fn dispatch(ctx: &mut Ctx, cmd: Cmd) -> Res {
         Cmd::Bdp { bandwidth, rtt } => bdp(ctx, &bandwidth, &rtt),
         Cmd::Profile { cmd } => profile(ctx, cmd),
         Cmd::Tune { args } => crate::tune::tune(ctx, &args),
+        Cmd::Agent { args } => crate::agent::agent(ctx, &args),
         Cmd::Exporter {
             listen,
             textfile,

@@ -6,6 +6,7 @@
 //! could not read everything.
 //! `--json` on read commands prints one JSON document whose shape is given in the README.
 
+mod agent;
 mod audit;
 mod commands;
 mod tune;
@@ -148,6 +149,14 @@ pub(crate) enum Cmd {
     Tune {
         #[command(flatten)]
         args: tune::TuneArgs,
+    },
+    /// Keep the namespace tuned as a profile file says (a Kubernetes node agent: the
+    /// file is a mounted ConfigMap key): apply it when it appears or changes, roll back
+    /// when it goes away, verify on an interval; status as a JSON file and as metrics,
+    /// logs as JSON lines on standard error. Runs until killed.
+    Agent {
+        #[command(flatten)]
+        args: agent::AgentArgs,
     },
     /// Built-in and file profiles.
     Profile {

@@ -5,23 +5,13 @@
 //! dashboard only uses metric names the exporter emits.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{TestNs, in_ci, require_root};
+use testkit::{Killed, TestNs, in_ci, require_root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nettune");
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn tool(name: &str) -> bool {
     let found = Command::new("sh")

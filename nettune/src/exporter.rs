@@ -33,6 +33,10 @@
 //! | `nettune_scrape_duration_seconds` | gauge | |
 //! | `nettune_tune_decisions_total` | counter | `verdict` (with [`Exporter::with_tune_history`]) |
 //! | `nettune_tune_advice` | gauge 1 | `id`, `rule`, `knob`, `proposed`: advised, not yet applied |
+//! | `nettune_agent_state` | gauge 0/1 | `state` (`waiting`, `applied`, `removed`, `failed`; with [`Exporter::with_agent`]) |
+//! | `nettune_agent_profile_info` | gauge 1 | `profile`, `hash` (of the profile file) |
+//! | `nettune_agent_generation`, `nettune_agent_drift_items`, `nettune_agent_last_error`, `nettune_agent_last_transition_timestamp_seconds` | gauge | |
+//! | `nettune_agent_transitions_total` | counter | `kind` |
 //!
 //! ```no_run
 //! let target = nettune::Target::current()?;
@@ -50,6 +54,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nettune_nic::{IfName, Nic};
+
+use crate::agent::{AgentState, AgentStatus};
 use nettune_sysctl::Key;
 use nettune_sysctl::sysctld::SysctlConfig;
 use prometheus_client::collector::Collector;
@@ -93,6 +99,13 @@ pub const METRICS: &[(&str, &str)] = &[
     ("nettune_scrape_duration_seconds", "gauge"),
     ("nettune_tune_decisions_total", "counter"),
     ("nettune_tune_advice", "gauge"),
+    ("nettune_agent_state", "gauge"),
+    ("nettune_agent_profile_info", "gauge"),
+    ("nettune_agent_generation", "gauge"),
+    ("nettune_agent_drift_items", "gauge"),
+    ("nettune_agent_last_error", "gauge"),
+    ("nettune_agent_last_transition_timestamp_seconds", "gauge"),
+    ("nettune_agent_transitions_total", "counter"),
 ];
 
 type Labels = Vec<(&'static str, String)>;
@@ -257,6 +270,7 @@ pub struct Exporter {
     sampler: Sampler,
     last: Option<Sample>,
     nics: BTreeMap<IfName, Nic>,
+    agent: Option<Arc<Mutex<AgentStatus>>>,
 }
 
 impl Exporter {
@@ -273,7 +287,15 @@ impl Exporter {
             sampler,
             last: None,
             nics: BTreeMap::new(),
+            agent: None,
         }
+    }
+
+    /// Exports an [`Agent`](crate::agent::Agent)'s status, which its loop keeps current
+    /// in `status`: the `nettune_agent_*` metrics.
+    pub fn with_agent(mut self, status: Arc<Mutex<AgentStatus>>) -> Self {
+        self.agent = Some(status);
+        self
     }
 
     /// Exports the profile's desired values and each knob's drift from them.
@@ -318,6 +340,7 @@ impl Exporter {
         self.export_sysctls(&mut m);
         self.export_nics(&mut m, &sample);
         self.export_tune(&mut m);
+        self.export_agent(&mut m);
         self.last = Some(sample);
         m.gauge(
             "scrape_duration_seconds",
@@ -701,6 +724,68 @@ impl Exporter {
                         .set(if f.active { 1.0 } else { 0.0 });
                 }
             }
+        }
+    }
+
+    fn export_agent(&self, m: &mut Metrics) {
+        let Some(shared) = &self.agent else { return };
+        let s = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let state = m.gauge(
+            "agent_state",
+            "1 for the agent's state (waiting, applied, removed, failed), 0 for the others",
+        );
+        for st in [
+            AgentState::Waiting,
+            AgentState::Applied,
+            AgentState::Removed,
+            AgentState::Failed,
+        ] {
+            state
+                .series(labels([("state", st.as_str())]))
+                .set(f64::from(u8::from(s.state == st)));
+        }
+        if let Some(p) = &s.profile {
+            let hash = s.profile_hash.as_deref().unwrap_or("");
+            m.gauge("agent_profile_info", "The profile the agent applied")
+                .series(labels([("profile", p.as_str()), ("hash", hash)]))
+                .set(1.0);
+        }
+        if let Some(g) = s.generation {
+            m.gauge("agent_generation", "The agent journal's generation")
+                .series(Vec::new())
+                .set(f64::from(g));
+        }
+        if let Some(d) = s.drift {
+            m.gauge(
+                "agent_drift_items",
+                "Items that differed from the profile at the agent's last verify",
+            )
+            .series(Vec::new())
+            .set(d as f64);
+        }
+        m.gauge(
+            "agent_last_error",
+            "1 while the agent's last transition failed (its status file has the error)",
+        )
+        .series(Vec::new())
+        .set(f64::from(u8::from(s.last_error.is_some())));
+        if let Some(t) = s.last_transition {
+            m.gauge(
+                "agent_last_transition_timestamp_seconds",
+                "When the agent's state last changed",
+            )
+            .series(Vec::new())
+            .set(t as f64);
+        }
+        let transitions = m.counter(
+            "agent_transitions",
+            "The agent's transitions by kind (applied, adopted, recovered, rolled_back, drift, invalid_profile, failed)",
+        );
+        for (kind, n) in &s.transitions {
+            transitions.series(labels([("kind", kind)])).inc_by(*n);
         }
     }
 

@@ -97,6 +97,8 @@ pub mod fuzzing {
 }
 
 #[cfg(feature = "host")]
+pub mod agent;
+#[cfg(feature = "host")]
 pub mod audit;
 #[cfg(feature = "host")]
 pub mod diagnosis;

@@ -22,6 +22,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nettune_core::NetNs;
 use nettune_sysctl::Sysctl;
 
+/// A child process killed (and reaped) on drop, so a failing test leaves no daemon behind.
+#[derive(Debug)]
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Whether this run is CI (`CI=true`), where every test must run.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
