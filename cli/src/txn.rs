@@ -308,8 +308,16 @@ pub(crate) fn verify(ctx: &mut Ctx, profile: &Profile, strict: bool) -> Res {
             "ok": plan.is_empty(),
             "drift": run(serde_json::to_value(plan.changes()))?,
             "skipped": run(serde_json::to_value(plan.skipped()))?,
+            "matched": plan.mismatch().is_none(),
+            "mismatch": plan.mismatch(),
             "written": false,
         }))?;
+    } else if let Some(why) = plan.mismatch() {
+        writeln!(
+            ctx.out,
+            "profile {} is not for this host, nothing checked: {why}",
+            profile.name()
+        )?;
     } else {
         for c in plan.changes() {
             writeln!(

@@ -263,15 +263,34 @@ fn the_agent_follows_a_configmap_volume_and_rolls_back_when_the_key_goes() {
     volume.remove();
     let back = agent.wait_kind("rolled_back");
     assert_eq!(back["restored"], 1, "{back}");
-    assert_eq!((value(&ns, FIN), value(&ns, KEEPALIVE)), (fin0, keepalive0));
+    assert_eq!(
+        (value(&ns, FIN), value(&ns, KEEPALIVE)),
+        (fin0.clone(), keepalive0)
+    );
     assert!(!dir.join("agent.journal").exists());
     until("the status file to say removed", || {
         status(&dir)["state"] == "removed"
+    });
+    // A profile that is not for this node: nothing applied, and the status says why.
+    volume.publish(&format!(
+        "[match]\ndriver = \"mlx5_core\"\n[sysctl]\n\"{FIN}\" = 35\n"
+    ));
+    let skipped = agent.wait_kind("not_matched");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("mlx5_core")),
+        "{skipped}"
+    );
+    assert_eq!(value(&ns, FIN), fin0);
+    until("the status file to say not_matched", || {
+        status(&dir)["state"] == "not_matched"
     });
     for (kind, n) in [
         ("applied", 3.0),
         ("rolled_back", 1.0),
         ("invalid_profile", 1.0),
+        ("not_matched", 1.0),
     ] {
         assert_eq!(
             agent.metric(&format!(

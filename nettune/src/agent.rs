@@ -115,6 +115,9 @@ pub enum AgentState {
     /// The last transition failed ([`AgentStatus::last_error`]); the namespace is as the
     /// failed transaction left it: unchanged, or rolled back.
     Failed,
+    /// The profile's `[match]` does not hold on this host: nothing of it is applied
+    /// ([`AgentStatus::mismatch`] says why).
+    NotMatched,
 }
 
 impl AgentState {
@@ -125,6 +128,7 @@ impl AgentState {
             Self::Applied => "applied",
             Self::Removed => "removed",
             Self::Failed => "failed",
+            Self::NotMatched => "not_matched",
         }
     }
 }
@@ -154,6 +158,8 @@ pub struct AgentStatus {
     pub last_verify: Option<u64>,
     /// Transitions so far by kind ([`Transition::kind`]).
     pub transitions: BTreeMap<&'static str, u64>,
+    /// Why the profile is not for this host, in state `not_matched`.
+    pub mismatch: Option<String>,
 }
 
 impl Default for AgentStatus {
@@ -170,6 +176,7 @@ impl Default for AgentStatus {
             last_transition: None,
             last_verify: None,
             transitions: BTreeMap::new(),
+            mismatch: None,
         }
     }
 }
@@ -204,6 +211,14 @@ pub enum Transition {
         /// Items left alone because someone else changed them since.
         drift: usize,
     },
+    /// The profile is not for this host (its `[match]` does not hold): nothing of it was
+    /// applied (what an earlier profile set was rolled back).
+    NotMatched {
+        /// Its name.
+        profile: String,
+        /// Which condition does not hold.
+        reason: String,
+    },
     /// A verify found the drift changed.
     Drift {
         /// Items that differ from the profile now.
@@ -222,8 +237,9 @@ pub enum Transition {
 }
 
 impl Transition {
-    /// The transition's kind: `applied`, `adopted`, `recovered`, `rolled_back`, `drift`,
-    /// `invalid_profile` or `failed` (log field, status counts and metric label).
+    /// The transition's kind: `applied`, `adopted`, `recovered`, `rolled_back`,
+    /// `not_matched`, `drift`, `invalid_profile` or `failed` (log field, status counts and
+    /// metric label).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Applied { .. } => "applied",
@@ -231,6 +247,7 @@ impl Transition {
             Self::Recovered { .. } => "recovered",
             Self::RolledBack { .. } => "rolled_back",
             Self::Drift { .. } => "drift",
+            Self::NotMatched { .. } => "not_matched",
             Self::InvalidProfile { .. } => "invalid_profile",
             Self::Failed { .. } => "failed",
         }
@@ -249,6 +266,7 @@ impl Transition {
             Self::Recovered { restored } => json!({ "restored": restored }),
             Self::RolledBack { restored, drift } => json!({ "restored": restored, "drift": drift }),
             Self::Drift { items } => json!({ "items": items }),
+            Self::NotMatched { profile, reason } => json!({ "profile": profile, "reason": reason }),
             Self::InvalidProfile { error } | Self::Failed { error } => json!({ "error": error }),
         };
         v["kind"] = json!(self.kind());
@@ -281,6 +299,9 @@ impl fmt::Display for Transition {
                 "profile removed: rolled back, {restored} item(s) restored, {drift} changed by others left alone"
             ),
             Self::Drift { items } => write!(f, "{items} item(s) differ from the profile"),
+            Self::NotMatched { profile, reason } => {
+                write!(f, "profile {profile} is not for this host: {reason}")
+            }
             Self::InvalidProfile { error } => write!(f, "profile not applied: {error}"),
             Self::Failed { error } => write!(f, "transaction failed: {error}"),
         }
@@ -326,9 +347,16 @@ impl Agent {
         let t = self.decide()?;
         // A failure that repeats at every step (a rollback that cannot finish, an
         // unreadable file) is reported once, until something else happens.
-        if let Transition::InvalidProfile { error } | Transition::Failed { error } = &t
-            && self.status.last_error.as_deref() == Some(error.as_str())
-        {
+        let repeated = match &t {
+            Transition::InvalidProfile { error } | Transition::Failed { error } => {
+                self.status.last_error.as_deref() == Some(error.as_str())
+            }
+            Transition::NotMatched { reason, .. } => {
+                self.status.mismatch.as_deref() == Some(reason.as_str())
+            }
+            _ => false,
+        };
+        if repeated {
             return None;
         }
         self.record(&t);
@@ -418,7 +446,7 @@ impl Agent {
             return None;
         }
         let plan = profile.plan_with(&self.target, self.plan_options()).ok()?;
-        if !plan.is_empty() {
+        if !plan.is_empty() || plan.mismatch().is_some() {
             return None;
         }
         self.status.generation = Some(journal.generation());
@@ -455,6 +483,12 @@ impl Agent {
             }
             Err(e) => return Transition::Failed { error: report(&e) },
         };
+        if let Some(reason) = plan.mismatch() {
+            return Transition::NotMatched {
+                profile: plan.profile().to_owned(),
+                reason: reason.to_owned(),
+            };
+        }
         if let Some(dir) = self.options.journal.parent()
             && !dir.as_os_str().is_empty()
             && let Err(e) = std::fs::create_dir_all(dir)
@@ -522,7 +556,12 @@ impl Agent {
         }
         self.last_verify = Some(Instant::now());
         let Some(profile) = self.applied.as_ref() else {
-            if self.status.state == AgentState::Failed {
+            // A profile that failed, or was not for this host, is tried again: the host
+            // may have changed (a driver loaded, an interface renamed).
+            if matches!(
+                self.status.state,
+                AgentState::Failed | AgentState::NotMatched
+            ) {
                 self.seen = None;
             }
             return None;
@@ -549,11 +588,13 @@ impl Agent {
                 s.state = AgentState::Applied;
                 s.profile = Some(profile.clone());
                 s.last_error = None;
+                s.mismatch = None;
                 s.drift = Some(0);
                 s.drift_items.clear();
             }
             Transition::RolledBack { .. } => {
                 s.state = AgentState::Removed;
+                s.mismatch = None;
                 s.profile = None;
                 s.profile_hash = None;
                 s.generation = None;
@@ -561,6 +602,15 @@ impl Agent {
                 s.drift_items.clear();
                 s.skipped = 0;
                 s.last_error = None;
+            }
+            Transition::NotMatched { reason, .. } => {
+                s.state = AgentState::NotMatched;
+                s.profile = None;
+                s.generation = None;
+                s.drift = None;
+                s.drift_items.clear();
+                s.last_error = None;
+                s.mismatch = Some(reason.clone());
             }
             Transition::Recovered { .. } | Transition::Drift { .. } => {}
             Transition::InvalidProfile { error } | Transition::Failed { error } => {

@@ -735,13 +735,14 @@ impl Exporter {
             .clone();
         let state = m.gauge(
             "agent_state",
-            "1 for the agent's state (waiting, applied, removed, failed), 0 for the others",
+            "1 for the agent's state (waiting, applied, removed, failed, not_matched), 0 for the others",
         );
         for st in [
             AgentState::Waiting,
             AgentState::Applied,
             AgentState::Removed,
             AgentState::Failed,
+            AgentState::NotMatched,
         ] {
             state
                 .series(labels([("state", st.as_str())]))
@@ -782,7 +783,7 @@ impl Exporter {
         }
         let transitions = m.counter(
             "agent_transitions",
-            "The agent's transitions by kind (applied, adopted, recovered, rolled_back, drift, invalid_profile, failed)",
+            "The agent's transitions by kind (applied, adopted, recovered, rolled_back, not_matched, drift, invalid_profile, failed)",
         );
         for (kind, n) in &s.transitions {
             transitions.series(labels([("kind", kind)])).inc_by(*n);

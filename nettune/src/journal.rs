@@ -751,6 +751,16 @@ impl Plan {
     /// [`Error::ApplyFailed`] naming the failing item and what was restored.
     pub fn apply_with(&self, journal: impl AsRef<Path>, options: &ApplyOptions) -> Result<Applied> {
         let path = journal.as_ref();
+        if self.mismatch.is_some() {
+            // Not for this host: nothing to write, no journal touched.
+            return Ok(Applied {
+                journal: path.to_owned(),
+                changes: Vec::new(),
+                unchanged: Vec::new(),
+                skipped: Vec::new(),
+                kept_baseline: false,
+            });
+        }
         let target = &self.target;
         let _lock = Lock::take(target, options)?;
         Journal::sweep(path);

@@ -109,6 +109,8 @@ mod item;
 #[cfg(feature = "host")]
 pub mod journal;
 #[cfg(feature = "host")]
+pub mod matching;
+#[cfg(feature = "host")]
 pub mod plan;
 #[cfg(feature = "host")]
 pub mod profile;

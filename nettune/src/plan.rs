@@ -93,9 +93,17 @@ pub struct Plan {
     pub(crate) changes: Vec<Change>,
     pub(crate) unchanged: Vec<ItemId>,
     pub(crate) skipped: Vec<Skipped>,
+    /// Why the profile's `[match]` does not hold here (the plan is then empty).
+    pub(crate) mismatch: Option<String>,
 }
 
 impl Plan {
+    /// Why the profile is not for this host (its [`crate::matching::Match`] does not
+    /// hold): the plan is empty, and applying it writes nothing. `None` when it is.
+    pub fn mismatch(&self) -> Option<&str> {
+        self.mismatch.as_deref()
+    }
+
     /// The changes, in the order the apply writes them.
     pub fn changes(&self) -> &[Change] {
         &self.changes
@@ -151,6 +159,10 @@ impl Serialize for Plan {
                 .collect::<Vec<_>>(),
         )?;
         m.serialize_entry("skipped", &skipped)?;
+        m.serialize_entry("matched", &self.mismatch.is_none())?;
+        if let Some(why) = &self.mismatch {
+            m.serialize_entry("mismatch", why)?;
+        }
         m.end()
     }
 }
@@ -159,6 +171,13 @@ impl fmt::Display for Plan {
     /// The dry run: one line per change (`item: current -> desired  # why`), then the
     /// skipped items.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(why) = &self.mismatch {
+            return writeln!(
+                f,
+                "plan for {} ({}): not for this host, nothing to do: {why}",
+                self.target, self.profile
+            );
+        }
         writeln!(
             f,
             "plan for {} ({}): {} change(s), {} already set, {} skipped",
@@ -637,9 +656,16 @@ impl Profile {
                 changes: Vec::new(),
                 unchanged: Vec::new(),
                 skipped: Vec::new(),
+                mismatch: None,
             },
             refused: Vec::new(),
         };
+        if let Some(m) = self.host_match() {
+            if let Err(why) = m.verdict(&host_facts(target, m)) {
+                p.plan.mismatch = Some(why);
+                return Ok(p.plan);
+            }
+        }
         p.sysctls(self);
         p.nics(self);
         p.mptcp(self);
@@ -650,5 +676,37 @@ impl Profile {
         // Stable: items of one rank keep the profile's order.
         p.plan.changes.sort_by_key(|c| c.id.rank());
         Ok(p.plan)
+    }
+}
+
+/// What a `[match]` is judged on: the kernel and host name (the calling process's), and
+/// the target namespace's interfaces and drivers when a condition names them. What cannot
+/// be read is left empty, and a condition on it does not hold.
+fn host_facts(target: &Target, m: &crate::matching::Match) -> crate::matching::HostFacts {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let interfaces = if m.needs_interfaces() {
+        nettune_nic::Nic::list_in(target.netns())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| {
+                let driver = nettune_nic::Nic::open_in(target.netns(), name.as_str())
+                    .and_then(|n| n.driver_info())
+                    .ok()
+                    .map(|d| d.driver)
+                    .filter(|d| !d.is_empty());
+                (name.to_string(), driver)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    crate::matching::HostFacts {
+        kernel: read("/proc/sys/kernel/osrelease"),
+        hostname: read("/proc/sys/kernel/hostname"),
+        interfaces,
     }
 }

@@ -49,6 +49,7 @@ use nettune_sysctl::{Key, Knob, knobs};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::matching::Match;
 
 /// What a profile wants of one sysctl.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -279,6 +280,7 @@ pub struct Profile {
     endpoints: Vec<EndpointProfile>,
     notrack: Vec<NoTrackRule>,
     tune: Option<TuneSettings>,
+    host_match: Option<Match>,
 }
 
 /// The `[tune]` section: the guard rails of `nettune tune` ([`crate::tune`]). Durations
@@ -440,6 +442,8 @@ struct ProfileFile {
     mptcp: FileMptcp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tune: Option<TuneSettings>,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    host_match: Option<Match>,
 }
 
 /// The sysctl a `[conntrack]` key stands for: `X` is `net.netfilter.nf_conntrack_X`, for
@@ -629,7 +633,20 @@ impl Profile {
                 }
                 other => other,
             })?;
+            if base.host_match.is_some() {
+                return Err(Error::profile(
+                    source,
+                    format!(
+                        "base {b:?} has a [match] section: only the profile applied says which hosts it is for"
+                    ),
+                ));
+            }
             out.merge(base);
+        }
+        if let Some(m) = f.host_match.filter(|m| !m.is_empty()) {
+            m.check()
+                .map_err(|e| Error::profile(source, format!("[match] {e}")))?;
+            out.host_match = Some(m);
         }
         let bad = |section: &str, key: &str, e: String| {
             Error::profile(source, format!("[{section}] {key}: {e}"))
@@ -859,6 +876,24 @@ impl Profile {
         Ok(self)
     }
 
+    /// The hosts the profile is for (its `[match]` section), when it says.
+    pub fn host_match(&self) -> Option<&Match> {
+        self.host_match.as_ref()
+    }
+
+    /// Says which hosts the profile is for (see [`crate::matching`]); an empty match is
+    /// every host.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Profile`] naming the bad condition.
+    pub fn set_host_match(&mut self, m: Match) -> Result<&mut Self> {
+        m.check()
+            .map_err(|e| Error::profile(&self.name, format!("[match] {e}")))?;
+        self.host_match = (!m.is_empty()).then_some(m);
+        Ok(self)
+    }
+
     /// The profile's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -944,6 +979,7 @@ impl Profile {
         f.mptcp.endpoints.clone_from(&self.endpoints);
         f.conntrack.notrack.clone_from(&self.notrack);
         f.tune.clone_from(&self.tune);
+        f.host_match.clone_from(&self.host_match);
         f
     }
 

@@ -159,8 +159,18 @@ fn queue_maps_unexpressed(
     }
 }
 
-/// What no file format here carries: MPTCP, NOTRACK and steering.
+/// What no file format here carries: the hosts a profile is for, MPTCP, NOTRACK and
+/// steering.
 fn common_unexpressed(p: &Profile, out: &mut Vec<Unexpressed>, format: &str) {
+    if let Some(m) = p.host_match() {
+        unexpressed(
+            out,
+            "match",
+            format!(
+                "{format} applies wherever it is installed: the profile is for hosts with {m}; ship it to those only (nettune apply checks the match)"
+            ),
+        );
+    }
     if p.mptcp_limits().is_some() {
         unexpressed(
             out,
