@@ -305,8 +305,9 @@ pub(crate) enum ProfileCmd {
     Render {
         /// A built-in name or a TOML/JSON file.
         name: String,
-        /// sysctl.d, tuned, k8s-pod, systemd-link (one .link file per interface) or
-        /// ansible (a task list).
+        /// sysctl.d, tuned, k8s-pod, systemd-link (one .link file per interface),
+        /// ansible (a task list) or networkmanager (an [ethtool] keyfile section per
+        /// interface).
         #[arg(long, value_name = "FORMAT")]
         to: String,
         /// Write each file into this directory (atomically, under its own name) instead
@@ -316,6 +317,10 @@ pub(crate) enum ProfileCmd {
         /// The Kubernetes version whose kubelet safe sysctls apply (k8s-pod): 1.32.
         #[arg(long, value_name = "1.MINOR", default_value = "1.37")]
         kubernetes: String,
+        /// The NetworkManager version the keyfile is for (networkmanager): channels
+        /// need 1.46.
+        #[arg(long, value_name = "1.MINOR", default_value = "1.42")]
+        networkmanager: String,
     },
     /// Read another engine's file as a profile (printed as TOML).
     Import {
@@ -1392,17 +1397,20 @@ fn profile(ctx: &mut Ctx, cmd: ProfileCmd) -> Res {
             to,
             out,
             kubernetes,
+            networkmanager,
         } => {
             let p = load(&name)?;
             let format: nettune::render::Format = usage(to.parse())?;
-            let minor = kubernetes
-                .strip_prefix("1.")
-                .and_then(|m| m.parse().ok())
-                .ok_or_else(|| Fail::Usage(format!("--kubernetes {kubernetes}: give 1.MINOR")))?;
+            let minor = |flag: &str, v: &str| {
+                v.strip_prefix("1.")
+                    .and_then(|m| m.parse().ok())
+                    .ok_or_else(|| Fail::Usage(format!("--{flag} {v}: give 1.MINOR")))
+            };
             let r = usage(p.render(
                 format,
                 &nettune::render::RenderOptions {
-                    kubernetes_minor: minor,
+                    kubernetes_minor: minor("kubernetes", &kubernetes)?,
+                    networkmanager_minor: minor("networkmanager", &networkmanager)?,
                 },
             ))?;
             if let Some(dir) = &out {

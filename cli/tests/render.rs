@@ -4,8 +4,9 @@
 //! schema; `nettune profile import --from tuned` reads it back to the same profile; udev
 //! (`udevadm test-builtin net_setup_link`) parses and applies the rendered `.link` file in
 //! a namespace, with the same result as `nettune apply`; `ansible-playbook` runs the
-//! rendered task list in a namespace, and a second run changes nothing. .ci/run installs
-//! every engine.
+//! rendered task list in a namespace, and a second run changes nothing; libnm's keyfile
+//! reader keeps every option of the rendered NetworkManager `[ethtool]` section. .ci/run
+//! installs every engine.
 
 use std::process::Command;
 
@@ -416,4 +417,139 @@ fn the_rendered_ansible_tasks_run_in_a_namespace_and_are_idempotent() {
     ns.sh("sysctl -qw net.ipv4.tcp_fin_timeout=60");
     assert_eq!(playbook(&ns, dir.path(), &vars), 1, "drift repaired");
     assert_eq!(sysctl("net.ipv4.tcp_fin_timeout"), "30");
+}
+
+/// Reads a NetworkManager keyfile with libnm's own keyfile reader (`nm_keyfile_read`,
+/// through GObject introspection; Debian's python3-gi and gir1.2-nm-1.0), verifies the
+/// connection, and prints its interface and every `[ethtool]` option NetworkManager kept,
+/// as JSON. NetworkManager drops options it does not know without a word: comparing what
+/// it kept with what was rendered is the check.
+const NM_READ: &str = r#"
+import gi, json, sys
+gi.require_version("NM", "1.0")
+from gi.repository import NM, GLib
+text = open(sys.argv[1]).read()
+kf = GLib.KeyFile()
+kf.load_from_data(text, len(text.encode()), GLib.KeyFileFlags.NONE)
+c = NM.keyfile_read(kf, "/tmp", NM.KeyfileHandlerFlags.NONE, None, None)
+c.verify()
+s = c.get_setting_by_name("ethtool")
+out = {"interface": c.get_interface_name(), "options": {}}
+for n in NM.SettingEthtool.get_optnames(s)[0]:
+    if n.startswith("feature-") or n.startswith("pause-"):
+        ok, v = s.option_get_boolean(n)
+    else:
+        ok, v = s.option_get_uint32(n)
+    assert ok, n
+    out["options"][n] = v
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_networkmanager_section_is_read_back_by_libnm() {
+    // Debian's own Python: the GObject bindings are a Debian package.
+    const PY: &str = "/usr/bin/python3";
+    if !have(PY, &["-c", "import gi; gi.require_version('NM', '1.0')"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("nm.toml");
+    std::fs::write(
+        &src,
+        "name = \"nm\"\n[sysctl]\n\"net.core.somaxconn\" = 4096\n[nic.eth0]\n\
+         offloads = { gro = true, lro = false, \"rx-checksum\" = true, \"tx-checksum-ipv4\" = false, \"rx-gro-hw\" = false, \"rx-nosuch-offload\" = true }\n\
+         coalesce = { rx_usecs = 8, tx_frames = 16, use_adaptive_rx = 1 }\n\
+         rings = { rx = 1024, tx = 512 }\nchannels = { combined = 4 }\nrps = { \"0\" = \"0-1\" }\n",
+    )
+    .expect("write");
+    let out = Command::new(BIN)
+        .args(["--json", "profile", "render"])
+        .arg(&src)
+        .args(["--to", "networkmanager"])
+        .output()
+        .expect("render");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let section = r["files"][0]["text"].as_str().expect("the eth0 section");
+    assert_eq!(r["files"][0]["name"], "eth0.ethtool.nmconnection");
+    // The section in the smallest connection that verifies.
+    let keyfile = dir.path().join("eth0.nmconnection");
+    std::fs::write(
+        &keyfile,
+        format!(
+            "[connection]\nid=eth0\nuuid=0b7a2b6c-3a4f-4d8e-9f1a-2c3d4e5f6a7b\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n\n{section}"
+        ),
+    )
+    .expect("write");
+    let read = Command::new(PY)
+        .args(["-W", "ignore", "-c", NM_READ])
+        .arg(&keyfile)
+        .output()
+        .expect("python3");
+    assert!(
+        read.status.success(),
+        "{section}\n{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let got: Value = serde_json::from_slice(&read.stdout).expect("json");
+    assert_eq!(got["interface"], "eth0");
+    let want = serde_json::json!({
+        "feature-gro": true, "feature-lro": false, "feature-rx": true,
+        "feature-tx-checksum-ipv4": false, "feature-rx-gro-hw": false,
+        "coalesce-rx-usecs": 8, "coalesce-tx-frames": 16, "coalesce-adaptive-rx": 1,
+        "ring-rx": 1024, "ring-tx": 512,
+    });
+    assert_eq!(got["options"], want, "{section}");
+    // What NetworkManager 1.42 cannot carry is listed, item by item.
+    let unexpressed: Vec<&str> = r["unexpressed"]
+        .as_array()
+        .expect("unexpressed")
+        .iter()
+        .filter_map(|u| u["item"].as_str())
+        .collect();
+    for item in [
+        "nic eth0 offload rx-nosuch-offload",
+        "nic eth0 channels combined",
+        "nic eth0 rps",
+        "net.core.somaxconn",
+    ] {
+        assert!(unexpressed.contains(&item), "{item}: {unexpressed:?}");
+    }
+    // Every feature name the renderer gives NetworkManager is one libnm keeps.
+    let all = dir.path().join("all.toml");
+    let offloads: Vec<String> = nettune::render::NM_FEATURES
+        .iter()
+        .map(|f| format!("\"{f}\" = true"))
+        .collect();
+    std::fs::write(
+        &all,
+        format!("[nic.eth0]\noffloads = {{ {} }}\n", offloads.join(", ")),
+    )
+    .expect("write");
+    let (section, _) = render(&all, "networkmanager", &[]);
+    std::fs::write(
+        &keyfile,
+        format!(
+            "[connection]\nid=eth0\nuuid=0b7a2b6c-3a4f-4d8e-9f1a-2c3d4e5f6a7b\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n\n{section}"
+        ),
+    )
+    .expect("write");
+    let read = Command::new(PY)
+        .args(["-W", "ignore", "-c", NM_READ])
+        .arg(&keyfile)
+        .output()
+        .expect("python3");
+    let got: Value = serde_json::from_slice(&read.stdout).expect("json");
+    assert_eq!(
+        got["options"].as_object().map(serde_json::Map::len),
+        Some(nettune::render::NM_FEATURES.len()),
+        "{section}\n{got}"
+    );
+    // From 1.46 channels are expressed.
+    let (text, _) = render(&src, "networkmanager", &["--networkmanager", "1.46"]);
+    assert!(text.contains("channels-combined=4"), "{text}");
 }

@@ -47,6 +47,10 @@ pub enum Format {
     /// `nettune apply` step for what that module cannot express (bounds, NICs, MPTCP,
     /// NOTRACK), changed only when it changed something.
     Ansible,
+    /// NetworkManager keyfile `[ethtool]` sections (nm-settings-keyfile(5)), one per
+    /// interface, to add to the keyfile of the connection that interface uses: offloads,
+    /// rings, coalescing, and channels from NetworkManager 1.46.
+    NetworkManager,
 }
 
 impl std::str::FromStr for Format {
@@ -58,10 +62,11 @@ impl std::str::FromStr for Format {
             "k8s-pod" | "kubernetes-pod" => Ok(Self::K8sPod),
             "systemd-link" | "link" => Ok(Self::SystemdLink),
             "ansible" => Ok(Self::Ansible),
+            "networkmanager" | "nm" => Ok(Self::NetworkManager),
             other => Err(Error::profile(
                 "render",
                 format!(
-                    "unknown format {other:?}: sysctl.d, tuned, k8s-pod, systemd-link or ansible"
+                    "unknown format {other:?}: sysctl.d, tuned, k8s-pod, systemd-link, ansible or networkmanager"
                 ),
             )),
         }
@@ -73,12 +78,16 @@ impl std::str::FromStr for Format {
 pub struct RenderOptions {
     /// The Kubernetes minor version whose kubelet safe list applies ([`Format::K8sPod`]).
     pub kubernetes_minor: u32,
+    /// The NetworkManager 1.x minor version the keyfile is for
+    /// ([`Format::NetworkManager`]): channels need 1.46.
+    pub networkmanager_minor: u32,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             kubernetes_minor: 37,
+            networkmanager_minor: 42,
         }
     }
 }
@@ -217,6 +226,7 @@ impl Profile {
             ),
             Format::SystemdLink => render_link(self, &mut un),
             Format::Ansible => one(format!("nettune-{slug}.yml"), render_ansible(self, &slug)),
+            Format::NetworkManager => render_networkmanager(self, options, &mut un),
         };
         let Some(files) = files else {
             return Err(Error::profile(
@@ -679,6 +689,179 @@ const LINK_COALESCE: [(&str, &str, &str); 22] = [
     ),
 ];
 
+/// The features NetworkManager's `[ethtool]` section knows (`feature-NAME`,
+/// nm-settings-nmcli(5), as of 1.42): ethtool's short names and the kernel's names of the
+/// rest.
+pub const NM_FEATURES: &[&str] = &[
+    "esp-hw-offload",
+    "esp-tx-csum-hw-offload",
+    "fcoe-mtu",
+    "gro",
+    "gso",
+    "highdma",
+    "hw-tc-offload",
+    "l2-fwd-offload",
+    "loopback",
+    "lro",
+    "macsec-hw-offload",
+    "ntuple",
+    "rx",
+    "rx-all",
+    "rx-fcs",
+    "rx-gro-hw",
+    "rx-gro-list",
+    "rx-udp-gro-forwarding",
+    "rx-udp_tunnel-port-offload",
+    "rx-vlan-filter",
+    "rx-vlan-stag-filter",
+    "rx-vlan-stag-hw-parse",
+    "rxhash",
+    "rxvlan",
+    "sg",
+    "tls-hw-record",
+    "tls-hw-rx-offload",
+    "tls-hw-tx-offload",
+    "tso",
+    "tx",
+    "tx-checksum-fcoe-crc",
+    "tx-checksum-ip-generic",
+    "tx-checksum-ipv4",
+    "tx-checksum-ipv6",
+    "tx-checksum-sctp",
+    "tx-esp-segmentation",
+    "tx-fcoe-segmentation",
+    "tx-gre-csum-segmentation",
+    "tx-gre-segmentation",
+    "tx-gso-list",
+    "tx-gso-partial",
+    "tx-gso-robust",
+    "tx-ipxip4-segmentation",
+    "tx-ipxip6-segmentation",
+    "tx-nocache-copy",
+    "tx-scatter-gather",
+    "tx-scatter-gather-fraglist",
+    "tx-sctp-segmentation",
+    "tx-tcp-ecn-segmentation",
+    "tx-tcp-mangleid-segmentation",
+    "tx-tcp-segmentation",
+    "tx-tcp6-segmentation",
+    "tx-tunnel-remcsum-segmentation",
+    "tx-udp-segmentation",
+    "tx-udp_tnl-csum-segmentation",
+    "tx-udp_tnl-segmentation",
+    "tx-vlan-stag-hw-insert",
+    "txvlan",
+];
+
+/// NetworkManager's name of an offload of a profile (a short name or a kernel name).
+fn nm_feature(name: &str) -> Option<&'static str> {
+    let offload = name.parse::<nettune_nic::Offload>().ok()?;
+    // A kernel name of a short-named feature goes by the short name.
+    let short = [
+        "rx", "tx", "sg", "tso", "gso", "gro", "lro", "rxvlan", "txvlan", "ntuple", "rxhash",
+    ]
+    .into_iter()
+    .find_map(|s| {
+        let o = s.parse::<nettune_nic::Offload>().ok()?;
+        (o == offload || o.pattern() == offload.as_str()).then_some(s)
+    });
+    let name = short.unwrap_or(offload.as_str());
+    NM_FEATURES.iter().copied().find(|n| *n == name)
+}
+
+/// NetworkManager's name of a coalescing field (`coalesce-NAME`).
+fn nm_coalesce(field: &str) -> String {
+    match field {
+        "rate_sample_interval" => "sample-interval".into(),
+        other => field_to_ethtool(other),
+    }
+}
+
+/// One `[ethtool]` section per interface with NIC settings.
+fn render_networkmanager(
+    p: &Profile,
+    options: &RenderOptions,
+    un: &mut Vec<Unexpressed>,
+) -> Option<Vec<RenderedFile>> {
+    let mut files = Vec::new();
+    for (iface, n) in p.nics() {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for (name, on) in &n.offloads {
+            match nm_feature(name) {
+                Some(f) => keys.push((format!("feature-{f}"), on.to_string())),
+                None => unexpressed(
+                    un,
+                    format!("nic {iface} offload {name}"),
+                    "NetworkManager has no ethtool.feature- option for it: nettune apply sets it",
+                ),
+            }
+        }
+        for (f, v) in &n.coalesce {
+            // Every coalescing option is a number to NetworkManager, adaptive-rx/-tx
+            // too (1 or 0; `true` is dropped).
+            keys.push((format!("coalesce-{}", nm_coalesce(f)), v.to_string()));
+        }
+        for (f, v) in &n.rings {
+            keys.push((format!("ring-{}", field_to_ethtool(f)), v.to_string()));
+        }
+        for (f, v) in &n.channels {
+            if options.networkmanager_minor >= 46 {
+                keys.push((format!("channels-{f}"), v.to_string()));
+            } else {
+                unexpressed(
+                    un,
+                    format!("nic {iface} channels {f}"),
+                    format!(
+                        "NetworkManager sets channels from 1.46 (rendering for 1.{}): nettune apply sets them",
+                        options.networkmanager_minor
+                    ),
+                );
+            }
+        }
+        queue_maps_unexpressed(
+            un,
+            iface,
+            n,
+            "NetworkManager's [ethtool] section has no key for it: nettune apply sets it",
+        );
+        if keys.is_empty() {
+            continue;
+        }
+        let mut text = format!(
+            "# rendered by nettune from profile {}: the [ethtool] section of the connection {iface} uses.\n\
+             # Add it to that connection's keyfile (/etc/NetworkManager/system-connections/NAME.nmconnection)\n\
+             # and reapply, or: nmcli connection modify NAME{}\n[ethtool]\n",
+            p.name(),
+            keys.iter()
+                .map(|(k, v)| {
+                    let v = match v.as_str() {
+                        "true" => "on",
+                        "false" => "off",
+                        other => other,
+                    };
+                    format!(" ethtool.{k} {v}")
+                })
+                .collect::<String>()
+        );
+        for (k, v) in &keys {
+            let _ = writeln!(text, "{k}={v}");
+        }
+        files.push(RenderedFile {
+            name: format!("{iface}.ethtool.nmconnection"),
+            text,
+        });
+    }
+    common_unexpressed(p, un, "a NetworkManager keyfile");
+    for r in p.sysctls() {
+        unexpressed(
+            un,
+            r.key.to_string(),
+            "a NetworkManager keyfile has no sysctls: render sysctl.d for them",
+        );
+    }
+    (!files.is_empty()).then_some(files)
+}
+
 /// One `.link` file per interface with NIC settings, `[Match] OriginalName=`.
 fn render_link(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<Vec<RenderedFile>> {
     let mut files = Vec::new();
@@ -916,6 +1099,7 @@ mod tests {
                 Format::K8sPod,
                 &RenderOptions {
                     kubernetes_minor: 28,
+                    ..RenderOptions::default()
                 },
             )
             .expect_err("nothing safe in 1.28")
