@@ -306,8 +306,8 @@ pub(crate) enum ProfileCmd {
         /// A built-in name or a TOML/JSON file.
         name: String,
         /// sysctl.d, tuned, k8s-pod, systemd-link (one .link file per interface),
-        /// ansible (a task list) or networkmanager (an [ethtool] keyfile section per
-        /// interface).
+        /// ansible (a task list), networkmanager (an [ethtool] keyfile section per
+        /// interface) or openshift-tuned (a Node Tuning Operator Tuned resource).
         #[arg(long, value_name = "FORMAT")]
         to: String,
         /// Write each file into this directory (atomically, under its own name) instead

@@ -5,7 +5,9 @@
 //! (`udevadm test-builtin net_setup_link`) parses and applies the rendered `.link` file in
 //! a namespace, with the same result as `nettune apply`; `ansible-playbook` runs the
 //! rendered task list in a namespace, and a second run changes nothing; libnm's keyfile
-//! reader keeps every option of the rendered NetworkManager `[ethtool]` section. .ci/run
+//! reader keeps every option of the rendered NetworkManager `[ethtool]` section; the
+//! OpenShift `Tuned` resource's metadata passes Kubernetes' schema, its spec the Node
+//! Tuning Operator's types, and tuned's loader reads the profile it carries. .ci/run
 //! installs every engine.
 
 use std::process::Command;
@@ -552,4 +554,144 @@ fn the_networkmanager_section_is_read_back_by_libnm() {
     // From 1.46 channels are expressed.
     let (text, _) = render(&src, "networkmanager", &["--networkmanager", "1.46"]);
     assert!(text.contains("channels-combined=4"), "{text}");
+}
+
+/// Reads a rendered `Tuned` resource: its metadata through Kubernetes' own ObjectMeta
+/// schema (kubernetes-validate, strict, on a ConfigMap carrying it: there is no schema
+/// of the CRD offline), its spec against the Node Tuning Operator's API types
+/// (tuned.openshift.io/v1 TunedSpec: profile [{name, data}], recommend [{profile,
+/// priority, match [{label, value, type node|pod, match}]}]); prints the spec as JSON.
+const TUNED_CR_READ: &str = r#"
+import json, sys, yaml, kubernetes_validate
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+assert len(docs) == 1, docs
+cr = docs[0]
+assert cr["apiVersion"] == "tuned.openshift.io/v1" and cr["kind"] == "Tuned", cr
+assert set(cr) <= {"apiVersion", "kind", "metadata", "spec"}, set(cr)
+kubernetes_validate.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": cr["metadata"]}, sys.argv[2], strict=True)
+spec = cr["spec"]
+assert set(spec) <= {"profile", "recommend"}, spec
+for p in spec["profile"]:
+    assert set(p) == {"name", "data"} and all(isinstance(v, str) for v in p.values()), p
+def check_match(m):
+    assert set(m) <= {"label", "value", "type", "match"} and isinstance(m["label"], str), m
+    assert m.get("type", "node") in ("node", "pod"), m
+    for inner in m.get("match", []):
+        check_match(inner)
+names = {p["name"] for p in spec["profile"]}
+for r in spec["recommend"]:
+    assert set(r) <= {"profile", "priority", "match", "machineConfigLabels", "operand"}, r
+    assert r["profile"] in names, r
+    assert isinstance(r["priority"], int) and r["priority"] >= 0, r
+    for m in r.get("match", []):
+        check_match(m)
+print(json.dumps(spec))
+"#;
+
+#[test]
+fn the_openshift_tuned_resource_carries_a_profile_tuneds_loader_reads() {
+    if !have("python3", &["-c", "import yaml, kubernetes_validate"])
+        || !have(
+            "/usr/bin/python3",
+            &[
+                "-c",
+                "import sys; sys.path.insert(0, '/usr/lib/python3/dist-packages'); import tuned.profiles",
+            ],
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = |toml: &str, name: &str| {
+        let src = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&src, toml).expect("write");
+        let (text, stderr) = render(&src, "openshift-tuned", &[]);
+        let file = dir.path().join(format!("{name}-tuned.yaml"));
+        std::fs::write(&file, &text).expect("write");
+        let out = Command::new("python3")
+            .args(["-c", TUNED_CR_READ])
+            .arg(&file)
+            .arg("1.32")
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let spec: Value = serde_json::from_slice(&out.stdout).expect("json");
+        (spec, stderr)
+    };
+    let (spec, stderr) = read(PROFILE, "edge");
+    assert_eq!(spec["recommend"][0]["profile"], "nettune-edge");
+    assert_eq!(spec["recommend"][0]["priority"], 20);
+    assert!(
+        spec["recommend"][0].get("match").is_none(),
+        "no [match]: every node"
+    );
+    assert!(
+        stderr.contains("not in openshift-tuned: nic eth0 rps:"),
+        "{stderr}"
+    );
+    // The embedded profile, over a stand-in for the operator's openshift-node, through
+    // tuned's own loader.
+    let data = spec["profile"][0]["data"].as_str().expect("data");
+    assert!(data.contains("include=openshift-node"), "{data}");
+    for (name, conf) in [
+        (
+            "openshift-node",
+            "[main]\nsummary=stand-in\n[sysctl]\nnet.core.somaxconn=1024\n",
+        ),
+        ("nettune-edge", data),
+    ] {
+        std::fs::create_dir_all(dir.path().join(name)).expect("mkdir");
+        std::fs::write(dir.path().join(name).join("tuned.conf"), conf).expect("write");
+    }
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", TUNED_LOAD])
+        .arg(dir.path())
+        .arg("nettune-edge")
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let units: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        units["sysctl"]["options"]["net.core.somaxconn"], "4096",
+        "ours over the included profile's"
+    );
+    assert_eq!(units["net_eth0"]["options"]["features"], "gro on lro off");
+    // Exact host names become a hostname label match; anything else matches a label the
+    // operator puts on the nodes, never every node.
+    let exact = format!("{PROFILE}[match]\nhostname = [\"node-a\", \"node-b\"]\n");
+    let (spec, _) = read(&exact, "exact");
+    let labels: Vec<(String, String)> = spec["recommend"][0]["match"]
+        .as_array()
+        .expect("match")
+        .iter()
+        .map(|m| (m["label"].to_string(), m["value"].to_string()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("\"kubernetes.io/hostname\"".into(), "\"node-a\"".into()),
+            ("\"kubernetes.io/hostname\"".into(), "\"node-b\"".into())
+        ]
+    );
+    let pattern = format!("{PROFILE}[match]\nhostname = \"edge-*\"\ndriver = \"ixgbe\"\n");
+    let (spec, stderr) = read(&pattern, "pattern");
+    assert_eq!(
+        spec["recommend"][0]["match"][0]["label"],
+        "nettune.io/profile"
+    );
+    assert_eq!(spec["recommend"][0]["match"][0]["value"], "nettune-edge");
+    for item in ["match hostname edge-*", "match driver ixgbe"] {
+        assert!(
+            stderr.contains(&format!("not in openshift-tuned: {item}:")),
+            "{stderr}"
+        );
+    }
 }

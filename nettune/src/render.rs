@@ -51,6 +51,10 @@ pub enum Format {
     /// interface, to add to the keyfile of the connection that interface uses: offloads,
     /// rings, coalescing, and channels from NetworkManager 1.46.
     NetworkManager,
+    /// An OpenShift Node Tuning Operator `Tuned` resource (`tuned.openshift.io/v1`): the
+    /// tuned profile (over `openshift-node`) and a `recommend` rule for the nodes the
+    /// profile's `[match]` names by host name.
+    OpenShiftTuned,
 }
 
 impl std::str::FromStr for Format {
@@ -63,10 +67,11 @@ impl std::str::FromStr for Format {
             "systemd-link" | "link" => Ok(Self::SystemdLink),
             "ansible" => Ok(Self::Ansible),
             "networkmanager" | "nm" => Ok(Self::NetworkManager),
+            "openshift-tuned" | "tuned-cr" => Ok(Self::OpenShiftTuned),
             other => Err(Error::profile(
                 "render",
                 format!(
-                    "unknown format {other:?}: sysctl.d, tuned, k8s-pod, systemd-link, ansible or networkmanager"
+                    "unknown format {other:?}: sysctl.d, tuned, k8s-pod, systemd-link, ansible, networkmanager or openshift-tuned"
                 ),
             )),
         }
@@ -180,6 +185,12 @@ fn common_unexpressed(p: &Profile, out: &mut Vec<Unexpressed>, format: &str) {
             ),
         );
     }
+    unexpressed_beyond_match(p, out, format);
+}
+
+/// [`common_unexpressed`] but for the hosts a profile is for (a format that matches hosts
+/// reports what of the match it cannot carry itself).
+fn unexpressed_beyond_match(p: &Profile, out: &mut Vec<Unexpressed>, format: &str) {
     if p.mptcp_limits().is_some() {
         unexpressed(
             out,
@@ -227,6 +238,10 @@ impl Profile {
             Format::SystemdLink => render_link(self, &mut un),
             Format::Ansible => one(format!("nettune-{slug}.yml"), render_ansible(self, &slug)),
             Format::NetworkManager => render_networkmanager(self, options, &mut un),
+            Format::OpenShiftTuned => one(
+                format!("{slug}-tuned.yaml"),
+                render_openshift_tuned(self, &slug, &mut un),
+            ),
         };
         let Some(files) = files else {
             return Err(Error::profile(
@@ -461,6 +476,14 @@ fn render_sysctl_d(p: &Profile, un: &mut Vec<Unexpressed>) -> Result<Option<Stri
 }
 
 fn render_tuned(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<String> {
+    let text = render_tuned_units(p, un)?;
+    common_unexpressed(p, un, "tuned");
+    Some(text)
+}
+
+/// The `tuned.conf` text (`None` when nothing in the profile goes into one), reporting
+/// what tuned's units cannot carry.
+fn render_tuned_units(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<String> {
     let mut text = format!(
         "# rendered by nettune from profile {}\n[main]\nsummary={}\n",
         p.name(),
@@ -535,7 +558,6 @@ fn render_tuned(p: &Profile, un: &mut Vec<Unexpressed>) -> Option<String> {
             any = true;
         }
     }
-    common_unexpressed(p, un, "tuned");
     any.then_some(text)
 }
 
@@ -595,6 +617,86 @@ fn render_pod(p: &Profile, o: &RenderOptions, un: &mut Vec<Unexpressed>) -> Opti
         "# rendered by nettune from profile {}: copy spec.securityContext.sysctls into your pod\n\
          apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  securityContext:\n    sysctls:{sysctls}\n  \
          containers:\n    - name: app\n      image: registry.k8s.io/pause:3.10\n",
+        p.name()
+    ))
+}
+
+/// The Node Tuning Operator's namespace, where it reads `Tuned` resources.
+const NTO_NAMESPACE: &str = "openshift-cluster-node-tuning-operator";
+
+/// A `Tuned` resource: the tuned profile (including `openshift-node`, the operator's own,
+/// so the platform's tuning stays), recommended at priority 20 (before the default's 40).
+/// A profile without `[match]` is recommended for every node; one whose match is exact
+/// host names, for those nodes (the `kubernetes.io/hostname` label). Any other condition
+/// (a pattern, the kernel, a driver, an interface) has no node label to match: the rule
+/// then matches the label `nettune.io/profile=NAME` instead, never every node, and each
+/// condition is reported with the nodes to label.
+fn render_openshift_tuned(p: &Profile, slug: &str, un: &mut Vec<Unexpressed>) -> Option<String> {
+    let format = "the OpenShift Tuned resource";
+    let conf = render_tuned_units(p, un)?;
+    unexpressed_beyond_match(p, un, format);
+    let conf = conf.replacen("[main]\n", "[main]\ninclude=openshift-node\n", 1);
+    let name = format!("nettune-{slug}");
+    let label = |l: &str, v: &str| {
+        format!(
+            "\n        - label: {l}\n          value: {}\n          type: node",
+            yaml_str(v)
+        )
+    };
+    let matches = match p.host_match() {
+        None => String::new(),
+        Some(m) => {
+            let mut inexpressible = Vec::new();
+            for h in m.hostname.iter().filter(|h| h.contains(['*', '?'])) {
+                inexpressible.push(format!("match hostname {h}"));
+            }
+            for (what, values) in [
+                ("kernel", &m.kernel),
+                ("driver", &m.driver),
+                ("interface", &m.interface),
+            ] {
+                for v in values {
+                    inexpressible.push(format!("match {what} {v}"));
+                }
+            }
+            if inexpressible.is_empty() {
+                m.hostname
+                    .iter()
+                    .map(|h| label("kubernetes.io/hostname", h))
+                    .collect()
+            } else {
+                for item in inexpressible {
+                    unexpressed(
+                        un,
+                        item,
+                        format!(
+                            "a Tuned rule matches node labels only: it matches nettune.io/profile={name}; label the nodes where the profile's match holds"
+                        ),
+                    );
+                }
+                label("nettune.io/profile", &name)
+            }
+        }
+    };
+    let data: String = conf
+        .lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("\n        {l}")
+            }
+        })
+        .collect();
+    let matches = if matches.is_empty() {
+        String::new()
+    } else {
+        format!("\n      match:{matches}")
+    };
+    Some(format!(
+        "# rendered by nettune from profile {}\n\
+         apiVersion: tuned.openshift.io/v1\nkind: Tuned\nmetadata:\n  name: {name}\n  namespace: {NTO_NAMESPACE}\n\
+         spec:\n  profile:\n    - name: {name}\n      data: |{data}\n  recommend:\n    - profile: {name}\n      priority: 20{matches}\n",
         p.name()
     ))
 }
