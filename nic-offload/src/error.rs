@@ -96,6 +96,19 @@ pub enum Error {
     #[error(transparent)]
     Netns(#[from] nettune_core::NetnsError),
 
+    /// The ethtool netlink family refused or failed: the kernel's errno, its
+    /// extended-ACK text and the offset of the attribute it objected to are in `source`.
+    #[error("{iface}: {op}")]
+    Netlink {
+        /// The interface.
+        iface: String,
+        /// The operation.
+        op: &'static str,
+        /// The netlink error.
+        #[source]
+        source: nettune_netlink::Error,
+    },
+
     /// Another OS error.
     #[error("{iface}: {op}")]
     Io {
@@ -119,6 +132,7 @@ impl Error {
             Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Self::RestoreIncomplete { .. } => ErrorKind::Io,
             Self::Netns(e) => e.kind(),
+            Self::Netlink { source, .. } => source.kind(),
             Self::Io { source, .. } => ErrorKind::of_io(source),
         }
     }
@@ -126,5 +140,31 @@ impl Error {
     /// Whether the driver lacks the operation.
     pub fn is_unsupported(&self) -> bool {
         matches!(self, Self::Unsupported { .. })
+            || matches!(self, Self::Netlink { source, .. } if source.errno() == Some(libc::EOPNOTSUPP))
+    }
+
+    /// A netlink failure of `op` on `iface` (a namespace failure stays one).
+    pub(crate) fn netlink(iface: &str, op: &'static str, e: nettune_netlink::Error) -> Self {
+        match e {
+            nettune_netlink::Error::Netns(n) => Self::Netns(n),
+            source => Self::Netlink {
+                iface: iface.to_owned(),
+                op,
+                source,
+            },
+        }
+    }
+
+    /// A reply that does not decode.
+    pub(crate) fn decode(
+        iface: &str,
+        op: &'static str,
+        e: nettune_netlink::proto::DecodeError,
+    ) -> Self {
+        Self::Netlink {
+            iface: iface.to_owned(),
+            op,
+            source: nettune_netlink::Error::Decode(e),
+        }
     }
 }

@@ -24,6 +24,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod error;
+pub mod ethnl;
 mod features;
 mod ifname;
 mod nic;

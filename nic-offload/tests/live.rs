@@ -598,3 +598,63 @@ fn open_inside_a_namespace_reads_its_own_device_not_the_hosts() {
         steering.irqs
     );
 }
+
+/// The ethtool netlink backend against the ioctl and the `ethtool` tool on the same
+/// devices: veth's channels, tap's coalescing (changed by `ethtool -C` first), and the
+/// refusals: a driver without rings (both backends unsupported) and a missing device
+/// (the kernel's extended-ACK text kept).
+#[test]
+fn the_netlink_backend_reads_what_the_ioctl_and_ethtool_read() {
+    if !require_root("the_netlink_backend_reads_what_the_ioctl_and_ethtool_read") {
+        return;
+    }
+    use nettune_nic::ethnl::{Backend, EthtoolNl};
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4 && ip link set v0 up && ip link set v1 up");
+    ns.add_tap("tap0");
+    let nl = EthtoolNl::open_in(ns.netns()).expect("ethtool netlink");
+    assert_eq!(nl.backend(), Backend::Netlink);
+
+    // Channels: netlink, ioctl and ethtool -l agree, before and after a change.
+    let veth = Nic::open_in(ns.netns(), "v0").expect("open");
+    for combined_rx in [4, 2] {
+        ns.sh(&format!("ethtool -L v0 rx {combined_rx}"));
+        let by_nl = nl.channels("v0").expect("netlink channels");
+        assert_eq!(by_nl, veth.channels().expect("ioctl channels"));
+        assert_eq!((by_nl.rx, by_nl.max_rx, by_nl.tx), (combined_rx, 4, 4));
+        let (_, text) = ethtool(Some(&ns), &["-l", "v0"]);
+        let current = text
+            .split("Current hardware settings:")
+            .nth(1)
+            .expect("current");
+        assert!(current.contains(&format!("RX:\t\t{combined_rx}")), "{text}");
+    }
+
+    // Coalescing: tap has rx-frames; both backends see what ethtool -C set.
+    ns.sh("ethtool -C tap0 rx-frames 27");
+    let tap = Nic::open_in(ns.netns(), "tap0").expect("open");
+    let by_nl = nl.coalesce("tap0").expect("netlink coalesce");
+    assert_eq!(by_nl.coalesce, tap.coalesce().expect("ioctl coalesce"));
+    assert_eq!(by_nl.coalesce.rx_frames, 27);
+    assert_eq!(by_nl.tx_aggr, None, "tap has no TX aggregation");
+
+    // Rings: veth has none over either interface, and ethtool says so too.
+    let e = nl.rings("v0").expect_err("veth has no rings");
+    assert!(e.is_unsupported(), "{e}");
+    assert!(veth.rings().expect_err("nor by ioctl").is_unsupported());
+    assert!(!ethtool(Some(&ns), &["-g", "v0"]).0);
+
+    // A device that does not exist: the kernel's own words, and the attribute.
+    let e = nl.channels("nosuch0").expect_err("no such device");
+    let Error::Netlink { iface, source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(iface, "nosuch0");
+    assert_eq!(source.errno(), Some(libc::ENODEV), "{e}");
+    let ack = source.ext_ack().expect("extended ACK");
+    assert!(
+        ack.message.as_deref().is_some_and(|m| !m.is_empty()),
+        "{ack:?}"
+    );
+    assert!(ack.offset.is_some(), "the offending attribute: {ack:?}");
+}

@@ -688,6 +688,77 @@ fn nic_features(plan: Plan) {
     );
 }
 
+/// Channels of a veth and coalescing of a tap read over ethtool netlink, against the
+/// `SIOCETHTOOL` ioctl and against running `ethtool -l` / `ethtool -c`, in a namespace made
+/// for the run.
+fn nic_netlink(plan: Plan) {
+    use nettune_core::NetNs;
+    use nettune_nic::Nic;
+    use nettune_nic::ethnl::EthtoolNl;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("nic_netlink: needs root, not measured");
+        return;
+    }
+    let ns = NetNs::create().expect("namespace");
+    ns.run(|| {
+        run_quiet(
+            "ip",
+            &[
+                "link", "add", "v0", "numrx", "4", "numtx", "4", "type", "veth", "peer", "name",
+                "v1",
+            ],
+        );
+        run_quiet("ip", &["tuntap", "add", "dev", "tap0", "mode", "tap"]);
+        let nl = EthtoolNl::open().expect("ethtool netlink");
+        let (veth, tap) = (
+            Nic::open("v0").expect("v0"),
+            Nic::open("tap0").expect("tap0"),
+        );
+        let process = Plan {
+            rounds: plan.rounds,
+            batch: 5,
+        };
+        let pair = |name: &str,
+                    nl_read: &mut dyn FnMut(),
+                    ioctl_read: &mut dyn FnMut(),
+                    tool: [&str; 2]| {
+            compare(
+                &format!("nic_{name}_read/netlink-vs-ioctl"),
+                plan,
+                nl_read,
+                ioctl_read,
+            );
+            compare(
+                &format!("nic_{name}_read/netlink-vs-ethtool"),
+                process,
+                nl_read,
+                &mut || run_quiet("ethtool", &tool),
+            );
+        };
+        pair(
+            "channels",
+            &mut || {
+                black_box(nl.channels("v0").ok());
+            },
+            &mut || {
+                black_box(veth.channels().ok());
+            },
+            ["-l", "v0"],
+        );
+        pair(
+            "coalesce",
+            &mut || {
+                black_box(nl.coalesce("tap0").ok());
+            },
+            &mut || {
+                black_box(tap.coalesce().ok());
+            },
+            ["-c", "tap0"],
+        );
+    })
+    .expect("in the namespace");
+}
+
 /// `n` UDP entries for the conntrack benchmarks; every other one has mark 1.
 fn ct_entries(n: usize) -> Vec<nettune_conntrack::Entry> {
     use std::net::{IpAddr, Ipv4Addr};
@@ -1053,6 +1124,14 @@ fn main() {
         (
             "nic_features",
             nic_features,
+            Plan {
+                rounds: 31,
+                batch: 2000,
+            },
+        ),
+        (
+            "nic_netlink",
+            nic_netlink,
             Plan {
                 rounds: 31,
                 batch: 2000,
