@@ -17,7 +17,8 @@ pub(crate) struct AgentArgs {
     /// The profile file to follow (a ConfigMap key's file: TOML, or JSON by extension).
     #[arg(long, value_name = "FILE")]
     profile_file: PathBuf,
-    /// The journal (default: /var/lib/nettune/NAMESPACE.journal).
+    /// The agent's journal (default: /var/lib/nettune/NAMESPACE.agent.journal, apart from
+    /// the one `nettune apply` keeps).
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
     /// Write the status (JSON) to this file after every transition and verify, atomically.
@@ -66,10 +67,12 @@ pub(crate) fn agent(ctx: &mut Ctx, a: &AgentArgs) -> Res {
         return Err(Fail::Usage("--poll must be more than 0".into()));
     }
     let target = txn::target(ctx)?;
+    // Its own journal: a manual `nettune apply` (default journal) is not the agent's to
+    // roll back when the ConfigMap key goes.
     let journal = a
         .journal
         .clone()
-        .unwrap_or_else(|| txn::default_journal(&target));
+        .unwrap_or_else(|| txn::default_journal(&target).with_extension("agent.journal"));
     let shared = Arc::new(Mutex::new(AgentStatus::default()));
     if let Some(addr) = &a.listen {
         let listener = std::net::TcpListener::bind(addr)

@@ -140,7 +140,8 @@ pub struct AgentStatus {
     pub state: AgentState,
     /// The applied profile's name.
     pub profile: Option<String>,
-    /// A hash of the applied profile file's bytes (hex), to compare nodes.
+    /// A hash of the applied profile file's bytes (hex), to compare nodes running one
+    /// nettune build.
     pub profile_hash: Option<String>,
     /// The journal's generation (applies recorded since its baseline).
     pub generation: Option<u32>,
