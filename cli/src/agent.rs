@@ -80,7 +80,7 @@ pub(crate) fn agent(ctx: &mut Ctx, a: &AgentArgs) -> Res {
         let bound = listener
             .local_addr()
             .map_or_else(|_| addr.clone(), |a| a.to_string());
-        let mut exporter = nettune::Exporter::new(txn::target(ctx)?)
+        let mut exporter = nettune::Exporter::new(target.clone())
             .with_journal(&journal)
             .with_agent(Arc::clone(&shared));
         log(

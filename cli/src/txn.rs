@@ -134,13 +134,17 @@ pub(crate) fn apply(ctx: &mut Ctx, a: &ApplyArgs<'_>) -> Res {
     }
     if !ctx.json {
         write!(ctx.out, "{plan}")?;
+        if plan.mismatch().is_some() {
+            // The plan said why it is not for this host; nothing was applied.
+            return Ok(());
+        }
     }
     let journal = a
         .journal
         .map_or_else(|| default_journal(&target), Path::to_owned);
     if let Some(dir) = journal
         .parent()
-        .filter(|d| !d.as_os_str().is_empty() && a.journal.is_none())
+        .filter(|d| plan.mismatch().is_none() && !d.as_os_str().is_empty() && a.journal.is_none())
     {
         run(std::fs::create_dir_all(dir))?;
     }

@@ -420,3 +420,60 @@ fn the_deploy_manifests_validate_and_carry_a_profile_and_flags_the_agent_takes()
     assert_eq!(spec["hostNetwork"], true);
     assert_eq!(container["securityContext"]["privileged"], true);
 }
+
+/// The agent killed at its second sysctl write of an apply (strace fault injection; in
+/// another namespace those writes are pwrite64 of files kept open): the journal records
+/// an apply without a commit; the next agent recovers it, then applies the profile, and
+/// the journal is committed.
+#[test]
+fn an_agent_killed_mid_apply_is_recovered_by_the_next_one() {
+    if !require_root("an_agent_killed_mid_apply_is_recovered_by_the_next_one") {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let ns = TestNs::new();
+    let dir = std::env::temp_dir().join(format!("nettune-agent-killed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut volume = Volume::new(&dir.join("config"));
+    let (keepalive0, fin0) = (value(&ns, KEEPALIVE), value(&ns, FIN));
+    volume.publish(&format!("[sysctl]\n\"{FIN}\" = 42\n\"{KEEPALIVE}\" = 79\n"));
+    let journal = dir.join("agent.journal");
+    let killed = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg("inject=pwrite64:signal=SIGKILL:when=2")
+        .arg(BIN)
+        .args(["--netns", ns.name(), "agent", "--poll", "100ms"])
+        .arg("--profile-file")
+        .arg(volume.file())
+        .arg("--journal")
+        .arg(&journal)
+        .env("NETTUNE_LOCK_DIR", dir.join("locks"))
+        .stderr(Stdio::null())
+        .status()
+        .expect("strace (installed by .ci/run)");
+    assert_eq!(killed.signal(), Some(9), "killed at the second write");
+    let j = nettune::Journal::open(&journal).expect("a killed apply leaves a usable journal");
+    assert!(!j.is_committed(), "the apply did not finish");
+    assert!(
+        value(&ns, FIN) == "42" || value(&ns, KEEPALIVE) == "79",
+        "one write went through before the kill"
+    );
+
+    let mut agent = start(&ns, &volume, &dir);
+    let recovered = agent.wait_kind("recovered");
+    assert!(recovered["restored"].as_u64() >= Some(1), "{recovered}");
+    agent.wait_kind("applied");
+    assert_eq!(
+        (value(&ns, FIN), value(&ns, KEEPALIVE)),
+        ("42".into(), "79".into())
+    );
+    assert!(
+        nettune::Journal::open(&journal)
+            .expect("journal")
+            .is_committed()
+    );
+    volume.remove();
+    agent.wait_kind("rolled_back");
+    assert_eq!((value(&ns, FIN), value(&ns, KEEPALIVE)), (fin0, keepalive0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,15 +71,39 @@ print(json.dumps({n: {"type": u.type, "devices": u.devices, "options": dict(u.op
                   for n, u in p.units.items()}))
 "#;
 
-#[test]
-fn tuneds_own_loader_reads_the_rendered_profile_and_import_reads_it_back() {
-    if !have(
-        "/usr/bin/python3",
+/// Debian's own Python: tuned and the GObject bindings are Debian packages.
+const DEBIAN_PY: &str = "/usr/bin/python3";
+
+/// Whether tuned's Python loader is there (under CI it must be).
+fn have_tuned() -> bool {
+    have(
+        DEBIAN_PY,
         &[
             "-c",
             "import sys; sys.path.insert(0, '/usr/lib/python3/dist-packages'); import tuned.profiles",
         ],
-    ) {
+    )
+}
+
+/// Profile `name` of `dir` loaded by tuned's own loader ([`TUNED_LOAD`]): its units.
+fn tuned_load(dir: &std::path::Path, name: &str) -> Value {
+    let out = Command::new(DEBIAN_PY)
+        .args(["-c", TUNED_LOAD])
+        .arg(dir)
+        .arg(name)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "tuned's loader: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[test]
+fn tuneds_own_loader_reads_the_rendered_profile_and_import_reads_it_back() {
+    if !have_tuned() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -96,18 +120,7 @@ fn tuneds_own_loader_reads_the_rendered_profile_and_import_reads_it_back() {
     let pdir = dir.path().join("nettune-edge");
     std::fs::create_dir(&pdir).expect("mkdir");
     std::fs::write(pdir.join("tuned.conf"), &text).expect("write");
-    let out = Command::new("/usr/bin/python3")
-        .args(["-c", TUNED_LOAD])
-        .arg(dir.path())
-        .arg("nettune-edge")
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "tuned's loader: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let units: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let units = tuned_load(dir.path(), "nettune-edge");
     let sysctl = &units["sysctl"]["options"];
     assert_eq!(sysctl["net.core.somaxconn"], "4096");
     assert_eq!(sysctl["net.core.rmem_max"], ">33554432");
@@ -447,11 +460,35 @@ for n in NM.SettingEthtool.get_optnames(s)[0]:
 print(json.dumps(out))
 "#;
 
+/// `section` in the smallest connection that verifies, read by libnm ([`NM_READ`]).
+fn nm_read(dir: &std::path::Path, section: &str) -> Value {
+    let keyfile = dir.join("eth0.nmconnection");
+    std::fs::write(
+        &keyfile,
+        format!(
+            "[connection]\nid=eth0\nuuid=0b7a2b6c-3a4f-4d8e-9f1a-2c3d4e5f6a7b\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n\n{section}"
+        ),
+    )
+    .expect("write");
+    let read = Command::new(DEBIAN_PY)
+        .args(["-W", "ignore", "-c", NM_READ])
+        .arg(&keyfile)
+        .output()
+        .expect("python3");
+    assert!(
+        read.status.success(),
+        "{section}\n{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    serde_json::from_slice(&read.stdout).expect("json")
+}
+
 #[test]
 fn the_networkmanager_section_is_read_back_by_libnm() {
-    // Debian's own Python: the GObject bindings are a Debian package.
-    const PY: &str = "/usr/bin/python3";
-    if !have(PY, &["-c", "import gi; gi.require_version('NM', '1.0')"]) {
+    if !have(
+        DEBIAN_PY,
+        &["-c", "import gi; gi.require_version('NM', '1.0')"],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -478,26 +515,7 @@ fn the_networkmanager_section_is_read_back_by_libnm() {
     let r: Value = serde_json::from_slice(&out.stdout).expect("json");
     let section = r["files"][0]["text"].as_str().expect("the eth0 section");
     assert_eq!(r["files"][0]["name"], "eth0.ethtool.nmconnection");
-    // The section in the smallest connection that verifies.
-    let keyfile = dir.path().join("eth0.nmconnection");
-    std::fs::write(
-        &keyfile,
-        format!(
-            "[connection]\nid=eth0\nuuid=0b7a2b6c-3a4f-4d8e-9f1a-2c3d4e5f6a7b\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n\n{section}"
-        ),
-    )
-    .expect("write");
-    let read = Command::new(PY)
-        .args(["-W", "ignore", "-c", NM_READ])
-        .arg(&keyfile)
-        .output()
-        .expect("python3");
-    assert!(
-        read.status.success(),
-        "{section}\n{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let got: Value = serde_json::from_slice(&read.stdout).expect("json");
+    let got = nm_read(dir.path(), section);
     assert_eq!(got["interface"], "eth0");
     let want = serde_json::json!({
         "feature-gro": true, "feature-lro": false, "feature-rx": true,
@@ -533,19 +551,7 @@ fn the_networkmanager_section_is_read_back_by_libnm() {
     )
     .expect("write");
     let (section, _) = render(&all, "networkmanager", &[]);
-    std::fs::write(
-        &keyfile,
-        format!(
-            "[connection]\nid=eth0\nuuid=0b7a2b6c-3a4f-4d8e-9f1a-2c3d4e5f6a7b\ntype=ethernet\ninterface-name=eth0\n\n[ethernet]\n\n{section}"
-        ),
-    )
-    .expect("write");
-    let read = Command::new(PY)
-        .args(["-W", "ignore", "-c", NM_READ])
-        .arg(&keyfile)
-        .output()
-        .expect("python3");
-    let got: Value = serde_json::from_slice(&read.stdout).expect("json");
+    let got = nm_read(dir.path(), &section);
     assert_eq!(
         got["options"].as_object().map(serde_json::Map::len),
         Some(nettune::render::NM_FEATURES.len()),
@@ -590,15 +596,7 @@ print(json.dumps(spec))
 
 #[test]
 fn the_openshift_tuned_resource_carries_a_profile_tuneds_loader_reads() {
-    if !have("python3", &["-c", "import yaml, kubernetes_validate"])
-        || !have(
-            "/usr/bin/python3",
-            &[
-                "-c",
-                "import sys; sys.path.insert(0, '/usr/lib/python3/dist-packages'); import tuned.profiles",
-            ],
-        )
-    {
+    if !have("python3", &["-c", "import yaml, kubernetes_validate"]) || !have_tuned() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -647,18 +645,7 @@ fn the_openshift_tuned_resource_carries_a_profile_tuneds_loader_reads() {
         std::fs::create_dir_all(dir.path().join(name)).expect("mkdir");
         std::fs::write(dir.path().join(name).join("tuned.conf"), conf).expect("write");
     }
-    let out = Command::new("/usr/bin/python3")
-        .args(["-c", TUNED_LOAD])
-        .arg(dir.path())
-        .arg("nettune-edge")
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let units: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let units = tuned_load(dir.path(), "nettune-edge");
     assert_eq!(
         units["sysctl"]["options"]["net.core.somaxconn"], "4096",
         "ours over the included profile's"

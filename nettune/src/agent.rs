@@ -371,26 +371,32 @@ impl Agent {
                 return Some(t);
             }
         }
-        let bytes = match std::fs::read(&self.options.profile_file) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return self.refuse(format!("{}: {e}", self.options.profile_file.display()));
+        let file = &self.options.profile_file;
+        let bytes = match read_bounded(file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.seen = None;
+                return self.remove();
             }
-        };
-        let Some(bytes) = bytes else {
-            self.seen = None;
-            return self.remove();
+            Err(e) => {
+                return Some(Transition::InvalidProfile {
+                    error: format!("{}: {e}", file.display()),
+                });
+            }
         };
         let hash = hash_of(&bytes);
         if self.seen == Some(hash) {
             return self.verify_if_due();
         }
         self.seen = Some(hash);
-        let path = self.options.profile_file.display().to_string();
-        let profile = match Profile::load(&path) {
+        // The bytes hashed are the bytes parsed: a file replaced in between is read again
+        // at the next step, under its own hash.
+        let parsed = String::from_utf8(bytes)
+            .map_err(|_| format!("{}: not UTF-8 text", file.display()))
+            .and_then(|text| Profile::from_file_text(file, &text, 0).map_err(|e| report(&e)));
+        let profile = match parsed {
             Ok(p) => p,
-            Err(e) => return self.refuse(report(&e)),
+            Err(error) => return Some(Transition::InvalidProfile { error }),
         };
         self.status.profile_hash = Some(format!("{hash:016x}"));
         if let Some(t) = self.adopt(&profile) {
@@ -405,17 +411,14 @@ impl Agent {
         if journal.is_committed() {
             return None;
         }
-        Some(match journal.recover() {
-            Ok(r) if r.complete() => Transition::Recovered {
-                restored: r.restored(),
+        Some(
+            match undone("recovering the interrupted apply", journal.recover()) {
+                Ok(r) => Transition::Recovered {
+                    restored: r.restored(),
+                },
+                Err(failed) => failed,
             },
-            Ok(r) => Transition::Failed {
-                error: format!("recovering the interrupted apply: {r}"),
-            },
-            Err(e) => Transition::Failed {
-                error: format!("recovering the interrupted apply: {}", report(&e)),
-            },
-        })
+        )
     }
 
     /// The journal, when there is one to act on.
@@ -462,18 +465,8 @@ impl Agent {
     /// `profile` from that baseline.
     fn apply(&mut self, profile: Profile) -> Transition {
         if let Some(journal) = self.journal() {
-            match journal.rollback() {
-                Ok(r) if r.complete() => {}
-                Ok(r) => {
-                    return Transition::Failed {
-                        error: format!("rolling back the previous profile: {r}"),
-                    };
-                }
-                Err(e) => {
-                    return Transition::Failed {
-                        error: format!("rolling back the previous profile: {}", report(&e)),
-                    };
-                }
+            if let Err(failed) = undone("rolling back the previous profile", journal.rollback()) {
+                return failed;
             }
             self.applied = None;
         }
@@ -527,23 +520,16 @@ impl Agent {
                 drift: 0,
             });
         };
-        Some(match journal.rollback() {
-            Ok(r) if r.complete() => {
+        Some(match undone("rolling back", journal.rollback()) {
+            Ok(r) => {
                 self.applied = None;
                 Transition::RolledBack {
                     restored: r.restored(),
                     drift: r.drift(),
                 }
             }
-            Ok(r) => Transition::Failed {
-                error: format!("rollback incomplete: {r}"),
-            },
-            Err(e) => Transition::Failed { error: report(&e) },
+            Err(failed) => failed,
         })
-    }
-
-    fn refuse(&mut self, error: String) -> Option<Transition> {
-        Some(Transition::InvalidProfile { error })
     }
 
     /// Verifies an applied profile when `verify_every` has passed; a profile that failed
@@ -570,7 +556,9 @@ impl Agent {
         self.status.last_verify = Some(now());
         let plan = match profile.plan_with(&self.target, self.plan_options()) {
             Ok(p) => p,
-            Err(e) => return self.refuse(report(&e)),
+            Err(e) => {
+                return Some(Transition::InvalidProfile { error: report(&e) });
+            }
         };
         let items: Vec<String> = plan.changes().iter().map(|c| c.id.to_string()).collect();
         let changed = self.status.drift != Some(items.len());
@@ -628,6 +616,42 @@ impl Agent {
             s.last_transition = Some(now());
         }
     }
+}
+
+/// A rollback or recovery that put everything back, or the failure it is: an error, or a
+/// report with items not restored (`what` names the step).
+fn undone(
+    what: &str,
+    r: crate::Result<crate::journal::Report>,
+) -> Result<crate::journal::Report, Transition> {
+    match r {
+        Ok(r) if r.complete() => Ok(r),
+        Ok(r) => Err(Transition::Failed {
+            error: format!("{what}: incomplete: {r}"),
+        }),
+        Err(e) => Err(Transition::Failed {
+            error: format!("{what}: {}", report(&e)),
+        }),
+    }
+}
+
+/// The profile file's bytes, at most a profile's size.
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(crate::profile::MAX_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > crate::profile::MAX_FILE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} bytes, the most a profile may be",
+                crate::profile::MAX_FILE
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn hash_of(bytes: &[u8]) -> u64 {

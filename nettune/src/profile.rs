@@ -462,7 +462,7 @@ const CONNTRACK_HEAVY: &str = include_str!("../profiles/conntrack-heavy.toml");
 /// How deep `base` may chain files.
 const MAX_DEPTH: usize = 8;
 /// The largest profile file read (a base named `/dev/zero` is refused, not read forever).
-const MAX_FILE: u64 = 16 << 20;
+pub(crate) const MAX_FILE: u64 = 16 << 20;
 
 impl Profile {
     /// An empty profile.
@@ -544,10 +544,17 @@ impl Profile {
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_FILE + 1).read_to_string(&mut text))
             .map_err(|e| Error::profile(&name, e.to_string()))?;
+        Self::from_file_text(path, &text, depth)
+    }
+
+    /// Parses `text` read from `path` (TOML, or JSON by extension; `base` files relative
+    /// to its directory), for a caller that has read the file itself.
+    pub(crate) fn from_file_text(path: &Path, text: &str, depth: usize) -> Result<Self> {
+        let name = path.display().to_string();
         let file = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str(&text).map_err(|e| Error::profile(&name, e.to_string()))?
+            serde_json::from_str(text).map_err(|e| Error::profile(&name, e.to_string()))?
         } else {
-            toml::from_str(&text).map_err(|e| Error::profile(&name, e.to_string()))?
+            toml::from_str(text).map_err(|e| Error::profile(&name, e.to_string()))?
         };
         Self::from_file(&name, file, path.parent(), depth)
     }
@@ -643,10 +650,8 @@ impl Profile {
             }
             out.merge(base);
         }
-        if let Some(m) = f.host_match.filter(|m| !m.is_empty()) {
-            m.check()
-                .map_err(|e| Error::profile(source, format!("[match] {e}")))?;
-            out.host_match = Some(m);
+        if let Some(m) = f.host_match {
+            out.set_host_match(m)?;
         }
         let bad = |section: &str, key: &str, e: String| {
             Error::profile(source, format!("[{section}] {key}: {e}"))
