@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use nettune_core::NetNs;
 use nettune_sysctl::Sysctl;
 
+pub mod vm;
+
 /// A child process killed (and reaped) on drop, so a failing test leaves no daemon behind.
 #[derive(Debug)]
 pub struct Killed(pub std::process::Child);

@@ -1,0 +1,223 @@
+//! Helpers shared by the live and VM tests: running `ethtool` and reading its output.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use nettune_nic::*;
+use testkit::TestNs;
+
+/// `ethtool ARGS` (in `ns`, or the host when `None`): (success, stdout+stderr).
+pub(crate) fn ethtool(ns: Option<&TestNs>, args: &[&str]) -> (bool, String) {
+    let out = match ns {
+        Some(ns) => ns.exec("ethtool", args),
+        None => std::process::Command::new("ethtool")
+            .args(args)
+            .output()
+            .expect("ethtool"),
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The legacy names `ethtool -k` prints for single-feature groups.
+pub(crate) fn kernel_name(ethtool_name: &str) -> Option<&str> {
+    Some(match ethtool_name {
+        "rx-checksumming" => "rx-checksum",
+        "generic-segmentation-offload" => "tx-generic-segmentation",
+        "generic-receive-offload" => "rx-gro",
+        "large-receive-offload" => "rx-lro",
+        "rx-vlan-offload" => "rx-vlan-hw-parse",
+        "tx-vlan-offload" => "tx-vlan-hw-insert",
+        "ntuple-filters" => "rx-ntuple-filter",
+        "receive-hashing" => "rx-hashing",
+        "udp-fragmentation-offload" => "tx-udp-fragmentation",
+        // Groups of several features: their members are listed by kernel name.
+        "tx-checksumming" | "scatter-gather" | "tcp-segmentation-offload" => return None,
+        other => other,
+    })
+}
+
+/// Parses `ethtool -k`: kernel name -> (on, fixed).
+pub(crate) fn parse_k(text: &str) -> BTreeMap<String, (bool, bool)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (name, rest) = l.trim().split_once(": ")?;
+            let name = kernel_name(name)?;
+            Some((
+                name.to_owned(),
+                (rest.starts_with("on"), rest.contains("[fixed]")),
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn assert_features_match_ethtool(ns: Option<&TestNs>, nic: &Nic) {
+    let (ok, text) = ethtool(ns, &["-k", nic.name().as_str()]);
+    assert!(ok, "{text}");
+    let theirs = parse_k(&text);
+    let ours = nic.features().expect("features");
+    let mut compared = 0;
+    for f in &ours {
+        let (on, fixed) = theirs
+            .get(f.name)
+            .unwrap_or_else(|| panic!("{}: ethtool does not list {}", nic.name(), f.name));
+        assert_eq!(
+            (f.active, f.fixed),
+            (*on, *fixed),
+            "{}: {}",
+            nic.name(),
+            f.name
+        );
+        compared += 1;
+    }
+    assert_eq!(
+        compared,
+        theirs.len(),
+        "{}: the same features on both sides",
+        nic.name()
+    );
+}
+
+/// `KEY: value` lines of ethtool's -g/-l/-c output, in order, with the section they are in.
+pub(crate) fn parse_kv(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// Values after "Current hardware settings:" (or "Pre-set maximums:" when `max`).
+pub(crate) fn section(text: &str, max: bool) -> BTreeMap<String, String> {
+    let start = if max {
+        "Pre-set maximums:"
+    } else {
+        "Current hardware settings:"
+    };
+    let body = text.split(start).nth(1).unwrap_or_default();
+    let body = if max {
+        body.split("Current hardware settings:")
+            .next()
+            .unwrap_or_default()
+    } else {
+        body
+    };
+    parse_kv(body).into_iter().collect()
+}
+
+pub(crate) fn num(v: Option<&String>) -> u32 {
+    match v.map(String::as_str) {
+        None | Some("n/a") => 0,
+        Some(v) => v.parse().unwrap_or_else(|_| panic!("number {v}")),
+    }
+}
+
+/// Every read (features, driver info, rings, channels, coalescing, RSS) of `nic`, in the
+/// caller's namespace, agrees with `ethtool` on the same device, or both refuse it.
+pub(crate) fn assert_reads_agree_with_ethtool(nic: &Nic) {
+    let n = nic.name().as_str();
+    assert_features_match_ethtool(None, nic);
+    let (ok, text) = ethtool(None, &["-i", n]);
+    match nic.driver_info() {
+        Ok(d) => {
+            assert!(ok, "{n}: we read driver info, ethtool did not: {text}");
+            let kv: BTreeMap<_, _> = parse_kv(&text).into_iter().collect();
+            assert_eq!(Some(&d.driver), kv.get("driver"), "{n}");
+            assert_eq!(Some(&d.version), kv.get("version"), "{n}");
+            assert_eq!(
+                d.firmware,
+                kv.get("firmware-version").cloned().unwrap_or_default(),
+                "{n}"
+            );
+            assert_eq!(
+                d.bus_info,
+                kv.get("bus-info").cloned().unwrap_or_default(),
+                "{n}"
+            );
+        }
+        Err(e) => {
+            assert!(e.is_unsupported(), "{n}: {e}");
+            assert!(
+                !ok && text.contains("Operation not supported"),
+                "{n}: {text}"
+            );
+        }
+    }
+    let (ok, text) = ethtool(None, &["-g", n]);
+    match nic.rings() {
+        Ok(r) => {
+            assert!(ok, "{n}: {text}");
+            let (max, cur) = (section(&text, true), section(&text, false));
+            assert_eq!(
+                (r.rx_max, r.tx_max),
+                (num(max.get("RX")), num(max.get("TX"))),
+                "{n}"
+            );
+            assert_eq!(
+                (r.rx, r.tx),
+                (num(cur.get("RX")), num(cur.get("TX"))),
+                "{n}"
+            );
+            assert_eq!(r.rx_mini, num(cur.get("RX Mini")), "{n}");
+        }
+        Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+    }
+    let (ok, text) = ethtool(None, &["-l", n]);
+    match nic.channels() {
+        Ok(c) => {
+            assert!(ok, "{n}: {text}");
+            let (max, cur) = (section(&text, true), section(&text, false));
+            assert_eq!(
+                (c.max_rx, c.max_tx, c.max_combined),
+                (
+                    num(max.get("RX")),
+                    num(max.get("TX")),
+                    num(max.get("Combined"))
+                ),
+                "{n}"
+            );
+            assert_eq!(
+                (c.rx, c.tx, c.combined),
+                (
+                    num(cur.get("RX")),
+                    num(cur.get("TX")),
+                    num(cur.get("Combined"))
+                ),
+                "{n}"
+            );
+        }
+        Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+    }
+    let (ok, text) = ethtool(None, &["-c", n]);
+    match nic.coalesce() {
+        Ok(c) => {
+            assert!(ok, "{n}: {text}");
+            let kv: BTreeMap<_, _> = parse_kv(&text).into_iter().collect();
+            for (field, ours) in [
+                ("rx-usecs", c.rx_usecs),
+                ("rx-frames", c.rx_frames),
+                ("tx-usecs", c.tx_usecs),
+                ("tx-frames", c.tx_frames),
+            ] {
+                if let Some(v) = kv.get(field).filter(|v| *v != "n/a") {
+                    assert_eq!(v.parse::<u32>().ok(), Some(ours), "{n}: {field}");
+                }
+            }
+        }
+        Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+    }
+    let (ok, text) = ethtool(None, &["-x", n]);
+    if let Err(e) = nic.rss() {
+        assert!(e.is_unsupported(), "{n}: {e}");
+        assert!(
+            !ok || text.contains("Operation not supported"),
+            "{n}: {text}"
+        );
+    }
+}
