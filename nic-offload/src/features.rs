@@ -263,21 +263,7 @@ impl Nic {
         if let Some(n) = self.feature_names.get() {
             return Ok(Arc::clone(n));
         }
-        let mut info = proto::sset_info(proto::ETH_SS_FEATURES);
-        self.ethtool("ETHTOOL_GSSET_INFO", &mut info)?;
-        let count = proto::sset_count(&info).unwrap_or(0);
-        if count > proto::MAX_STRINGS {
-            return Err(Error::InvalidValue {
-                iface: self.name().to_string(),
-                op: "ETHTOOL_GSSET_INFO",
-                reason: format!("the device claims {count} features"),
-                source: None,
-            });
-        }
-        let mut strings = proto::gstrings(proto::ETH_SS_FEATURES, count);
-        self.ethtool("ETHTOOL_GSTRINGS", &mut strings)?;
-        let mut names = proto::strings(&strings);
-        names.resize(count as usize, String::new());
+        let names = self.string_set(proto::ETH_SS_FEATURES, "ETHTOOL_GSSET_INFO")?;
         Ok(Arc::clone(self.feature_names.get_or_init(|| names.into())))
     }
 

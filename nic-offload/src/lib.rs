@@ -1,7 +1,9 @@
 //! NIC tuning over the `SIOCETHTOOL` ioctl, as `ethtool(8)` does it (see
 //! include/uapi/linux/ethtool.h and Documentation/networking/scaling.rst): driver info,
-//! offloads, interrupt coalescing, rings, channels, RSS, RPS/XPS/IRQ steering, and a
-//! snapshot to restore.
+//! offloads, interrupt coalescing (also per queue), rings, channels, RSS, n-tuple flow
+//! steering rules, driver statistics, private flags, link settings, pause, RPS/XPS/IRQ
+//! steering, and a snapshot to restore; and over the ethtool netlink family ([`ethnl`])
+//! what only it carries.
 //!
 //! ```no_run
 //! use nettune_nic::{Nic, Offload, CoalesceUpdate};
@@ -27,11 +29,14 @@ mod error;
 pub mod ethnl;
 mod features;
 mod ifname;
+mod link;
 mod nic;
+mod ntuple;
 mod params;
 mod proto;
 mod rss;
 mod snapshot;
+mod stats;
 mod steering;
 mod sys;
 
@@ -42,8 +47,15 @@ pub mod fuzzing;
 pub use error::{Error, Result};
 pub use features::{Feature, FeatureChange, FeatureOutcome, Features, Offload, OffloadOutcome};
 pub use ifname::IfName;
+pub use link::{Duplex, LinkSettings, LinkUpdate, Pause, Port};
 pub use nic::{DriverInfo, HwTimestamping, Nic, TimestampingInfo};
-pub use params::{Channels, ChannelsUpdate, Coalesce, CoalesceUpdate, Ignored, Rings, RingsUpdate};
+pub use ntuple::{
+    FlowRule, MaskValue, Masked, RuleAction, RuleFlow, RuleLocation, RuleMatch, RuleTable,
+};
+pub use params::{
+    Channels, ChannelsUpdate, Coalesce, CoalesceUpdate, Ignored, MAX_QUEUES, Rings, RingsUpdate,
+};
 pub use rss::{FlowType, Indirection, Rss, RssUpdate, Rxh};
 pub use snapshot::NicSnapshot;
+pub use stats::DriverStats;
 pub use steering::{CpuSet, Irq, RxQueue, Steering, TxQueue};

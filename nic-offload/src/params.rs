@@ -8,6 +8,27 @@ use crate::error::{Error, Result};
 use crate::nic::Nic;
 use crate::proto::{self, cmd};
 
+/// The queues `ETHTOOL_PERQUEUE` can address (`MAX_NUM_QUEUE`).
+pub const MAX_QUEUES: u32 = 4096;
+/// `struct ethtool_per_queue_op` before its data: cmd, sub_command, the queue mask.
+const PER_QUEUE_HEADER: usize = 8 + MAX_QUEUES as usize / 8;
+
+/// An `ETHTOOL_PERQUEUE` request for `sub` on `queues` (sorted, each below `MAX_QUEUES`),
+/// with room for one `ethtool_coalesce` per queue.
+fn per_queue(sub: u32, queues: &[u32]) -> Vec<u8> {
+    let mut b = proto::command(
+        cmd::PERQUEUE,
+        PER_QUEUE_HEADER + queues.len() * proto::COALESCE_LEN,
+    );
+    proto::put32(&mut b, 4, sub);
+    for &q in queues {
+        let word = 8 + (q as usize / 32) * 4;
+        let v = proto::get32(&b, word) | 1 << (q % 32);
+        proto::put32(&mut b, word, v);
+    }
+    b
+}
+
 macro_rules! param_struct {
     (
         $(#[$doc:meta])* $name:ident, $update:ident, $len:expr,
@@ -267,6 +288,78 @@ impl Nic {
         Ok(ignored(&update.named(), &self.coalesce()?.fields()))
     }
 
+    /// Coalescing of single queues (`ETHTOOL_PERQUEUE` with `ETHTOOL_GCOALESCE`, `ethtool
+    /// --per-queue queue_mask M --show-coalesce`), in queue order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] before the call for no queue or a queue number of
+    /// [`MAX_QUEUES`] or more; [`Error::Unsupported`] when the driver has no per-queue
+    /// coalescing; [`Error::InvalidValue`] from the kernel for a queue the device lacks.
+    #[doc(alias = "ETHTOOL_PERQUEUE")]
+    pub fn queue_coalesce(&self, queues: &[u32]) -> Result<Vec<(u32, Coalesce)>> {
+        let queues = self.queue_set(queues)?;
+        let mut b = per_queue(cmd::GCOALESCE, &queues);
+        self.ethtool("ETHTOOL_PERQUEUE", &mut b)?;
+        Ok(queues
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let at = PER_QUEUE_HEADER + i * proto::COALESCE_LEN;
+                (q, Coalesce::decode(&b[at..at + proto::COALESCE_LEN]))
+            })
+            .collect())
+    }
+
+    /// Changes only the named coalescing fields of each queue (`ETHTOOL_PERQUEUE` with
+    /// `ETHTOOL_SCOALESCE`; the kernel puts back the queues already changed when one
+    /// fails), reads back, and reports per queue the fields the driver ignored. Needs
+    /// `CAP_NET_ADMIN`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Nic::queue_coalesce`].
+    #[doc(alias = "ETHTOOL_PERQUEUE")]
+    pub fn set_queue_coalesce(
+        &self,
+        queues: &[u32],
+        update: &CoalesceUpdate,
+    ) -> Result<Vec<(u32, Ignored)>> {
+        let current = self.queue_coalesce(queues)?;
+        let set: Vec<u32> = current.iter().map(|(q, _)| *q).collect();
+        let mut b = per_queue(cmd::SCOALESCE, &set);
+        for (i, (_, c)) in current.iter().enumerate() {
+            let at = PER_QUEUE_HEADER + i * proto::COALESCE_LEN;
+            b[at..at + proto::COALESCE_LEN].copy_from_slice(&update.over(c).encode(cmd::SCOALESCE));
+        }
+        self.ethtool("ETHTOOL_PERQUEUE", &mut b)?;
+        Ok(self
+            .queue_coalesce(&set)?
+            .into_iter()
+            .map(|(q, c)| (q, ignored(&update.named(), &c.fields())))
+            .collect())
+    }
+
+    /// The queues, sorted and deduplicated, each below [`MAX_QUEUES`].
+    fn queue_set(&self, queues: &[u32]) -> Result<Vec<u32>> {
+        let mut set = queues.to_vec();
+        set.sort_unstable();
+        set.dedup();
+        let bad = |reason: String| Error::InvalidValue {
+            iface: self.name().to_string(),
+            op: "ETHTOOL_PERQUEUE",
+            reason,
+            source: None,
+        };
+        match set.last() {
+            None => Err(bad("no queue named".into())),
+            Some(&q) if q >= MAX_QUEUES => Err(bad(format!(
+                "queue {q}: the kernel numbers queues below {MAX_QUEUES}"
+            ))),
+            Some(_) => Ok(set),
+        }
+    }
+
     /// Ring sizes and maxima (`ETHTOOL_GRINGPARAM`, `ethtool -g`).
     ///
     /// # Errors
@@ -343,6 +436,18 @@ impl Nic {
             return Err(bad(
                 "at least one RX and one TX (or combined) channel is needed".into(),
             ));
+        }
+        // The kernel refuses fewer RX queues than the RSS table (or a rule) uses, with a
+        // bare EINVAL; say which.
+        let rx = new.rx + new.combined;
+        if rx < current.rx + current.combined
+            && let Ok(rss) = self.rss()
+            && let Some(&top) = rss.indirection.iter().max()
+            && top >= rx
+        {
+            return Err(bad(format!(
+                "{rx} RX queues, but the RSS indirection table sends traffic to queue {top}: spread it over fewer queues first (set_rss, ethtool -X)"
+            )));
         }
         let mut b = new.encode(cmd::SCHANNELS);
         self.ethtool("ETHTOOL_SCHANNELS", &mut b)?;

@@ -23,7 +23,27 @@ pub(crate) mod cmd {
     pub(crate) const GET_TS_INFO: u32 = 0x41;
     pub(crate) const GRSSH: u32 = 0x46;
     pub(crate) const SRSSH: u32 = 0x47;
+    pub(crate) const GPAUSEPARAM: u32 = 0x12;
+    pub(crate) const SPAUSEPARAM: u32 = 0x13;
+    pub(crate) const GSTATS: u32 = 0x1d;
+    pub(crate) const GPFLAGS: u32 = 0x27;
+    pub(crate) const SPFLAGS: u32 = 0x28;
+    pub(crate) const GRXCLSRLCNT: u32 = 0x2e;
+    pub(crate) const GRXCLSRULE: u32 = 0x2f;
+    pub(crate) const GRXCLSRLALL: u32 = 0x30;
+    pub(crate) const SRXCLSRLDEL: u32 = 0x31;
+    pub(crate) const SRXCLSRLINS: u32 = 0x32;
+    pub(crate) const PERQUEUE: u32 = 0x4b;
+    pub(crate) const GLINKSETTINGS: u32 = 0x4c;
+    pub(crate) const SLINKSETTINGS: u32 = 0x4d;
 }
+
+/// `ETH_SS_STATS`: driver statistics names.
+pub(crate) const ETH_SS_STATS: u32 = 1;
+/// `ETH_SS_PRIV_FLAGS`: private flag names.
+pub(crate) const ETH_SS_PRIV_FLAGS: u32 = 2;
+/// `ETH_SS_LINK_MODES`: link mode names, by bit.
+pub(crate) const ETH_SS_LINK_MODES: u32 = 9;
 
 /// `ETH_SS_FEATURES`.
 pub(crate) const ETH_SS_FEATURES: u32 = 4;

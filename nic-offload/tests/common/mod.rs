@@ -23,6 +23,13 @@ pub(crate) fn ethtool(ns: Option<&TestNs>, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// `ethtool ARGS` in the caller's namespace, which must succeed; its output.
+pub(crate) fn ok(args: &[&str]) -> String {
+    let (ok, text) = ethtool(None, args);
+    assert!(ok, "ethtool {args:?}: {text}");
+    text
+}
+
 /// The legacy names `ethtool -k` prints for single-feature groups.
 pub(crate) fn kernel_name(ethtool_name: &str) -> Option<&str> {
     Some(match ethtool_name {
@@ -219,5 +226,153 @@ pub(crate) fn assert_reads_agree_with_ethtool(nic: &Nic) {
             !ok || text.contains("Operation not supported"),
             "{n}: {text}"
         );
+    }
+    assert_stats_agree(nic);
+    let (ok, text) = ethtool(None, &["--show-priv-flags", n]);
+    match nic.private_flags() {
+        Ok(flags) => assert_eq!(flags, parse_priv_flags(&text), "{n}: {text}"),
+        Err(e) => assert!(
+            e.is_unsupported() && (!ok || text.contains("No private flags")),
+            "{n}: {e} / {text}"
+        ),
+    }
+    let (ok, text) = ethtool(None, &["-a", n]);
+    match nic.pause() {
+        Ok(p) => assert_eq!(p, parse_pause(&text), "{n}: {text}"),
+        Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
+    }
+    match nic.link_settings() {
+        Ok(l) => assert_link_agrees(n, &l),
+        Err(e) => assert!(e.is_unsupported(), "{n}: {e}"),
+    }
+}
+
+/// `ethtool -S` names the same counters in the same order, and reads each between two
+/// readings of ours (counters only grow); or both refuse.
+pub(crate) fn assert_stats_agree(nic: &Nic) {
+    let n = nic.name().as_str();
+    let before = nic.driver_stats();
+    let (ok, text) = ethtool(None, &["-S", n]);
+    let (before, after) = match (before, nic.driver_stats()) {
+        (Ok(b), Ok(a)) => (b, a),
+        (Err(e), _) | (_, Err(e)) => {
+            assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}");
+            return;
+        }
+    };
+    assert!(ok, "{n}: {text}");
+    let theirs = parse_stats(&text);
+    let names = |s: &[(String, u64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&before.stats),
+        names(&theirs),
+        "{n}: the same counters, in order"
+    );
+    for (((c, a), (_, t)), (_, b)) in before.stats.iter().zip(&theirs).zip(&after.stats) {
+        assert!(a <= t && t <= b, "{n}: {c}: ours {a} then {b}, ethtool {t}");
+    }
+}
+
+/// `ethtool -S`: (name, value) in order.
+pub(crate) fn parse_stats(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (k, v) = l.trim().rsplit_once(": ")?;
+            Some((k.to_owned(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+pub(crate) fn parse_priv_flags(text: &str) -> Vec<(String, bool)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_owned(), v.trim() == "on"))
+        })
+        .collect()
+}
+
+/// `ethtool IF`: the value after `key:` and, for link-mode lists, its continuation lines.
+pub(crate) fn parse_settings(text: &str) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    let mut last = String::new();
+    for line in text.lines().skip(1) {
+        match line.split_once(':') {
+            Some((k, v)) if !k.trim().is_empty() && !k.contains('/') => {
+                last = k.trim().to_owned();
+                out.insert(last.clone(), v.trim().to_owned());
+            }
+            _ => {
+                if let Some(v) = out.get_mut(&last) {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn speed_modes(modes: &[String]) -> String {
+    let list: Vec<&str> = modes
+        .iter()
+        .map(String::as_str)
+        .filter(|m| m.contains("base"))
+        .collect();
+    if list.is_empty() {
+        "Not reported".to_owned()
+    } else {
+        list.join(" ")
+    }
+}
+
+pub(crate) fn assert_link_agrees(name: &str, l: &LinkSettings) {
+    let theirs = parse_settings(&ok(&[name]));
+    let speed = l
+        .speed
+        .map_or("Unknown!".to_owned(), |s| format!("{s}Mb/s"));
+    assert_eq!(theirs.get("Speed"), Some(&speed), "{name}");
+    let duplex = match l.duplex {
+        Duplex::Full => "Full",
+        Duplex::Half => "Half",
+        _ => "Unknown! (255)",
+    };
+    assert_eq!(
+        theirs.get("Duplex").map(String::as_str),
+        Some(duplex),
+        "{name}"
+    );
+    let autoneg = if l.autoneg { "on" } else { "off" };
+    assert_eq!(
+        theirs.get("Auto-negotiation").map(String::as_str),
+        Some(autoneg),
+        "{name}"
+    );
+    assert_eq!(
+        theirs.get("Supported link modes"),
+        Some(&speed_modes(&l.supported)),
+        "{name}"
+    );
+    assert_eq!(
+        theirs.get("Advertised link modes"),
+        Some(&speed_modes(&l.advertising)),
+        "{name}"
+    );
+    assert_eq!(
+        theirs.get("PHYAD"),
+        Some(&l.phy_address.to_string()),
+        "{name}"
+    );
+}
+
+pub(crate) fn parse_pause(text: &str) -> Pause {
+    let kv: BTreeMap<_, _> = parse_kv(text).into_iter().collect();
+    let on = |k: &str| kv.get(k).map(String::as_str) == Some("on");
+    Pause {
+        autoneg: on("Autonegotiate"),
+        rx: on("RX"),
+        tx: on("TX"),
     }
 }
