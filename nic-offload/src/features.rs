@@ -35,6 +35,21 @@ pub struct Features {
 }
 
 impl Features {
+    /// Features from (available, requested, active, never-changed) words per block of 32,
+    /// laid out as an `ETHTOOL_GFEATURES` reply (the netlink backend's bitsets).
+    pub(crate) fn from_blocks(
+        names: Arc<[String]>,
+        blocks: impl Iterator<Item = [u32; 4]>,
+    ) -> Self {
+        let mut reply = proto::gfeatures(proto::blocks(names.len()));
+        for (i, b) in blocks.enumerate() {
+            for (k, w) in b.iter().enumerate() {
+                proto::put32(&mut reply, 8 + i * 16 + k * 4, *w);
+            }
+        }
+        Self { names, reply }
+    }
+
     /// The feature at bit `index` (named or not).
     pub fn feature(&self, index: usize) -> Option<Feature<'_>> {
         let name = self.names.get(index)?;

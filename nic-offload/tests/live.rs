@@ -449,3 +449,140 @@ fn the_netlink_backend_reads_what_the_ioctl_and_ethtool_read() {
     );
     assert!(ack.offset.is_some(), "the offending attribute: {ack:?}");
 }
+
+#[test]
+fn netlink_features_timestamping_writes_and_notifications() {
+    if !require_root("netlink_features_timestamping_writes_and_notifications") {
+        return;
+    }
+    use nettune_nic::ethnl::{EthtoolNl, Notice, NoticeKind};
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4");
+    ns.add_tap("tap0");
+    let nl = EthtoolNl::open_in(ns.netns()).expect("ethtool netlink");
+    let mut monitor = nl.monitor().expect("monitor");
+    monitor
+        .set_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+
+    for name in ["v0", "tap0", "lo"] {
+        let nic = Nic::open_in(ns.netns(), name).expect("open");
+        // Features: the same bits and names over both interfaces (bit 0 included).
+        let by_nl = nl.features(name).expect("netlink features");
+        assert_eq!(by_nl, nic.features().expect("ioctl features"), "{name}");
+        assert!(
+            by_nl
+                .feature(0)
+                .is_some_and(|f| f.name == "tx-scatter-gather")
+        );
+        // Timestamping info.
+        assert_eq!(
+            nl.timestamping(name).expect("netlink tsinfo").info,
+            nic.timestamping().expect("ioctl tsinfo"),
+            "{name}"
+        );
+        // Pause and RSS: neither interface has them on these drivers.
+        assert!(
+            nl.pause(name).expect_err("pause").is_unsupported(),
+            "{name}"
+        );
+        assert!(nic.pause().expect_err("pause").is_unsupported(), "{name}");
+        assert!(nl.rss(name).expect_err("rss").is_unsupported(), "{name}");
+    }
+    // A feature changed by ethtool reads the same over netlink.
+    let gro = nl
+        .features("v0")
+        .expect("features")
+        .get("rx-gro")
+        .expect("rx-gro")
+        .active;
+    ns.sh(&format!(
+        "ethtool -K v0 gro {}",
+        if gro { "off" } else { "on" }
+    ));
+    let f = nl.features("v0").expect("features");
+    assert_eq!(f.get("rx-gro").expect("rx-gro").active, !gro);
+    match monitor.next_notice().expect("a features notice") {
+        Notice::Changed { kind, iface, .. } => {
+            assert_eq!((kind, iface.as_str()), (NoticeKind::Features, "v0"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Channels over netlink: only the named count changes, the others are kept, and
+    // ethtool reads it; an ioctl change made by someone else is announced too.
+    let veth = Nic::open_in(ns.netns(), "v0").expect("open");
+    let mut u = ChannelsUpdate::new();
+    u.rx = Some(2);
+    let c = nl.set_channels("v0", &u).expect("set channels");
+    assert_eq!((c.rx, c.tx), (2, 4));
+    assert_eq!(veth.channels().expect("ioctl"), c);
+    let text = ok_in(&ns, &["-l", "v0"]);
+    assert_eq!(num(section(&text, false).get("RX")), 2, "{text}");
+    ns.sh("ethtool -L v0 tx 3");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match monitor.next_notice().expect("a channels notice") {
+            Notice::Changed {
+                kind: NoticeKind::Channels,
+                iface,
+                ..
+            } => seen.push(iface),
+            Notice::Changed { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, ["v0", "v0"], "ours, then ethtool's");
+    // Above the maximum: the kernel's extended ACK names the problem and the attribute.
+    u.rx = Some(9);
+    let e = nl.set_channels("v0", &u).expect_err("above max");
+    let Error::Netlink { source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    let ack = source.ext_ack().expect("extended ACK");
+    assert!(
+        ack.message
+            .as_deref()
+            .is_some_and(|m| m.contains("exceeds maximum")),
+        "{ack:?}"
+    );
+    assert!(ack.offset.is_some(), "{ack:?}");
+    assert_eq!(veth.channels().expect("ioctl").rx, 2, "nothing changed");
+
+    // Coalescing over netlink on tap: rx-frames is set; rx-usecs is refused by name.
+    let mut c = CoalesceUpdate::new();
+    c.rx_frames = Some(21);
+    assert_eq!(
+        nl.set_coalesce("tap0", &c).expect("set").coalesce.rx_frames,
+        21
+    );
+    assert!(ok_in(&ns, &["-c", "tap0"]).contains("rx-frames: 21"));
+    c.rx_usecs = Some(5);
+    let e = nl
+        .set_coalesce("tap0", &c)
+        .expect_err("tap has no rx-usecs");
+    let Error::Netlink { source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(source.errno(), Some(libc::EINVAL), "{e}");
+    let ack = source.ext_ack().expect("extended ACK");
+    assert!(
+        ack.message
+            .as_deref()
+            .is_some_and(|m| m.contains("unsupported parameter")),
+        "{ack:?}"
+    );
+    let tap = Nic::open_in(ns.netns(), "tap0").expect("open");
+    assert_eq!(
+        tap.coalesce().expect("ioctl").rx_frames,
+        21,
+        "nothing changed"
+    );
+}
+
+/// `ethtool ARGS` in `ns`, which must succeed.
+fn ok_in(ns: &TestNs, args: &[&str]) -> String {
+    let (ok, text) = ethtool(Some(ns), args);
+    assert!(ok, "ethtool {args:?}: {text}");
+    text
+}

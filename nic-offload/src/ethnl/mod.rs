@@ -45,13 +45,35 @@ pub enum Backend {
 
 /// `ETHTOOL_MSG_*` requests (user to kernel).
 mod msg {
+    pub(super) const STRSET_GET: u8 = 1;
+    pub(super) const FEATURES_GET: u8 = 11;
     pub(super) const RINGS_GET: u8 = 15;
+    pub(super) const RINGS_SET: u8 = 16;
     pub(super) const CHANNELS_GET: u8 = 17;
+    pub(super) const CHANNELS_SET: u8 = 18;
     pub(super) const COALESCE_GET: u8 = 19;
+    pub(super) const COALESCE_SET: u8 = 20;
+    pub(super) const PAUSE_GET: u8 = 21;
+    pub(super) const PAUSE_SET: u8 = 22;
+    pub(super) const TSINFO_GET: u8 = 25;
+    pub(super) const STATS_GET: u8 = 32;
+    pub(super) const RSS_GET: u8 = 38;
 }
 
+mod monitor;
+mod more;
+
+pub use monitor::{Monitor, Notice, NoticeKind};
+pub use more::{NlPause, NlRingsUpdate, NlTsInfo, StatsGroup};
+
 /// `ETHTOOL_A_HEADER_*`.
+const HEADER_DEV_INDEX: u16 = 1;
 const HEADER_DEV_NAME: u16 = 2;
+const HEADER_FLAGS: u16 = 3;
+/// `ETHTOOL_FLAG_COMPACT_BITSETS`: bitsets as words, without names.
+const FLAG_COMPACT_BITSETS: u32 = 1;
+/// `ETHTOOL_FLAG_STATS`: the statistics the driver keeps for the request.
+const FLAG_STATS: u32 = 4;
 /// Every `*_GET` message's first attribute is the request header.
 const A_HEADER: u16 = 1;
 
@@ -118,6 +140,15 @@ pub enum TcpDataSplit {
 }
 
 impl TcpDataSplit {
+    fn to_raw(self) -> u8 {
+        match self {
+            Self::Unknown => 0,
+            Self::Disabled => 1,
+            Self::Enabled => 2,
+            Self::Other(v) => v,
+        }
+    }
+
     fn from_raw(v: u8) -> Self {
         match v {
             0 => Self::Unknown,
@@ -172,6 +203,8 @@ pub struct NlCoalesce {
 pub struct EthtoolNl {
     nl: Handle,
     family: GenlFamily,
+    /// The kernel's feature names (`ETH_SS_FEATURES`), read once.
+    feature_names: std::sync::OnceLock<std::sync::Arc<[String]>>,
 }
 
 impl EthtoolNl {
@@ -206,7 +239,11 @@ impl EthtoolNl {
             },
             _ => Error::netlink("-", OP, e),
         })?;
-        Ok(Self { nl, family })
+        Ok(Self {
+            nl,
+            family,
+            feature_names: std::sync::OnceLock::new(),
+        })
     }
 
     /// The backend this handle uses: netlink.
@@ -222,6 +259,36 @@ impl EthtoolNl {
         command: u8,
         decode: impl FnOnce(&Message<'_>) -> std::result::Result<T, proto::DecodeError>,
     ) -> Result<T> {
+        self.get_with(iface, op, command, 0, |_| {}, decode)
+    }
+
+    /// [`EthtoolNl::get`] with header flags (`ETHTOOL_FLAG_*`) and attributes after the
+    /// header.
+    fn get_with<T>(
+        &self,
+        iface: &str,
+        op: &'static str,
+        command: u8,
+        header_flags: u32,
+        extra: impl FnOnce(&mut MsgBuilder),
+        decode: impl FnOnce(&Message<'_>) -> std::result::Result<T, proto::DecodeError>,
+    ) -> Result<T> {
+        self.request(iface, op, command, A_HEADER, header_flags, extra, decode)
+    }
+
+    /// One request whose header is attribute `header_ty` (1 for all but `STATS_GET`) and
+    /// its one reply, decoded.
+    #[allow(clippy::too_many_arguments)]
+    fn request<T>(
+        &self,
+        iface: &str,
+        op: &'static str,
+        command: u8,
+        header_ty: u16,
+        header_flags: u32,
+        extra: impl FnOnce(&mut MsgBuilder),
+        decode: impl FnOnce(&Message<'_>) -> std::result::Result<T, proto::DecodeError>,
+    ) -> Result<T> {
         let mut decode = Some(decode);
         let mut out = None;
         self.nl
@@ -231,9 +298,8 @@ impl EthtoolNl {
                 proto::flags::ACK,
                 |m: &mut MsgBuilder| {
                     m.header(&genl::genl_header(command, 1));
-                    m.nest(A_HEADER, |m| {
-                        m.string(HEADER_DEV_NAME, iface);
-                    });
+                    header(m, header_ty, iface, header_flags);
+                    extra(m);
                     Ok(())
                 },
                 |reply| {
@@ -245,6 +311,23 @@ impl EthtoolNl {
             )
             .map_err(|f| f.into_caller(|e| Error::netlink(iface, op, e)))?;
         out.ok_or_else(|| Error::decode(iface, op, missing()))
+    }
+
+    /// Sends a `*_SET` request for `iface`; its only answer is the ACK.
+    fn set(
+        &self,
+        iface: &str,
+        op: &'static str,
+        command: u8,
+        attrs: impl FnOnce(&mut MsgBuilder),
+    ) -> Result<()> {
+        self.nl
+            .ack(self.family.id, proto::flags::ACK, |m| {
+                m.header(&genl::genl_header(command, 1));
+                header(m, A_HEADER, iface, 0);
+                attrs(m);
+            })
+            .map_err(|e| Error::netlink(iface, op, e))
     }
 
     /// Ring sizes, maxima and the netlink-only ring parameters (`ethtool -g`).
@@ -284,6 +367,16 @@ impl EthtoolNl {
             decode_coalesce,
         )
     }
+}
+
+/// The request header nest `ty`: the device's name and, when not 0, `ETHTOOL_FLAG_*`.
+fn header(m: &mut MsgBuilder, ty: u16, iface: &str, flags: u32) {
+    m.nest(ty, |m| {
+        m.string(HEADER_DEV_NAME, iface);
+        if flags != 0 {
+            m.u32(HEADER_FLAGS, flags);
+        }
+    });
 }
 
 fn missing() -> proto::DecodeError {
