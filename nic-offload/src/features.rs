@@ -290,6 +290,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the device has no feature set.
     #[doc(alias = "ETHTOOL_GFEATURES")]
     pub fn features(&self) -> Result<Features> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Features) {
+            return nl.features(self.name().as_str());
+        }
         let names = self.names()?;
         let mut reply = proto::gfeatures(proto::blocks(names.len()));
         self.ethtool("ETHTOOL_GFEATURES", &mut reply)?;

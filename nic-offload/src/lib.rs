@@ -25,6 +25,7 @@
 //! [`Nic::open_in`] works in that network namespace, sysfs included.
 #![warn(clippy::unwrap_used)]
 
+mod backend;
 mod error;
 pub mod ethnl;
 mod features;
@@ -44,6 +45,7 @@ mod sys;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use backend::NicOp;
 pub use error::{Error, Result};
 pub use features::{Feature, FeatureChange, FeatureOutcome, Features, Offload, OffloadOutcome};
 pub use ifname::IfName;

@@ -332,6 +332,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the driver has no pause settings.
     #[doc(alias = "ETHTOOL_GPAUSEPARAM")]
     pub fn pause(&self) -> Result<Pause> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Pause) {
+            return nl.pause(self.name().as_str()).map(|p| p.pause);
+        }
         let mut b = proto::command(cmd::GPAUSEPARAM, 16);
         self.ethtool("ETHTOOL_GPAUSEPARAM", &mut b)?;
         Ok(Pause {
@@ -350,12 +353,16 @@ impl Nic {
     /// or keeps another.
     #[doc(alias = "ETHTOOL_SPAUSEPARAM")]
     pub fn set_pause(&self, want: Pause) -> Result<Pause> {
-        let mut b = proto::command(cmd::SPAUSEPARAM, 16);
-        proto::put32(&mut b, 4, u32::from(want.autoneg));
-        proto::put32(&mut b, 8, u32::from(want.rx));
-        proto::put32(&mut b, 12, u32::from(want.tx));
-        self.ethtool("ETHTOOL_SPAUSEPARAM", &mut b)?;
-        let now = self.pause()?;
+        let now = if let Some(nl) = self.via_netlink(crate::NicOp::SetPause) {
+            nl.set_pause(self.name().as_str(), want)?.pause
+        } else {
+            let mut b = proto::command(cmd::SPAUSEPARAM, 16);
+            proto::put32(&mut b, 4, u32::from(want.autoneg));
+            proto::put32(&mut b, 8, u32::from(want.rx));
+            proto::put32(&mut b, 12, u32::from(want.tx));
+            self.ethtool("ETHTOOL_SPAUSEPARAM", &mut b)?;
+            self.pause()?
+        };
         if now != want {
             return Err(Error::InvalidValue {
                 iface: self.name().to_string(),

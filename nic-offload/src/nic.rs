@@ -24,6 +24,8 @@ pub struct Nic {
     netns: Option<NetNs>,
     driver: OnceLock<String>,
     pub(crate) feature_names: OnceLock<std::sync::Arc<[String]>>,
+    pub(crate) prefer: crate::ethnl::Backend,
+    pub(crate) nl: OnceLock<crate::ethnl::EthtoolNl>,
 }
 
 /// What `ETHTOOL_GET_TS_INFO` says a device can timestamp.
@@ -219,6 +221,8 @@ impl Nic {
             netns,
             driver: OnceLock::new(),
             feature_names: OnceLock::new(),
+            prefer: crate::ethnl::Backend::Ioctl,
+            nl: OnceLock::new(),
         })
     }
 
@@ -323,6 +327,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the kernel does not answer for the device.
     #[doc(alias = "ETHTOOL_GET_TS_INFO")]
     pub fn timestamping(&self) -> Result<TimestampingInfo> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Timestamping) {
+            return nl.timestamping(self.name().as_str()).map(|t| t.info);
+        }
         let mut b = proto::command(cmd::GET_TS_INFO, 44);
         self.ethtool("ETHTOOL_GET_TS_INFO", &mut b)?;
         Ok(TimestampingInfo::decode(&b))

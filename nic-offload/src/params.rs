@@ -265,6 +265,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the driver has no coalescing settings.
     #[doc(alias = "ETHTOOL_GCOALESCE")]
     pub fn coalesce(&self) -> Result<Coalesce> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Coalesce) {
+            return nl.coalesce(self.name().as_str()).map(|c| c.coalesce);
+        }
         let mut b = proto::command(cmd::GCOALESCE, proto::COALESCE_LEN);
         self.ethtool("ETHTOOL_GCOALESCE", &mut b)?;
         Ok(Coalesce::decode(&b))
@@ -282,6 +285,10 @@ impl Nic {
     /// values.
     #[doc(alias = "ETHTOOL_SCOALESCE")]
     pub fn set_coalesce(&self, update: &CoalesceUpdate) -> Result<Ignored> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::SetCoalesce) {
+            let now = nl.set_coalesce(self.name().as_str(), update)?;
+            return Ok(ignored(&update.named(), &now.coalesce.fields()));
+        }
         let current = self.coalesce()?;
         let mut b = update.over(&current).encode(cmd::SCOALESCE);
         self.ethtool("ETHTOOL_SCOALESCE", &mut b)?;
@@ -367,6 +374,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the driver has no rings to size.
     #[doc(alias = "ETHTOOL_GRINGPARAM")]
     pub fn rings(&self) -> Result<Rings> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Rings) {
+            return nl.rings(self.name().as_str()).map(|r| r.rings);
+        }
         let mut b = proto::command(cmd::GRINGPARAM, proto::RINGPARAM_LEN);
         self.ethtool("ETHTOOL_GRINGPARAM", &mut b)?;
         Ok(Rings::decode(&b))
@@ -387,6 +397,12 @@ impl Nic {
             reason,
             source: None,
         })?;
+        if let Some(nl) = self.via_netlink(crate::NicOp::SetRings) {
+            let mut u = crate::ethnl::NlRingsUpdate::new();
+            u.rings = *update;
+            let now = nl.set_rings(self.name().as_str(), &u)?;
+            return Ok(ignored(&update.named(), &now.rings.fields()));
+        }
         let mut b = new.encode(cmd::SRINGPARAM);
         self.ethtool("ETHTOOL_SRINGPARAM", &mut b)?;
         Ok(ignored(&update.named(), &self.rings()?.fields()))
@@ -399,6 +415,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the driver has no channel settings.
     #[doc(alias = "ETHTOOL_GCHANNELS")]
     pub fn channels(&self) -> Result<Channels> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Channels) {
+            return nl.channels(self.name().as_str());
+        }
         let mut b = proto::command(cmd::GCHANNELS, proto::CHANNELS_LEN);
         self.ethtool("ETHTOOL_GCHANNELS", &mut b)?;
         Ok(Channels::decode(&b))
@@ -448,6 +467,10 @@ impl Nic {
             return Err(bad(format!(
                 "{rx} RX queues, but the RSS indirection table sends traffic to queue {top}: spread it over fewer queues first (set_rss, ethtool -X)"
             )));
+        }
+        if let Some(nl) = self.via_netlink(crate::NicOp::SetChannels) {
+            let now = nl.set_channels(self.name().as_str(), update)?;
+            return Ok(ignored(&update.named(), &now.fields()));
         }
         let mut b = new.encode(cmd::SCHANNELS);
         self.ethtool("ETHTOOL_SCHANNELS", &mut b)?;

@@ -359,6 +359,9 @@ impl Nic {
     /// [`Error::Unsupported`] when the device has no RSS.
     #[doc(alias = "ETHTOOL_GRSSH")]
     pub fn rss(&self) -> Result<Rss> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::Rss) {
+            return nl.rss(self.name().as_str());
+        }
         let mut sizes = proto::rxfh(cmd::GRSSH, 0, 0);
         match self.ethtool("ETHTOOL_GRSSH", &mut sizes) {
             Ok(_) => {

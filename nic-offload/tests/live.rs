@@ -586,3 +586,63 @@ fn ok_in(ns: &TestNs, args: &[&str]) -> String {
     assert!(ok, "ethtool {args:?}: {text}");
     text
 }
+
+#[test]
+fn a_nic_preferring_netlink_uses_it_where_the_kernel_has_it() {
+    if !require_root("a_nic_preferring_netlink_uses_it_where_the_kernel_has_it") {
+        return;
+    }
+    use nettune_nic::ethnl::Backend;
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4");
+    ns.add_tap("tap0");
+    let ioctl = Nic::open_in(ns.netns(), "v0").expect("open");
+    let nl = Nic::open_in(ns.netns(), "v0")
+        .expect("open")
+        .prefer(Backend::Netlink);
+    for op in [
+        NicOp::Channels,
+        NicOp::SetChannels,
+        NicOp::Features,
+        NicOp::Rings,
+    ] {
+        assert_eq!(nl.backend_for(op), Backend::Netlink, "{op:?}");
+        assert_eq!(ioctl.backend_for(op), Backend::Ioctl, "{op:?}");
+    }
+    for op in [
+        NicOp::DriverStats,
+        NicOp::Rules,
+        NicOp::SetOffloads,
+        NicOp::QueueCoalesce,
+    ] {
+        assert_eq!(
+            nl.backend_for(op),
+            Backend::Ioctl,
+            "{op:?}: only the ioctl has it"
+        );
+    }
+    assert_eq!(nl.features().expect("nl"), ioctl.features().expect("ioctl"));
+    assert_eq!(nl.channels().expect("nl"), ioctl.channels().expect("ioctl"));
+    let mut u = ChannelsUpdate::new();
+    u.tx = Some(2);
+    assert!(nl.set_channels(&u).expect("set").is_empty());
+    assert_eq!(ioctl.channels().expect("ioctl").tx, 2);
+    // The refusal shows the path: the kernel's netlink words, or the ioctl's errno.
+    let tap_nl = Nic::open_in(ns.netns(), "tap0")
+        .expect("open")
+        .prefer(Backend::Netlink);
+    let tap_ioctl = Nic::open_in(ns.netns(), "tap0").expect("open");
+    let mut c = CoalesceUpdate::new();
+    c.rx_usecs = Some(9);
+    let by_nl = tap_nl.set_coalesce(&c).expect_err("tap has no rx-usecs");
+    assert!(
+        matches!(&by_nl, Error::Netlink { source, .. }
+            if source.ext_msg().is_some_and(|m| m.contains("unsupported parameter"))),
+        "{by_nl:?}"
+    );
+    let by_ioctl = tap_ioctl.set_coalesce(&c).expect_err("tap has no rx-usecs");
+    assert!(
+        by_ioctl.is_unsupported() && by_ioctl.to_string().contains("tun driver"),
+        "{by_ioctl}"
+    );
+}

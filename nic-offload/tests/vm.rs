@@ -169,12 +169,15 @@ fn parse_flow_hash(text: &str) -> Rxh {
 }
 
 fn every_read_agrees_with_ethtool() {
-    for (name, driver) in [("eth0", "virtio_net"), ("eth1", "igb"), ("lo", "")] {
-        let nic = Nic::open(name).expect("open");
-        if !driver.is_empty() {
-            assert_eq!(nic.driver_info().expect("driver info").driver, driver);
+    for backend in [ethnl::Backend::Ioctl, ethnl::Backend::Netlink] {
+        for (name, driver) in [("eth0", "virtio_net"), ("eth1", "igb"), ("lo", "")] {
+            let nic = Nic::open(name).expect("open").prefer(backend);
+            assert_eq!(nic.backend_for(NicOp::Rings), backend);
+            if !driver.is_empty() {
+                assert_eq!(nic.driver_info().expect("driver info").driver, driver);
+            }
+            assert_reads_agree_with_ethtool(&nic);
         }
-        assert_reads_agree_with_ethtool(&nic);
     }
 }
 
@@ -293,8 +296,8 @@ fn virtio_flow_hash_fields() {
 }
 
 /// Rings set through us read back by ethtool and by the netlink backend.
-fn rings_both_ways(name: &str, rx: u32, tx: u32) {
-    let nic = Nic::open(name).expect("open");
+fn rings_both_ways(name: &str, rx: u32, tx: u32, backend: ethnl::Backend) {
+    let nic = Nic::open(name).expect("open").prefer(backend);
     let nl = EthtoolNl::open().expect("ethtool netlink");
     let mut u = RingsUpdate::new();
     u.rx = Some(rx);
@@ -324,13 +327,16 @@ fn virtio_rings() {
         (256, 256),
         "qemu's default queue size"
     );
-    rings_both_ways("eth0", 128, 256);
-    rings_both_ways("eth0", 256, 256);
+    rings_both_ways("eth0", 128, 256, ethnl::Backend::Ioctl);
+    rings_both_ways("eth0", 256, 256, ethnl::Backend::Ioctl);
+    rings_both_ways("eth0", 64, 256, ethnl::Backend::Netlink);
+    rings_both_ways("eth0", 256, 256, ethnl::Backend::Netlink);
 }
 
 fn igb_rings_and_coalescing() {
     let nic = nic("eth1", "igb");
-    rings_both_ways("eth1", 512, 1024);
+    rings_both_ways("eth1", 512, 1024, ethnl::Backend::Ioctl);
+    rings_both_ways("eth1", 256, 512, ethnl::Backend::Netlink);
     let mut c = CoalesceUpdate::new();
     c.rx_usecs = Some(50);
     assert!(nic.set_coalesce(&c).expect("set coalesce").is_empty());
