@@ -755,8 +755,52 @@ fn nic_netlink(plan: Plan) {
             },
             ["-c", "tap0"],
         );
+        // Features: STRSET once per handle, then one FEATURES_GET, against GFEATURES.
+        pair(
+            "features",
+            &mut || {
+                black_box(nl.features("v0").ok());
+            },
+            &mut || {
+                black_box(veth.features().ok());
+            },
+            ["-k", "v0"],
+        );
     })
     .expect("in the namespace");
+    // Rings: veth and tap have none, so a host device that has them is read (read-only).
+    let host_nl = EthtoolNl::open().expect("ethtool netlink");
+    let with_rings = Nic::list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| Nic::open(n.as_str()).ok())
+        .find(|n| n.rings().is_ok());
+    let Some(dev) = with_rings else {
+        eprintln!("nic_rings_read: no device of this host has rings, not measured");
+        return;
+    };
+    let name = dev.name().to_string();
+    compare(
+        "nic_rings_read/netlink-vs-ioctl",
+        plan,
+        &mut || {
+            black_box(host_nl.rings(&name).ok());
+        },
+        &mut || {
+            black_box(dev.rings().ok());
+        },
+    );
+    compare(
+        "nic_rings_read/netlink-vs-ethtool",
+        Plan {
+            rounds: plan.rounds,
+            batch: 5,
+        },
+        &mut || {
+            black_box(host_nl.rings(&name).ok());
+        },
+        &mut || run_quiet("ethtool", &["-g", &name]),
+    );
 }
 
 /// `n` UDP entries for the conntrack benchmarks; every other one has mark 1.
