@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::ifname::IfName;
+use crate::link::Pause;
 use crate::nic::Nic;
 use crate::params::{Channels, Coalesce, Rings};
 use crate::proto::cmd;
@@ -31,6 +32,12 @@ pub struct NicSnapshot {
     pub flow_hash: Vec<(FlowType, Rxh)>,
     /// RPS/XPS/IRQ steering.
     pub steering: Option<Steering>,
+    /// Pause frame use (absent from snapshots taken before it was kept).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub pause: Option<Pause>,
+    /// The driver's private flags.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub private_flags: Vec<(String, bool)>,
 }
 
 /// `Ok(Some)`, `Ok(None)` when unsupported, or the error.
@@ -43,7 +50,8 @@ fn optional<T>(r: Result<T>) -> Result<Option<T>> {
 }
 
 impl Nic {
-    /// Reads features, coalescing, rings, channels, RSS, flow hashing and steering.
+    /// Reads features, coalescing, rings, channels, RSS, flow hashing, steering, pause and
+    /// private flags.
     ///
     /// # Errors
     ///
@@ -72,11 +80,14 @@ impl Nic {
             rss: optional(self.rss())?,
             flow_hash,
             steering: optional(self.steering())?,
+            pause: optional(self.pause())?,
+            private_flags: optional(self.private_flags())?.unwrap_or_default(),
         })
     }
 
     /// Puts a snapshot back: channels first (RSS depends on the queue count), then the
-    /// requested features, coalescing, rings, RSS, flow hashing and steering. Parts that
+    /// requested features, coalescing, rings, RSS, flow hashing, steering, pause and
+    /// private flags. Parts that
     /// already match are not written. Needs `CAP_NET_ADMIN` (and root for sysfs).
     ///
     /// # Errors
@@ -176,6 +187,34 @@ impl Nic {
                         return Ok(false);
                     }
                     self.set_flow_hash(*flow, *fields).map(|()| true)
+                }),
+            );
+        }
+        if let Some(want) = snap.pause {
+            step(
+                "pause",
+                self.pause().and_then(|now| {
+                    if now == want {
+                        return Ok(false);
+                    }
+                    self.set_pause(want).map(|_| true)
+                }),
+            );
+        }
+        if !snap.private_flags.is_empty() {
+            step(
+                "private flags",
+                self.private_flags().and_then(|now| {
+                    let differ: Vec<(&str, bool)> = snap
+                        .private_flags
+                        .iter()
+                        .filter(|(name, on)| now.iter().any(|(n, v)| n == name && v != on))
+                        .map(|(name, on)| (name.as_str(), *on))
+                        .collect();
+                    if differ.is_empty() {
+                        return Ok(false);
+                    }
+                    self.set_private_flags(&differ).map(|_| true)
                 }),
             );
         }

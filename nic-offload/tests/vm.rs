@@ -18,31 +18,30 @@ use testkit::{TestNs, require_root};
 
 type Check = fn();
 
+/// `(name, check)` for each check function named.
+macro_rules! checks {
+    ($($check:ident),* $(,)?) => {
+        &[$((stringify!($check), $check as Check)),*]
+    };
+}
+
 /// The checks, run in this order inside the guest.
-const CHECKS: &[(&str, Check)] = &[
-    (
-        "every_read_agrees_with_ethtool",
-        every_read_agrees_with_ethtool,
-    ),
-    ("virtio_channels_both_ways", virtio_channels_both_ways),
-    ("virtio_rss_table_and_key", virtio_rss_table_and_key),
-    ("virtio_flow_hash_fields", virtio_flow_hash_fields),
-    ("virtio_rings", virtio_rings),
-    ("igb_rings_and_coalescing", igb_rings_and_coalescing),
-    ("igb_rss_and_flow_hash", igb_rss_and_flow_hash),
-    ("driver_stats_agree", driver_stats_agree),
-    ("igb_private_flags_both_ways", igb_private_flags_both_ways),
-    ("link_settings_both_ways", link_settings_both_ways),
-    ("igb_pause_both_ways", igb_pause_both_ways),
-    ("per_queue_coalescing", per_queue_coalescing),
-    (
-        "ntuple_rules_as_the_drivers_allow",
-        ntuple_rules_as_the_drivers_allow,
-    ),
-    (
-        "netlink_agrees_on_real_drivers",
-        netlink_agrees_on_real_drivers,
-    ),
+const CHECKS: &[(&str, Check)] = checks![
+    every_read_agrees_with_ethtool,
+    virtio_channels_both_ways,
+    virtio_rss_table_and_key,
+    virtio_flow_hash_fields,
+    virtio_rings,
+    igb_rings_and_coalescing,
+    igb_rss_and_flow_hash,
+    driver_stats_agree,
+    igb_private_flags_both_ways,
+    link_settings_both_ways,
+    igb_pause_both_ways,
+    per_queue_coalescing,
+    ntuple_rules_as_the_drivers_allow,
+    netlink_agrees_on_real_drivers,
+    snapshot_restores_real_drivers,
 ];
 
 fn main() {
@@ -722,4 +721,32 @@ fn netlink_agrees_on_real_drivers() {
 
 fn nic_rings_rx(name: &str) -> u32 {
     Nic::open(name).expect("open").rings().expect("rings").rx
+}
+
+/// A snapshot, changes by ethtool to every part it covers, and a restore: everything reads
+/// back as it was, by us and by ethtool.
+fn snapshot_restores_real_drivers() {
+    for name in ["eth0", "eth1"] {
+        let nic = Nic::open(name).expect("open");
+        let before = nic.snapshot().expect("snapshot");
+        let ethtool_before = [ok(&["-g", name]), ok(&["-l", name]), ok(&["-x", name])];
+        ok(&["-G", name, "rx", "128"]);
+        ok(&["-X", name, "equal", "1"]);
+        ok(&["-N", name, "rx-flow-hash", "udp4", "sd"]);
+        if name == "eth1" {
+            assert!(before.pause.is_some() && !before.private_flags.is_empty());
+            ok(&["-A", name, "autoneg", "off", "rx", "off", "tx", "off"]);
+            ok(&["--set-priv-flags", name, "legacy-rx", "on"]);
+            ok(&["-C", name, "rx-usecs", "100"]);
+        } else {
+            ok(&["-L", name, "combined", "2"]);
+        }
+        assert_ne!(nic.snapshot().expect("changed"), before, "{name}");
+        nic.restore(&before).expect("restore");
+        assert_eq!(nic.snapshot().expect("after"), before, "{name}");
+        let ethtool_after = [ok(&["-g", name]), ok(&["-l", name]), ok(&["-x", name])];
+        assert_eq!(ethtool_after, ethtool_before, "{name}");
+        // Nothing differs, so a second restore writes nothing.
+        nic.restore(&before).expect("restore again");
+    }
 }

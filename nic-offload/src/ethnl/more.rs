@@ -247,7 +247,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`].
+    /// [`crate::Error::Netlink`].
     pub fn features(&self, iface: &str) -> Result<Features> {
         const OP: &str = "features (netlink)";
         let names = match self.feature_names.get() {
@@ -288,7 +288,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] (`EOPNOTSUPP` for a driver without pause settings).
+    /// [`crate::Error::Netlink`] (`EOPNOTSUPP` for a driver without pause settings).
     pub fn pause(&self, iface: &str) -> Result<NlPause> {
         self.get_with(
             iface,
@@ -324,7 +324,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] with the kernel's extended ACK.
+    /// [`crate::Error::Netlink`] with the kernel's extended ACK.
     pub fn set_pause(&self, iface: &str, want: Pause) -> Result<NlPause> {
         self.set(iface, "set pause (netlink)", msg::PAUSE_SET, |m| {
             m.u8(2, u8::from(want.autoneg));
@@ -339,7 +339,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`].
+    /// [`crate::Error::Netlink`].
     pub fn timestamping(&self, iface: &str) -> Result<NlTsInfo> {
         self.get_with(
             iface,
@@ -388,7 +388,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] (`EOPNOTSUPP` without RSS).
+    /// [`crate::Error::Netlink`] (`EOPNOTSUPP` without RSS).
     pub fn rss(&self, iface: &str) -> Result<Rss> {
         self.get_with(
             iface,
@@ -434,7 +434,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`].
+    /// [`crate::Error::Netlink`].
     pub fn std_stats(&self, iface: &str) -> Result<Vec<StatsGroup>> {
         let raw = self.request(
             iface,
@@ -504,7 +504,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] with the kernel's extended ACK (above a maximum, fewer queues
+    /// [`crate::Error::Netlink`] with the kernel's extended ACK (above a maximum, fewer queues
     /// than RSS uses).
     pub fn set_channels(&self, iface: &str, update: &ChannelsUpdate) -> Result<Channels> {
         let named = update.named();
@@ -528,7 +528,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] with the kernel's extended ACK (a parameter the driver does not
+    /// [`crate::Error::Netlink`] with the kernel's extended ACK (a parameter the driver does not
     /// support is refused by name).
     pub fn set_rings(&self, iface: &str, update: &NlRingsUpdate) -> Result<NlRings> {
         let named = update.rings.named();
@@ -574,7 +574,7 @@ impl EthtoolNl {
     ///
     /// # Errors
     ///
-    /// [`Error::Netlink`] with the kernel's extended ACK.
+    /// [`crate::Error::Netlink`] with the kernel's extended ACK.
     pub fn set_coalesce(&self, iface: &str, update: &CoalesceUpdate) -> Result<NlCoalesce> {
         let order: Vec<&'static str> = Coalesce::default()
             .fields()
