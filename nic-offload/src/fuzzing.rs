@@ -23,4 +23,22 @@ pub fn ethtool_replies(b: &[u8]) {
     assert_eq!(Rings::decode(&r.encode(cmd::SRINGPARAM)), r);
     let ch = Channels::decode(b);
     assert_eq!(Channels::decode(&ch.encode(cmd::SCHANNELS)), ch);
+    // An n-tuple rule: what decodes encodes back to the same rule.
+    let rule = crate::ntuple::decode_rule(b);
+    if !matches!(rule.matches.flow, crate::RuleFlow::Other(_)) {
+        let again = crate::ntuple::decode_rule(&crate::ntuple::encode_rule(
+            cmd::SRXCLSRLINS,
+            &rule.matches,
+            rule.action,
+            rule.location,
+        ));
+        assert_eq!(
+            (again.matches, again.action, again.location),
+            (rule.matches, rule.action, rule.location)
+        );
+    }
+    let nwords = usize::from(b.get(15).copied().unwrap_or(0) % 8);
+    let _ = crate::link::decode_link(b, nwords, names);
+    // The same bytes as an ethtool netlink reply or notification.
+    crate::ethnl::fuzz_replies(b);
 }

@@ -186,7 +186,7 @@ fn mask_names(words: &[u32], names: &[String]) -> Vec<String> {
 }
 
 /// Decodes an `ETHTOOL_GLINKSETTINGS` reply with `nwords` words per mask.
-fn decode_link(b: &[u8], nwords: usize, names: Vec<String>) -> LinkSettings {
+pub(crate) fn decode_link(b: &[u8], nwords: usize, names: Vec<String>) -> LinkSettings {
     let words = |k: usize| -> Vec<u32> {
         (0..nwords)
             .map(|i| proto::get32(b, LINK_HEADER + (k * nwords + i) * 4))

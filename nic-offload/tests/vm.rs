@@ -652,6 +652,11 @@ fn netlink_agrees_on_real_drivers() {
             "{name}"
         );
     }
+    // Neither driver creates additional RSS contexts: context 1 is refused by both.
+    let e = nl.rss_context("eth0", 1).expect_err("no context 1");
+    assert!(matches!(e, Error::Netlink { .. }), "{e:?}");
+    let (done, text) = ethtool(None, &["-x", "eth0", "context", "1"]);
+    assert!(!done || !text.contains("indirection table"), "{text}");
     // igb stamps in hardware: both interfaces say so, as ethtool -T does.
     let igb = nl.timestamping("eth1").expect("tsinfo").info;
     assert!(igb.has_hardware() && igb.phc_index.is_some(), "{igb:?}");

@@ -3,8 +3,8 @@
 //! - reads: features (compact bitsets; names from `STRSET_GET`), rings with the
 //!   netlink-only `rx-buf-len`, `tcp-data-split`, `cqe-size`, `tx-push`, `rx-push`,
 //!   `tx-push-buf-len`, `hds-thresh`; channels; coalescing with CQE mode and TX
-//!   aggregation; pause with its frame counters; timestamping info with its counters; RSS
-//!   (6.2+); the standard statistics groups (`eth-phy`, `eth-mac`, `eth-ctrl`, `rmon`);
+//!   aggregation and the DIM profiles; pause with its frame counters; timestamping info with
+//!   its counters; RSS of the default and of additional contexts (6.2+); the standard statistics groups (`eth-phy`, `eth-mac`, `eth-ctrl`, `rmon`);
 //! - writes that name only the attributes asked for: channels, rings (the netlink-only
 //!   fields too), coalescing, pause;
 //! - [`EthtoolNl::monitor`]: notifications of changes made by anyone (`ethtool --monitor`).
@@ -129,6 +129,10 @@ mod coalesce {
     pub(super) const TX_AGGR_MAX_BYTES: u16 = 26;
     pub(super) const TX_AGGR_MAX_FRAMES: u16 = 27;
     pub(super) const TX_AGGR_TIME_USECS: u16 = 28;
+    pub(super) const RX_PROFILE: u16 = 29;
+    pub(super) const TX_PROFILE: u16 = 30;
+    /// `ETHTOOL_A_PROFILE_IRQ_MODERATION`, and its `USEC`, `PKTS`, `COMPS`.
+    pub(super) const PROFILE_IRQ_MODERATION: u16 = 1;
 }
 
 /// Whether the NIC splits TCP headers from payload into separate buffers
@@ -192,7 +196,7 @@ pub struct NlRings {
 }
 
 /// Coalescing as netlink reports it: the ioctl's fields and what only netlink carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct NlCoalesce {
@@ -204,6 +208,46 @@ pub struct NlCoalesce {
     pub cqe_mode_tx: Option<bool>,
     /// TX aggregation: bytes, frames and time (µs).
     pub tx_aggr: Option<(u32, u32, u32)>,
+    /// The RX DIM (dynamic interrupt moderation) profile, from the least to the most
+    /// moderated level, when the driver exposes it.
+    pub rx_profile: Option<Vec<DimLevel>>,
+    /// The TX DIM profile.
+    pub tx_profile: Option<Vec<DimLevel>>,
+}
+
+/// One level of a DIM profile: what adaptive coalescing moves to at that load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct DimLevel {
+    /// Interrupt delay, µs.
+    pub usec: Option<u32>,
+    /// Packets per interrupt.
+    pub pkts: Option<u32>,
+    /// Completions per interrupt.
+    pub comps: Option<u32>,
+}
+
+/// A `*_PROFILE` nest: its `IRQ_MODERATION` entries, in order.
+fn decode_profile(a: &Attr<'_>) -> std::result::Result<Vec<DimLevel>, proto::DecodeError> {
+    let mut out = Vec::new();
+    a.walk(|level| {
+        if level.ty == coalesce::PROFILE_IRQ_MODERATION {
+            let mut l = DimLevel::default();
+            level.walk(|f| {
+                match f.ty {
+                    1 => l.usec = Some(f.u32()?),
+                    2 => l.pkts = Some(f.u32()?),
+                    3 => l.comps = Some(f.u32()?),
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            out.push(l);
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// A handle on the ethtool netlink family of one namespace.
@@ -377,6 +421,18 @@ impl EthtoolNl {
     }
 }
 
+/// Runs every netlink reply decoder on each message of `b` (the fuzz target's entry).
+#[cfg(fuzzing)]
+pub(crate) fn fuzz_replies(b: &[u8]) {
+    for m in proto::messages(b).flatten() {
+        let _ = decode_rings(&m);
+        let _ = decode_channels(&m);
+        let _ = decode_coalesce(&m);
+        let _ = monitor::decode(&m);
+        let _ = walk(&m, |a| more::decode_bitset(&a).map(drop));
+    }
+}
+
 /// The request header nest `ty`: the device's name and, when not 0, `ETHTOOL_FLAG_*`.
 fn header(m: &mut MsgBuilder, ty: u16, iface: &str, flags: u32) {
     m.nest(ty, |m| {
@@ -477,6 +533,8 @@ pub(crate) fn decode_coalesce(
             coalesce::TX_AGGR_MAX_BYTES => aggr[0] = Some(a.u32()?),
             coalesce::TX_AGGR_MAX_FRAMES => aggr[1] = Some(a.u32()?),
             coalesce::TX_AGGR_TIME_USECS => aggr[2] = Some(a.u32()?),
+            coalesce::RX_PROFILE => out.rx_profile = Some(decode_profile(&a)?),
+            coalesce::TX_PROFILE => out.tx_profile = Some(decode_profile(&a)?),
             _ => {}
         }
         Ok(())
@@ -554,6 +612,28 @@ mod tests {
             (8, 16, 1, 3)
         );
         assert_eq!((c.cqe_mode_rx, c.cqe_mode_tx), (Some(true), None));
+        assert_eq!((c.rx_profile, c.tx_profile), (None, None));
+    }
+
+    #[test]
+    fn dim_profiles_decode_level_by_level() {
+        let b = reply(|m| {
+            m.nest(coalesce::RX_PROFILE, |m| {
+                for (usec, pkts) in [(1, 256), (8, 128), (64, 64)] {
+                    m.nest(coalesce::PROFILE_IRQ_MODERATION, |m| {
+                        m.u32(1, usec).u32(2, pkts);
+                    });
+                }
+            });
+        });
+        let c = decode_coalesce(&first(&b)).expect("decode");
+        let rx = c.rx_profile.expect("rx profile");
+        assert_eq!(rx.len(), 3);
+        assert_eq!(
+            (rx[1].usec, rx[1].pkts, rx[1].comps),
+            (Some(8), Some(128), None)
+        );
+        assert_eq!(c.tx_profile, None);
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl AsFd for Monitor {
 
 const OP: &str = "monitor (netlink)";
 
-fn decode(m: &Message<'_>) -> std::result::Result<Notice, proto::DecodeError> {
+pub(super) fn decode(m: &Message<'_>) -> std::result::Result<Notice, proto::DecodeError> {
     let cmd = m.payload.first().copied().unwrap_or(0);
     let (mut iface, mut ifindex) = (String::new(), 0);
     walk(m, |a| {

@@ -33,7 +33,7 @@ const MAX_BITS: u32 = 1 << 16;
 
 /// A bitset attribute as 32-bit words: the value bits (compact `VALUE`, or the listed bits
 /// of a verbose one). Bits past `SIZE` are dropped.
-fn decode_bitset(a: &Attr<'_>) -> std::result::Result<Vec<u32>, proto::DecodeError> {
+pub(super) fn decode_bitset(a: &Attr<'_>) -> std::result::Result<Vec<u32>, proto::DecodeError> {
     let mut size = 0u32;
     let mut value: Option<Vec<u32>> = None;
     let mut listed: Vec<u32> = Vec::new();
@@ -390,12 +390,30 @@ impl EthtoolNl {
     ///
     /// [`crate::Error::Netlink`] (`EOPNOTSUPP` without RSS).
     pub fn rss(&self, iface: &str) -> Result<Rss> {
+        self.rss_of(iface, None)
+    }
+
+    /// The indirection table, key and hash function of additional RSS context `context`
+    /// (`ethtool -x IF context N`; contexts are created with `ethtool -X IF context new`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Netlink`] (`ENOENT` for a context the device does not have).
+    pub fn rss_context(&self, iface: &str, context: u32) -> Result<Rss> {
+        self.rss_of(iface, Some(context))
+    }
+
+    fn rss_of(&self, iface: &str, context: Option<u32>) -> Result<Rss> {
         self.get_with(
             iface,
             "rss (netlink)",
             msg::RSS_GET,
             0,
-            |_| {},
+            |m| {
+                if let Some(c) = context {
+                    m.u32(2, c);
+                }
+            },
             |reply| {
                 let mut out = Rss {
                     indirection: Vec::new(),
