@@ -61,3 +61,8 @@ pub use rss::{FlowType, Indirection, Rss, RssUpdate, Rxh};
 pub use snapshot::NicSnapshot;
 pub use stats::DriverStats;
 pub use steering::{CpuSet, Irq, RxQueue, Steering, TxQueue};
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;

@@ -306,6 +306,15 @@ impl Nic {
         if update.autoneg.is_some_and(|a| a != now.autoneg) {
             stayed.push("autoneg".to_owned());
         }
+        // A forced speed or duplex shows once auto-negotiation is off (and the link up).
+        if !now.autoneg && now.speed.is_some() {
+            if let Some(speed) = update.speed.filter(|s| Some(*s) != now.speed) {
+                stayed.push(format!("speed {speed} (reads {:?})", now.speed));
+            }
+            if let Some(d) = update.duplex.filter(|d| *d != now.duplex) {
+                stayed.push(format!("duplex {d:?} (reads {:?})", now.duplex));
+            }
+        }
         if let Some(modes) = &update.advertise {
             let mut want: Vec<&String> = modes.iter().filter(|m| is_speed(m)).collect();
             want.sort();

@@ -7,8 +7,9 @@
 //! command line and `ethtool -n` show the inverse: the ignored bits.)
 //!
 //! A rule is checked before the call (fields that belong to its flow type, one address
-//! family, a queue the device has), and read back after it: a driver that stored something
-//! else than was asked is reported, and the rule it stored is deleted again.
+//! family, a queue the device has), and read back after it: a driver that stored another
+//! flow type or action than was asked is reported, and the rule it stored is deleted
+//! again. (Drivers may normalise masks; [`Nic::rule`] shows what they keep.)
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -596,8 +597,8 @@ impl Nic {
     /// Before the call: the match is checked against its flow type, the queue against the
     /// device's RX rings and a fixed location against the table. `Any`/`First`/`Last` on a
     /// driver that does not place rules itself take the first (or last) free slot, as
-    /// `ethtool` does. After the call the rule is read back; one that differs is deleted
-    /// and reported.
+    /// `ethtool` does. After the call the rule is read back; one of another flow type or
+    /// action is deleted and reported.
     ///
     /// # Errors
     ///
@@ -665,8 +666,10 @@ impl Nic {
         let mut b = encode_rule(cmd::SRXCLSRLINS, matches, action, loc);
         self.ethtool(OP, &mut b)?;
         let at = proto::get32(&b, LOCATION);
+        // Drivers may normalise masks; a rule of another flow type or action is not the
+        // rule asked for.
         let stored = self.rule(at)?;
-        if stored.matches != *matches || stored.action != action {
+        if stored.matches.flow != matches.flow || stored.action != action {
             let _ = self.delete_rule(at);
             return Err(here(invalid(format!(
                 "the driver stored {stored:?} at {at} (deleted again)"
