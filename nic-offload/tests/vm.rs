@@ -42,6 +42,7 @@ const CHECKS: &[(&str, Check)] = checks![
     ntuple_rules_as_the_drivers_allow,
     netlink_agrees_on_real_drivers,
     snapshot_restores_real_drivers,
+    netlink_rss_and_flow_hash_by_kernel,
 ];
 
 fn main() {
@@ -56,38 +57,43 @@ fn host() {
     if !require_root(NAME) {
         return;
     }
-    let Some(kit) = Kit::find(NAME) else {
+    let kits = Kit::all(NAME);
+    if kits.is_empty() {
         return;
-    };
+    }
     let exe = std::env::current_exe().expect("current_exe");
-    let ns = TestNs::new();
-    let boot = Vm::new(&kit, exe)
-        .timeout(Duration::from_secs(900))
-        .boot(&ns);
-    let guest_lines: Vec<&str> = boot
-        .console
-        .lines()
-        .filter(|l| !l.starts_with('['))
-        .collect();
-    println!("{}", guest_lines.join("\n"));
-    println!(
-        "vm: kernel {} under {} booted, ran {} checks and powered off in {:.1?}",
-        kit.release,
-        boot.accel,
-        CHECKS.len(),
-        boot.elapsed
-    );
-    let missing: Vec<&str> = CHECKS
-        .iter()
-        .map(|(name, _)| *name)
-        .filter(|name| !boot.console.contains(&format!("CHECK {name} ok")))
-        .collect();
-    assert!(
-        missing.is_empty() && boot.exit == Some(0),
-        "{NAME}: checks not passed in the guest: {missing:?} (exit {:?}); console:\n{}",
-        boot.exit,
-        boot.console
-    );
+    for kit in &kits {
+        let ns = TestNs::new();
+        let boot = Vm::new(kit, &exe)
+            .timeout(Duration::from_secs(900))
+            .boot(&ns);
+        let guest_lines: Vec<&str> = boot
+            .console
+            .lines()
+            .filter(|l| !l.starts_with('['))
+            .collect();
+        println!("{}", guest_lines.join("\n"));
+        println!(
+            "vm: kernel {} ({}) under {} booted, ran {} checks and powered off in {:.1?}",
+            kit.release,
+            kit.suite,
+            boot.accel,
+            CHECKS.len(),
+            boot.elapsed
+        );
+        let missing: Vec<&str> = CHECKS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !boot.console.contains(&format!("CHECK {name} ok")))
+            .collect();
+        assert!(
+            missing.is_empty() && boot.exit == Some(0),
+            "{NAME}: on {}, checks not passed in the guest: {missing:?} (exit {:?}); console:\n{}",
+            kit.release,
+            boot.exit,
+            boot.console
+        );
+    }
     println!("test {NAME} ... ok");
 }
 
@@ -754,4 +760,99 @@ fn snapshot_restores_real_drivers() {
         // Nothing differs, so a second restore writes nothing.
         nic.restore(&before).expect("restore again");
     }
+}
+
+/// The guest kernel's (major, minor).
+fn kernel() -> (u32, u32) {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let mut n = r
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|x| x.parse().ok());
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+/// RSS and flow hashing over netlink: set and read on 6.17+ (read back by the ioctl and
+/// ethtool), refused before.
+fn netlink_rss_and_flow_hash_by_kernel() {
+    let nl = EthtoolNl::open().expect("ethtool netlink");
+    let nic = nic("eth0", "virtio_net");
+    if kernel() < (6, 17) {
+        let e = nl
+            .flow_hash("eth0")
+            .expect_err("no flow hashing over netlink");
+        assert!(e.is_unsupported() && e.to_string().contains("6.17"), "{e}");
+        let e = nl
+            .set_rss("eth0", &RssUpdate::default())
+            .expect_err("no RSS_SET before 6.17");
+        assert!(e.is_unsupported(), "{e}");
+        return;
+    }
+    let by_nl = nl.flow_hash("eth0").expect("flow hash");
+    println!("flow hashing over netlink: {} flow types", by_nl.len());
+    assert!(by_nl.len() >= 4, "{by_nl:?}");
+    for (flow, fields) in &by_nl {
+        if let Ok(ioctl) = nic.flow_hash(*flow) {
+            assert_eq!(*fields, ioctl, "{flow}");
+        }
+    }
+    nl.set_flow_hash("eth0", FlowType::Udp4, Rxh::IP_SRC | Rxh::IP_DST)
+        .expect("set flow hash");
+    let text = ok(&["-n", "eth0", "rx-flow-hash", "udp4"]);
+    assert_eq!(parse_flow_hash(&text), Rxh::IP_SRC | Rxh::IP_DST, "{text}");
+    nl.set_flow_hash("eth0", FlowType::Udp4, Rxh::FOUR_TUPLE)
+        .expect("set flow hash back");
+    assert_eq!(
+        nic.flow_hash(FlowType::Udp4).expect("udp4"),
+        Rxh::FOUR_TUPLE
+    );
+
+    let before = nic.rss().expect("rss");
+    let size = before.indirection.len() as u32;
+    let table = Indirection::equal(size, 3).expect("table");
+    let key: Vec<u8> = (0..before.key.len() as u8).rev().collect();
+    let now = nl
+        .set_rss(
+            "eth0",
+            &RssUpdate {
+                indirection: Some(table.clone()),
+                key: Some(key.clone()),
+                hfunc: None,
+            },
+        )
+        .expect("set rss");
+    assert_eq!(
+        (now.indirection.as_slice(), &now.key),
+        (table.entries(), &key)
+    );
+    let (t, k) = parse_x(&ok(&["-x", "eth0"]));
+    assert_eq!(
+        (t.as_slice(), &k),
+        (table.entries(), &key),
+        "ethtool reads it"
+    );
+    // A queue the device lacks: refused, with the kernel's words, and nothing changed.
+    let bad = Indirection::from_entries(vec![9; size as usize]);
+    let e = nl
+        .set_rss(
+            "eth0",
+            &RssUpdate {
+                indirection: Some(bad),
+                ..RssUpdate::default()
+            },
+        )
+        .expect_err("queue 9");
+    let Error::Netlink { source, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(source.ext_msg().is_some_and(|m| !m.is_empty()), "{e:?}");
+    assert_eq!(nic.rss().expect("rss").indirection, table.entries());
+    nl.set_rss(
+        "eth0",
+        &RssUpdate {
+            indirection: Some(Indirection::from_entries(before.indirection.clone())),
+            key: Some(before.key.clone()),
+            hfunc: None,
+        },
+    )
+    .expect("restore");
 }

@@ -17,8 +17,10 @@
 //! (a nested host whose KVM cannot run the guest is detected and the boot is redone), TCG
 //! otherwise.
 //!
-//! The kit (qemu, busybox, the kernel and its modules) is prepared by `.ci/vm-kit` into
-//! `$NETTUNE_VM_KIT` (default `/var/cache/nettune-vm`).
+//! The kit (qemu, busybox, kernels and their modules) is prepared by `.ci/vm-kit` into
+//! `$NETTUNE_VM_KIT/kernels/RELEASE` (default `/var/cache/nettune-vm`): Debian's 6.12 from
+//! bookworm-backports and 7.x from trixie-backports, so that the checks run against a
+//! kernel from before and after the ethtool changes of 6.17 and 6.18.
 
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -45,50 +47,77 @@ const MODULES: [&str; 6] = [
 /// The line the guest's init prints after the program: `NETTUNE-VM-EXIT <status>`.
 const EXIT_MARK: &str = "NETTUNE-VM-EXIT ";
 
-/// The prepared kernel, modules and tools.
+/// One prepared kernel and its modules.
 #[derive(Debug, Clone)]
 pub struct Kit {
     dir: PathBuf,
     /// The kernel release (`uname -r` in the guest).
     pub release: String,
+    /// The Debian suite it came from.
+    pub suite: String,
 }
 
 impl Kit {
-    /// The kit in `$NETTUNE_VM_KIT` or `/var/cache/nettune-vm`.
+    /// Every kernel in `$NETTUNE_VM_KIT/kernels` (default `/var/cache/nettune-vm`), oldest
+    /// release first.
     ///
-    /// Outside CI, a missing kit prints `SKIP <test>: no VM kit (run .ci/vm-kit)` and gives
-    /// `None`.
+    /// Outside CI, no kit prints `SKIP <test>: no VM kit (run .ci/vm-kit)` and gives none.
     ///
     /// # Panics
     ///
-    /// Under `CI=true` when the kit or qemu is missing: CI prepares it, and no test skips.
-    pub fn find(test: &str) -> Option<Self> {
-        let dir = std::env::var_os("NETTUNE_VM_KIT")
+    /// Under `CI=true` when there is no kernel, or qemu or busybox is missing: CI prepares
+    /// them, and no test skips.
+    pub fn all(test: &str) -> Vec<Self> {
+        let root = std::env::var_os("NETTUNE_VM_KIT")
             .map_or_else(|| PathBuf::from("/var/cache/nettune-vm"), PathBuf::from);
-        let ready = MODULES
-            .iter()
-            .all(|m| dir.join("modules").join(format!("{m}.ko")).is_file())
-            && dir.join("vmlinuz").is_file()
-            && which("qemu-system-x86_64")
-            && Path::new("/bin/busybox").is_file();
-        if !ready {
+        let mut kits: Vec<Self> = std::fs::read_dir(root.join("kernels"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|dir| {
+                dir.join("vmlinuz").is_file()
+                    && MODULES
+                        .iter()
+                        .all(|m| dir.join("modules").join(format!("{m}.ko")).is_file())
+            })
+            .map(|dir| Self {
+                release: dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                suite: std::fs::read_to_string(dir.join("suite"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                dir,
+            })
+            .collect();
+        kits.sort_by_key(|k| release_key(&k.release));
+        let tools = which("qemu-system-x86_64") && Path::new("/bin/busybox").is_file();
+        if kits.is_empty() || !tools {
             assert!(
                 !in_ci(),
                 "{test}: no VM kit in {} (or no qemu-system-x86_64 / busybox): .ci/vm-kit prepares it",
-                dir.display()
+                root.display()
             );
             println!(
                 "SKIP {test}: no VM kit in {} (run .ci/vm-kit)",
-                dir.display()
+                root.display()
             );
-            return None;
+            return Vec::new();
         }
-        let release = std::fs::read_to_string(dir.join("version"))
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        Some(Self { dir, release })
+        kits
     }
+}
+
+/// `6.12.95+deb12-amd64` as (6, 12, 95), for ordering.
+fn release_key(release: &str) -> Vec<u32> {
+    release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 /// How qemu ran the guest.

@@ -4,9 +4,10 @@
 //!   netlink-only `rx-buf-len`, `tcp-data-split`, `cqe-size`, `tx-push`, `rx-push`,
 //!   `tx-push-buf-len`, `hds-thresh`; channels; coalescing with CQE mode and TX
 //!   aggregation and the DIM profiles; pause with its frame counters; timestamping info with
-//!   its counters; RSS of the default and of additional contexts (6.2+); the standard statistics groups (`eth-phy`, `eth-mac`, `eth-ctrl`, `rmon`);
+//!   its counters; RSS of the default and of additional contexts (6.2+) and the flow-hash
+//!   fields of every flow type in one request (6.17+); the standard statistics groups (`eth-phy`, `eth-mac`, `eth-ctrl`, `rmon`);
 //! - writes that name only the attributes asked for: channels, rings (the netlink-only
-//!   fields too), coalescing, pause;
+//!   fields too), coalescing, pause, and (6.17+) the RSS table, key and flow hashing;
 //! - [`EthtoolNl::monitor`]: notifications of changes made by anyone (`ethtool --monitor`).
 //!
 //! A kernel refusal keeps its extended-ACK text and the offset of the attribute it
@@ -66,6 +67,7 @@ mod msg {
     pub(super) const TSINFO_GET: u8 = 25;
     pub(super) const STATS_GET: u8 = 32;
     pub(super) const RSS_GET: u8 = 38;
+    pub(super) const RSS_SET: u8 = 48;
 }
 
 mod monitor;

@@ -14,7 +14,7 @@ use crate::features::Features;
 use crate::link::Pause;
 use crate::nic::TimestampingInfo;
 use crate::params::{Channels, ChannelsUpdate, Coalesce, CoalesceUpdate, RingsUpdate};
-use crate::rss::Rss;
+use crate::rss::{FlowType, Rss, RssUpdate, Rxh};
 
 /// `ETHTOOL_A_BITSET_*`.
 mod bitset {
@@ -168,6 +168,49 @@ const STD_GROUPS: [&str; 4] = ["eth-phy", "eth-mac", "eth-ctrl", "rmon"];
 
 /// A stats group as the reply has it: group id, string set id, (counter index, value).
 type RawGroup = (u32, u32, Vec<(u16, u64)>);
+
+/// `ETHTOOL_A_RSS_*`.
+mod rss {
+    pub(super) const CONTEXT: u16 = 2;
+    pub(super) const HFUNC: u16 = 3;
+    pub(super) const INDIR: u16 = 4;
+    pub(super) const HKEY: u16 = 5;
+    pub(super) const FLOW_HASH: u16 = 8;
+}
+
+/// `ETHTOOL_A_FLOW_*` (the attributes of `ETHTOOL_A_RSS_FLOW_HASH`) for each flow type.
+const FLOWS: [(FlowType, u16); 10] = [
+    (FlowType::Ip4, 2),
+    (FlowType::Ip6, 3),
+    (FlowType::Tcp4, 4),
+    (FlowType::Tcp6, 5),
+    (FlowType::Udp4, 6),
+    (FlowType::Udp6, 7),
+    (FlowType::Sctp4, 8),
+    (FlowType::Sctp6, 9),
+    (FlowType::AhEsp4, 14),
+    (FlowType::AhEsp6, 15),
+];
+
+fn flow_of(attr: u16) -> Option<FlowType> {
+    FLOWS.iter().find(|(_, a)| *a == attr).map(|(f, _)| *f)
+}
+
+fn flow_attr(flow: FlowType) -> u16 {
+    FLOWS
+        .iter()
+        .find(|(f, _)| *f == flow)
+        .map_or(0, |(_, a)| *a)
+}
+
+/// An `NLA_UINT`: 4 or 8 bytes.
+fn uint(a: &Attr<'_>) -> std::result::Result<u64, proto::DecodeError> {
+    if a.payload.len() == 8 {
+        a.u64()
+    } else {
+        a.u32().map(u64::from)
+    }
+}
 
 /// `ETHTOOL_A_STATS_*` and `ETHTOOL_A_STATS_GRP_*`.
 mod stats {
@@ -411,7 +454,7 @@ impl EthtoolNl {
             0,
             |m| {
                 if let Some(c) = context {
-                    m.u32(2, c);
+                    m.u32(rss::CONTEXT, c);
                 }
             },
             |reply| {
@@ -422,8 +465,8 @@ impl EthtoolNl {
                 };
                 walk(reply, |a| {
                     match a.ty {
-                        3 => out.hfunc = a.u32()? as u8,
-                        4 => {
+                        rss::HFUNC => out.hfunc = a.u32()? as u8,
+                        rss::INDIR => {
                             out.indirection = a
                                 .payload
                                 .chunks_exact(4)
@@ -431,7 +474,7 @@ impl EthtoolNl {
                                 .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
                                 .collect();
                         }
-                        5 => {
+                        rss::HKEY => {
                             out.key = a.payload
                                 [..a.payload.len().min(crate::proto::MAX_KEY as usize)]
                                 .to_vec();
@@ -443,6 +486,87 @@ impl EthtoolNl {
                 Ok(out)
             },
         )
+    }
+
+    /// The fields hashed for each flow type (`ETHTOOL_A_RSS_FLOW_HASH` of `RSS_GET`, Linux
+    /// 6.17+; `ethtool -n IF rx-flow-hash`), in one request for all of them.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Unsupported`] on a kernel before 6.17 (no flow hashing in the reply)
+    /// or a driver without it; [`crate::Error::Netlink`].
+    pub fn flow_hash(&self, iface: &str) -> Result<Vec<(FlowType, Rxh)>> {
+        const OP: &str = "flow hash (netlink)";
+        let got = self.get_with(
+            iface,
+            OP,
+            msg::RSS_GET,
+            0,
+            |_| {},
+            |reply| {
+                let mut out = None;
+                walk(reply, |a| {
+                    if a.ty == rss::FLOW_HASH {
+                        let mut list = Vec::new();
+                        a.walk(|f| {
+                            if let Some(flow) = flow_of(f.ty) {
+                                list.push((flow, Rxh::from_bits_retain(uint(&f)?)));
+                            }
+                            Ok(())
+                        })?;
+                        list.sort_by_key(|(f, _)| *f);
+                        out = Some(list);
+                    }
+                    Ok(())
+                })?;
+                Ok(out)
+            },
+        )?;
+        got.ok_or_else(|| crate::Error::Unsupported {
+            iface: iface.to_owned(),
+            op: OP,
+            driver: "kernel's (flow hashing over netlink is Linux 6.17+)".into(),
+            source: std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        })
+    }
+
+    /// Sets the fields hashed for `flow` (`RSS_SET` with `ETHTOOL_A_RSS_FLOW_HASH`, Linux
+    /// 6.17+; `ethtool -N IF rx-flow-hash`).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Netlink`]: `EOPNOTSUPP` on older kernels, the kernel's extended
+    /// ACK when the driver refuses the fields.
+    pub fn set_flow_hash(&self, iface: &str, flow: FlowType, fields: Rxh) -> Result<()> {
+        self.set(iface, "set flow hash (netlink)", msg::RSS_SET, |m| {
+            m.nest(rss::FLOW_HASH, |m| {
+                m.attr(flow_attr(flow), &fields.bits().to_ne_bytes());
+            });
+        })
+    }
+
+    /// Changes the default context's indirection table, key or hash function (`RSS_SET`,
+    /// Linux 6.17+; `ethtool -X`) and reads them back. A table shorter than the device's is
+    /// repeated to its size by the kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Netlink`]: `EOPNOTSUPP` on older kernels, the kernel's extended
+    /// ACK for a table naming a queue the device lacks or a key of the wrong length.
+    pub fn set_rss(&self, iface: &str, update: &RssUpdate) -> Result<Rss> {
+        self.set(iface, "set rss (netlink)", msg::RSS_SET, |m| {
+            if let Some(h) = update.hfunc {
+                m.u32(rss::HFUNC, u32::from(h));
+            }
+            if let Some(t) = &update.indirection {
+                let bytes: Vec<u8> = t.entries().iter().flat_map(|v| v.to_ne_bytes()).collect();
+                m.attr(rss::INDIR, &bytes);
+            }
+            if let Some(k) = &update.key {
+                m.attr(rss::HKEY, k);
+            }
+        })?;
+        self.rss(iface)
     }
 
     /// The standard statistics groups the driver keeps (`ETHTOOL_MSG_STATS_GET` for
