@@ -86,10 +86,20 @@ impl ConfigDirs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum NicCmd {
-    /// Driver, offloads, coalescing, rings, channels and RSS of interfaces (all when none named).
+    /// Driver, offloads, coalescing, rings, channels, RSS, pause, link, private flags and
+    /// n-tuple rules of interfaces (all when none named), and which interface each was read
+    /// through.
     Show {
         /// Interfaces.
         ifaces: Vec<String>,
+        /// Read over the ethtool netlink family what it carries (the ioctl otherwise).
+        #[arg(long)]
+        netlink: bool,
+    },
+    /// The driver's statistics (`ethtool -S`) and the standard statistics groups.
+    Stats {
+        /// The interface.
+        iface: String,
     },
     /// Change offloads (NAME=on|off), --coalesce FIELD=N, --rings FIELD=N, --channels FIELD=N.
     Set {
@@ -701,7 +711,38 @@ fn nic_json(nic: &nettune::nic::Nic) -> Value {
         "rings": opt_json(nic.rings().map(|r| fields_map(r.fields()))),
         "channels": opt_json(nic.channels().map(|c| fields_map(c.fields()))),
         "rss": opt_json(nic.rss().map(|r| json!({ "indirection": r.indirection, "key_len": r.key.len(), "hfunc": r.hfunc }))),
+        "pause": opt_json(nic.pause()),
+        "link": opt_json(nic.link_settings()),
+        "private_flags": opt_json(nic.private_flags().map(|f| f.into_iter().collect::<BTreeMap<_, _>>())),
+        "rules": opt_json(nic.rules().map(|r| r.len())),
+        "backends": backends(nic),
     })
+}
+
+/// Which interface each part `nic show` reads went through.
+fn backends(nic: &nettune::nic::Nic) -> BTreeMap<&'static str, &'static str> {
+    use nettune::nic::NicOp;
+    use nettune::nic::ethnl::Backend;
+    [
+        ("features", NicOp::Features),
+        ("coalesce", NicOp::Coalesce),
+        ("rings", NicOp::Rings),
+        ("channels", NicOp::Channels),
+        ("rss", NicOp::Rss),
+        ("pause", NicOp::Pause),
+        ("link", NicOp::LinkSettings),
+        ("private_flags", NicOp::PrivateFlags),
+        ("rules", NicOp::Rules),
+    ]
+    .into_iter()
+    .map(|(part, op)| {
+        let b = match nic.backend_for(op) {
+            Backend::Netlink => "netlink",
+            _ => "ioctl",
+        };
+        (part, b)
+    })
+    .collect()
 }
 
 fn show_part<T>(
@@ -721,15 +762,49 @@ fn show_part<T>(
 
 fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
     match cmd {
-        NicCmd::Show { ifaces } => {
+        NicCmd::Stats { iface } => {
+            let nic = open_nic(ctx, &iface)?;
+            let stats = nic
+                .driver_stats()
+                .map_err(|e| Fail::Run(nettune::error::report(&e)))?;
+            // The standard groups exist only over netlink; a kernel without them has none.
+            let groups = nic
+                .netlink()
+                .and_then(|nl| nl.std_stats(&iface))
+                .unwrap_or_default();
+            if ctx.json {
+                let v = json!({
+                    "name": iface,
+                    "driver": stats.stats.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+                    "groups": groups.iter().map(|g| (g.group.clone(), g.stats.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>(),
+                });
+                return ctx.json(&v);
+            }
+            writeln!(ctx.out, "{iface}:")?;
+            for (n, v) in &stats.stats {
+                writeln!(ctx.out, "  {n}: {v}")?;
+            }
+            for g in &groups {
+                for (n, v) in &g.stats {
+                    writeln!(ctx.out, "  {}/{n}: {v}", g.group)?;
+                }
+            }
+            Ok(())
+        }
+        NicCmd::Show { ifaces, netlink } => {
             let names = if ifaces.is_empty() {
                 list_nics(ctx)?
             } else {
                 ifaces
             };
+            let backend = if netlink {
+                nettune::nic::ethnl::Backend::Netlink
+            } else {
+                nettune::nic::ethnl::Backend::Ioctl
+            };
             let nics = names
                 .iter()
-                .map(|n| open_nic(ctx, n))
+                .map(|n| open_nic(ctx, n).map(|nic| nic.prefer(backend)))
                 .collect::<Res<Vec<_>>>()?;
             if ctx.json {
                 let v: Vec<Value> = nics.iter().map(nic_json).collect();
@@ -764,6 +839,27 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
                 show_part(&mut ctx.out, "rss", nic.rss(), |r| {
                     format!("{} buckets, {}-byte key", r.indirection.len(), r.key.len())
                 })?;
+                show_part(&mut ctx.out, "pause", nic.pause(), |p| {
+                    format!("autoneg {} rx {} tx {}", p.autoneg, p.rx, p.tx)
+                })?;
+                show_part(&mut ctx.out, "link", nic.link_settings(), |l| {
+                    let speed = l.speed.map_or("unknown".to_owned(), |s| format!("{s}Mb/s"));
+                    format!("{speed} {:?} autoneg {}", l.duplex, l.autoneg)
+                })?;
+                show_part(&mut ctx.out, "flags", nic.private_flags(), |f| {
+                    f.iter()
+                        .map(|(n, on)| format!("{n}={}", if *on { "on" } else { "off" }))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })?;
+                show_part(&mut ctx.out, "rules", nic.rules(), |r| {
+                    format!("{} n-tuple rules", r.len())
+                })?;
+                let via: Vec<String> = backends(nic)
+                    .into_iter()
+                    .map(|(part, b)| format!("{part}={b}"))
+                    .collect();
+                writeln!(ctx.out, "  {:<10} {}", "via", via.join(" "))?;
             }
             Ok(())
         }

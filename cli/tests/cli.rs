@@ -1518,3 +1518,71 @@ fn conntrack_expect_lists_the_expectation_table() {
     assert!(rows.iter().any(|r| r["tuple"]["dport"] == 5000), "{json}");
     assert!(rows.iter().all(|r| r["master"]["dport"] == 21), "{json}");
 }
+
+#[test]
+fn nic_show_over_netlink_reads_what_the_ioctl_reads_and_stats_match_ethtool() {
+    if !require_root("nic_show_over_netlink_reads_what_the_ioctl_reads_and_stats_match_ethtool") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4");
+    ns.add_tap("tap0");
+    let show = |extra: &[&str]| {
+        let mut args = vec!["--netns", ns.name(), "--json", "nic", "show", "v0", "tap0"];
+        args.extend_from_slice(extra);
+        let mut v = json(&args);
+        let via: Vec<Value> = v
+            .as_array_mut()
+            .expect("array")
+            .iter_mut()
+            .map(|n| {
+                let o = n.as_object_mut().expect("object");
+                o.remove("link_up");
+                o.remove("backends").expect("backends")
+            })
+            .collect();
+        (v, via)
+    };
+    let (by_ioctl, via_ioctl) = show(&[]);
+    let (by_netlink, via_netlink) = show(&["--netlink"]);
+    assert_eq!(by_netlink, by_ioctl, "the same values over both interfaces");
+    assert_eq!(via_ioctl[0]["channels"], "ioctl");
+    assert_eq!(via_netlink[0]["channels"], "netlink");
+    assert_eq!(via_netlink[0]["features"], "netlink");
+    assert_eq!(
+        via_netlink[0]["rules"], "ioctl",
+        "only the ioctl has n-tuple rules"
+    );
+    assert_eq!(by_ioctl[0]["link"]["speed"], 10000, "{}", by_ioctl[0]);
+    assert!(by_ioctl[1]["coalesce"]["rx_frames"].is_number());
+    let text = ok(&["--netns", ns.name(), "nic", "show", "--netlink", "v0"]);
+    assert!(
+        text.contains("channels=netlink") && text.contains("rules=ioctl"),
+        "{text}"
+    );
+
+    // Driver statistics: the names ethtool -S gives, in its order.
+    let stats = json(&["--netns", ns.name(), "--json", "nic", "stats", "v0"]);
+    let ours: Vec<&str> = stats["driver"]
+        .as_array()
+        .expect("driver")
+        .iter()
+        .filter_map(|p| p[0].as_str())
+        .collect();
+    let out = ns.exec("ethtool", &["-S", "v0"]);
+    let theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| Some(l.trim().rsplit_once(": ")?.0.to_owned()))
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, theirs);
+    // lo keeps none: an error naming it, exit 1, as ethtool -S fails.
+    let out = nettune(&["--netns", ns.name(), "nic", "stats", "lo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("lo") && err.contains("does not support"),
+        "{err}"
+    );
+}
