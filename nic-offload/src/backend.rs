@@ -1,7 +1,7 @@
 //! Which interface each operation of a [`Nic`] goes through.
 //!
 //! Operations that only the ioctl has (driver info, per-queue coalescing, n-tuple rules,
-//! driver statistics, private flags, link settings, flow hashing, RSS changes before
+//! driver statistics, private flags, link settings; flow hashing and RSS changes before
 //! Linux 6.17) always use `SIOCETHTOOL`; what only netlink has is on [`EthtoolNl`]
 //! ([`Nic::netlink`] gives the handle's own). For what both carry, a `Nic` uses the ioctl
 //! unless [`Nic::prefer`] asked for netlink: the two read the same values (the tests hold
@@ -43,9 +43,9 @@ pub enum NicOp {
     Timestamping,
     /// [`Nic::rss`].
     Rss,
-    /// [`Nic::set_rss`] (ioctl: `RSS_SET` is Linux 6.17+).
+    /// [`Nic::set_rss`] (netlink `RSS_SET` is Linux 6.17+).
     SetRss,
-    /// [`Nic::flow_hash`], [`Nic::set_flow_hash`].
+    /// [`Nic::flow_hash`], [`Nic::set_flow_hash`] (over netlink from Linux 6.17).
     FlowHash,
     /// [`Nic::rules`], [`Nic::insert_rule`], [`Nic::delete_rule`].
     Rules,
@@ -119,9 +119,21 @@ impl Nic {
 
     /// The netlink handle when `op` goes over netlink here.
     pub(crate) fn via_netlink(&self, op: NicOp) -> Option<&EthtoolNl> {
-        if self.prefer != Backend::Netlink || !op.netlink_has_it() {
+        if self.prefer != Backend::Netlink {
             return None;
         }
-        self.netlink().ok()
+        let nl = self.netlink().ok()?;
+        if op.netlink_has_it() {
+            return Some(nl);
+        }
+        // RSS changes and flow hashing came to netlink in 6.17: asked once, by reading the
+        // flow hashing (a kernel without it leaves the attribute out).
+        if matches!(op, NicOp::SetRss | NicOp::FlowHash) {
+            let has = *self
+                .rss_over_netlink
+                .get_or_init(|| nl.flow_hash(self.name().as_str()).is_ok());
+            return has.then_some(nl);
+        }
+        None
     }
 }

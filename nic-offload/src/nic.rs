@@ -26,6 +26,8 @@ pub struct Nic {
     pub(crate) feature_names: OnceLock<std::sync::Arc<[String]>>,
     pub(crate) prefer: crate::ethnl::Backend,
     pub(crate) nl: OnceLock<crate::ethnl::EthtoolNl>,
+    /// Whether the kernel takes RSS changes and flow hashing over netlink (6.17+).
+    pub(crate) rss_over_netlink: OnceLock<bool>,
 }
 
 /// What `ETHTOOL_GET_TS_INFO` says a device can timestamp.
@@ -223,6 +225,7 @@ impl Nic {
             feature_names: OnceLock::new(),
             prefer: crate::ethnl::Backend::Ioctl,
             nl: OnceLock::new(),
+            rss_over_netlink: OnceLock::new(),
         })
     }
 

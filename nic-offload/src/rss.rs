@@ -335,6 +335,19 @@ impl Nic {
     /// [`Error::Unsupported`] when the device has no flow hashing.
     #[doc(alias = "ETHTOOL_GRXFH")]
     pub fn flow_hash(&self, flow: FlowType) -> Result<Rxh> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::FlowHash) {
+            return nl
+                .flow_hash(self.name().as_str())?
+                .into_iter()
+                .find(|(f, _)| *f == flow)
+                .map(|(_, fields)| fields)
+                .ok_or_else(|| {
+                    self.os_error(
+                        "flow hash (netlink)",
+                        std::io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+                    )
+                });
+        }
         let mut b = proto::rxnfc(cmd::GRXFH, flow.to_raw(), 0);
         self.ethtool("ETHTOOL_GRXFH", &mut b)?;
         Ok(Rxh::from_bits_retain(proto::get64(&b, 8)))
@@ -347,6 +360,9 @@ impl Nic {
     /// [`Error::Unsupported`]; [`Error::InvalidValue`] when the driver refuses the fields.
     #[doc(alias = "ETHTOOL_SRXFH")]
     pub fn set_flow_hash(&self, flow: FlowType, fields: Rxh) -> Result<()> {
+        if let Some(nl) = self.via_netlink(crate::NicOp::FlowHash) {
+            return nl.set_flow_hash(self.name().as_str(), flow, fields);
+        }
         let mut b = proto::rxnfc(cmd::SRXFH, flow.to_raw(), fields.bits());
         self.ethtool("ETHTOOL_SRXFH", &mut b).map(drop)
     }
@@ -440,6 +456,9 @@ impl Nic {
                     "hash function {h:#x} must be one bit"
                 ))));
             }
+        }
+        if let Some(nl) = self.via_netlink(crate::NicOp::SetRss) {
+            return nl.set_rss(self.name().as_str(), update).map(drop);
         }
         let mut b = encode_srssh(update);
         self.ethtool("ETHTOOL_SRSSH", &mut b).map(drop)

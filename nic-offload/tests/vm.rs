@@ -208,8 +208,8 @@ fn virtio_channels_both_ways() {
 
 /// Sets the table and key through us and reads them with ethtool, then the other way;
 /// a table naming a ring the device lacks is refused with the table unchanged.
-fn rss_both_ways(name: &str, rings: u32) {
-    let nic = Nic::open(name).expect("open");
+fn rss_both_ways(name: &str, rings: u32, backend: ethnl::Backend) {
+    let nic = Nic::open(name).expect("open").prefer(backend);
     let before = nic.rss().expect("rss");
     let (table, key) = parse_x(&ok(&["-x", name]));
     assert_eq!((&before.indirection, &before.key), (&table, &key), "{name}");
@@ -258,11 +258,13 @@ fn rss_both_ways(name: &str, rings: u32) {
 
 fn virtio_rss_table_and_key() {
     let nic = nic("eth0", "virtio_net");
-    rss_both_ways("eth0", nic.rx_rings().expect("rx rings"));
+    let rings = nic.rx_rings().expect("rx rings");
+    rss_both_ways("eth0", rings, ethnl::Backend::Ioctl);
+    rss_both_ways("eth0", rings, ethnl::Backend::Netlink);
 }
 
-fn flow_hash_both_ways(name: &str) {
-    let nic = Nic::open(name).expect("open");
+fn flow_hash_both_ways(name: &str, backend: ethnl::Backend) {
+    let nic = Nic::open(name).expect("open").prefer(backend);
     let mut compared = 0;
     for flow in FlowType::ALL {
         let (ok, text) = ethtool(None, &["-n", name, "rx-flow-hash", flow.as_str()]);
@@ -297,7 +299,8 @@ fn flow_hash_both_ways(name: &str) {
 
 fn virtio_flow_hash_fields() {
     nic("eth0", "virtio_net");
-    flow_hash_both_ways("eth0");
+    flow_hash_both_ways("eth0", ethnl::Backend::Ioctl);
+    flow_hash_both_ways("eth0", ethnl::Backend::Netlink);
 }
 
 /// Rings set through us read back by ethtool and by the netlink backend.
@@ -364,14 +367,14 @@ fn igb_rss_and_flow_hash() {
     let nic = nic("eth1", "igb");
     let rings = nic.rx_rings().expect("rx rings");
     assert!(rings >= 2, "igb with 2 CPUs has 2 queues, not {rings}");
-    rss_both_ways("eth1", rings);
+    rss_both_ways("eth1", rings, ethnl::Backend::Ioctl);
     let nic = Nic::open("eth1").expect("open");
     // igb hashes TCP on the four-tuple only; UDP on two or four fields.
     assert_eq!(
         nic.flow_hash(FlowType::Tcp4).expect("tcp4"),
         Rxh::FOUR_TUPLE
     );
-    flow_hash_both_ways("eth1");
+    flow_hash_both_ways("eth1", ethnl::Backend::Netlink);
 }
 
 fn driver_stats_agree() {
@@ -776,6 +779,17 @@ fn kernel() -> (u32, u32) {
 fn netlink_rss_and_flow_hash_by_kernel() {
     let nl = EthtoolNl::open().expect("ethtool netlink");
     let nic = nic("eth0", "virtio_net");
+    let preferring = Nic::open("eth0")
+        .expect("open")
+        .prefer(ethnl::Backend::Netlink);
+    let expected = if kernel() < (6, 17) {
+        ethnl::Backend::Ioctl
+    } else {
+        ethnl::Backend::Netlink
+    };
+    for op in [NicOp::FlowHash, NicOp::SetRss] {
+        assert_eq!(preferring.backend_for(op), expected, "{op:?}");
+    }
     if kernel() < (6, 17) {
         let e = nl
             .flow_hash("eth0")
