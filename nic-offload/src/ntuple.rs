@@ -559,10 +559,7 @@ impl Nic {
     #[doc(alias = "ETHTOOL_GRXCLSRLALL")]
     pub fn rules(&self) -> Result<Vec<FlowRule>> {
         let table = self.rule_table()?;
-        let count = table
-            .count
-            .min(table.size.max(table.count))
-            .min(proto::MAX_STRINGS);
+        let count = table.count.min(proto::MAX_STRINGS);
         if count == 0 {
             return Ok(Vec::new());
         }
