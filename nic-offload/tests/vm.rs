@@ -73,19 +73,21 @@ fn host() {
             .filter(|l| !l.starts_with('['))
             .collect();
         println!("{}", guest_lines.join("\n"));
-        println!(
-            "vm: kernel {} ({}) under {} booted, ran {} checks and powered off in {:.1?}",
-            kit.release,
-            kit.suite,
-            boot.accel,
-            CHECKS.len(),
-            boot.elapsed
-        );
         let missing: Vec<&str> = CHECKS
             .iter()
             .map(|(name, _)| *name)
             .filter(|name| !boot.console.contains(&format!("CHECK {name} ok")))
             .collect();
+        println!(
+            "vm: kernel {} ({}) under {}: {} of {} checks passed, exit {:?}, in {:.1?} from boot to power-off",
+            kit.release,
+            kit.suite,
+            boot.accel,
+            CHECKS.len() - missing.len(),
+            CHECKS.len(),
+            boot.exit,
+            boot.elapsed
+        );
         assert!(
             missing.is_empty() && boot.exit == Some(0),
             "{NAME}: on {}, checks not passed in the guest: {missing:?} (exit {:?}); console:\n{}",

@@ -206,10 +206,20 @@ impl<'a> Vm<'a> {
             .open("/dev/kvm")
             .is_ok();
         if kvm {
+            // A nested KVM may open and then fail in many ways (an internal error, an
+            // MSR it cannot set and a qemu abort, ...): a boot under KVM that did not
+            // reach the guest's exit status is redone under TCG, which then decides.
             match self.qemu(ns, &initrd, Accel::Kvm) {
-                Ok(boot) => {
+                Ok(boot) if boot.exit.is_some() => {
                     let _ = std::fs::remove_dir_all(&work);
                     return boot;
+                }
+                Ok(boot) => {
+                    let tail: Vec<&str> = boot.console.lines().rev().take(3).collect();
+                    println!(
+                        "vm: under KVM the guest ended without its exit status (last lines: {:?}); using TCG",
+                        tail.into_iter().rev().collect::<Vec<_>>()
+                    );
                 }
                 Err(why) => println!("vm: KVM cannot run the guest here ({why}); using TCG"),
             }
@@ -338,7 +348,8 @@ impl<'a> Vm<'a> {
                 Ok(line) => {
                     let kvm_failed = accel == Accel::Kvm
                         && (line.contains("KVM internal error")
-                            || line.contains("failed to initialize kvm"));
+                            || line.contains("failed to initialize kvm")
+                            || line.contains("failed to set MSR"));
                     console.push_str(&line);
                     console.push('\n');
                     if kvm_failed {
