@@ -138,9 +138,10 @@ impl Handle {
         })
     }
 
-    /// Sends one request of type `ty` with `flags` (`REQUEST` is added), whose family
-    /// header and attributes `build` writes, and calls `each` for every reply until the
-    /// kernel says done (an ACK, or the end of a dump). When `build` fails nothing is sent.
+    /// Sends one request of type `ty` with `flags` (`REQUEST` and `ACK` are added: see
+    /// [`Socket::transact`]), whose family header and attributes `build` writes, and calls
+    /// `each` for every reply until the kernel says done (an ACK, or the end of a dump).
+    /// When `build` fails nothing is sent.
     ///
     /// # Errors
     ///
@@ -154,7 +155,7 @@ impl Handle {
         mut each: impl FnMut(Message<'_>) -> Result<(), E>,
     ) -> Result<(), Failure<E>> {
         let mut sock = self.socket()?;
-        let mut m = MsgBuilder::new(ty, flags, sock.next_seq());
+        let mut m = MsgBuilder::new(ty, flags | crate::proto::flags::ACK, sock.next_seq());
         build(&mut m).map_err(Failure::Caller)?;
         let msg = m.finish().map_err(Error::from)?;
         sock.transact::<Failure<E>>(&msg, |reply| each(reply).map_err(Failure::Caller))
@@ -332,6 +333,101 @@ mod tests {
         let mut b = [0u8; 64];
         kernel.recv(&mut b).expect("request");
         u32::from_ne_bytes([b[8], b[9], b[10], b[11]])
+    }
+
+    /// The `nlmsg_flags` and sequence of the request the kernel side received.
+    fn request_flags_seq(kernel: &UnixDatagram) -> (u16, u32) {
+        let mut b = [0u8; 64];
+        kernel.recv(&mut b).expect("request");
+        (
+            u16::from_ne_bytes([b[6], b[7]]),
+            u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+        )
+    }
+
+    #[test]
+    fn a_request_built_without_ack_asks_for_one_and_ends_with_it() {
+        let (h, kernel) = injected();
+        let player = std::thread::spawn(move || {
+            let (flags_seen, seq) = request_flags_seq(&kernel);
+            // One reply, then the ACK (error 0 and the request's header).
+            let mut reply = MsgBuilder::new(0x100, 0, seq);
+            reply.header(&[0u8; 4]).u32(1, 7);
+            kernel.send(&reply.finish().expect("encode")).expect("send");
+            let mut ack = MsgBuilder::new(crate::proto::NLMSG_ERROR, 0, seq);
+            ack.header(&[0u8; 4 + 16]);
+            kernel.send(&ack.finish().expect("encode")).expect("send");
+            flags_seen
+        });
+        let mut replies = 0;
+        h.transact::<Error>(
+            0x100,
+            0,
+            |m| {
+                m.header(&[0u8; 4]);
+                Ok(())
+            },
+            |_| {
+                replies += 1;
+                Ok(())
+            },
+        )
+        .expect("the ACK ends the request");
+        let flags_seen = player.join().expect("kernel side");
+        assert_ne!(flags_seen & flags::ACK, 0, "flags {flags_seen:#x}");
+        assert_eq!(replies, 1);
+        assert_eq!(pooled(&h), 1, "the finished socket went back to the pool");
+    }
+
+    /// Against the real kernel: a get with no flags (rtnetlink's RTM_GETLINK of `lo`), and
+    /// a dump, both end; without the added ACK the get would wait for ever.
+    #[test]
+    fn a_plain_get_and_a_dump_end_on_the_kernel() {
+        const RTM_GETLINK: u16 = 18;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let run = || -> Result<(usize, usize), Error> {
+                let h = Handle::open(NlFamily::Route)?;
+                let mut ifinfo = [0u8; 16];
+                ifinfo[4..8].copy_from_slice(&1i32.to_ne_bytes()); // lo is ifindex 1
+                let mut get = 0;
+                h.transact::<Error>(
+                    RTM_GETLINK,
+                    0,
+                    |m| {
+                        m.header(&ifinfo);
+                        Ok(())
+                    },
+                    |_| {
+                        get += 1;
+                        Ok(())
+                    },
+                )
+                .map_err(|f| f.into_caller(|e| e))?;
+                let mut dump = 0;
+                h.transact::<Error>(
+                    RTM_GETLINK,
+                    flags::DUMP,
+                    |m| {
+                        m.header(&[0u8; 16]);
+                        Ok(())
+                    },
+                    |_| {
+                        dump += 1;
+                        Ok(())
+                    },
+                )
+                .map_err(|f| f.into_caller(|e| e))?;
+                Ok((get, dump))
+            };
+            let _ = tx.send(run());
+        });
+        let (get, dump) = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("both requests ended within 20 s")
+            .expect("RTM_GETLINK");
+        assert_eq!(get, 1, "one link for ifindex 1");
+        assert!(dump >= 1, "the dump lists lo at least");
     }
 
     #[test]

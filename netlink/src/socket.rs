@@ -399,8 +399,10 @@ impl Socket {
         }
     }
 
-    /// Sends `msg` (which must ask for an ACK or be a dump) and calls `each` for every
-    /// reply message until the kernel says done.
+    /// Sends `msg` and calls `each` for every reply message until the kernel says done
+    /// (the end of a dump, or the ACK). `NLM_F_ACK` is set on the request when it lacks
+    /// it: a request the kernel answers without one (a plain get, a successful set) would
+    /// otherwise never be seen to end. The kernel sends no ACK after a dump's end.
     ///
     /// # Errors
     ///
@@ -411,7 +413,10 @@ impl Socket {
         mut each: impl FnMut(Message<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let seq = seq_of(msg);
-        self.send(msg)?;
+        match with_ack(msg) {
+            Some(acked) => self.send(&acked)?,
+            None => self.send(msg)?,
+        }
         loop {
             match self.step(seq)? {
                 Step::Reply(m) => each(m)?,
@@ -612,6 +617,18 @@ impl Socket {
                 source,
             })
     }
+}
+
+/// A copy of `msg` with `NLM_F_ACK` set, or `None` when it is set already (or `msg` has
+/// no header to set it in).
+fn with_ack(msg: &[u8]) -> Option<Vec<u8>> {
+    let flags = msg.get(6..8).map(|f| u16::from_ne_bytes([f[0], f[1]]))?;
+    if flags & proto::flags::ACK != 0 {
+        return None;
+    }
+    let mut acked = msg.to_vec();
+    acked[6..8].copy_from_slice(&(flags | proto::flags::ACK).to_ne_bytes());
+    Some(acked)
 }
 
 fn seq_of(msg: &[u8]) -> u32 {

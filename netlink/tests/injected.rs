@@ -127,3 +127,29 @@ fn a_malformed_datagram_leaves_the_socket_in_flight() {
     assert!(matches!(err, Some(Error::Decode(_))), "{err:?}");
     assert!(sock.in_flight());
 }
+
+#[test]
+fn a_raw_request_without_ack_is_sent_with_one() {
+    let (mut sock, kernel) = injected();
+    let seq = sock.next_seq();
+    let mut m = MsgBuilder::new(0x100, 0, seq);
+    m.header(&[0u8; 4]).u32(1, 1);
+    let msg = m.finish().expect("encode");
+    let player = std::thread::spawn(move || {
+        let mut request = [0u8; 64];
+        let n = kernel.recv(&mut request).expect("request");
+        let mut ack = MsgBuilder::new(nettune_netlink::proto::NLMSG_ERROR, 0, seq);
+        ack.header(&[0u8; 4 + 16]);
+        kernel.send(&ack.finish().expect("encode")).expect("send");
+        request[..n].to_vec()
+    });
+    sock.transact::<Error>(&msg, |_| Ok(()))
+        .expect("the ACK ends it");
+    let sent = player.join().expect("kernel side");
+    let flags_sent = u16::from_ne_bytes([sent[6], sent[7]]);
+    assert_eq!(flags_sent, flags::REQUEST | flags::ACK);
+    // Everything but the flags went as built.
+    assert_eq!(sent.len(), msg.len());
+    assert_eq!(sent[..6], msg[..6]);
+    assert_eq!(sent[8..], msg[8..]);
+}
