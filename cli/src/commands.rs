@@ -92,9 +92,10 @@ pub(crate) enum NicCmd {
     Show {
         /// Interfaces.
         ifaces: Vec<String>,
-        /// Read over the ethtool netlink family what it carries (the ioctl otherwise).
+        /// Read over SIOCETHTOOL what both interfaces carry (the ethtool netlink family
+        /// otherwise, where the kernel has it).
         #[arg(long)]
-        netlink: bool,
+        ioctl: bool,
     },
     /// The driver's statistics (`ethtool -S`) and the standard statistics groups.
     Stats {
@@ -791,16 +792,16 @@ fn nic(ctx: &mut Ctx, cmd: NicCmd) -> Res {
             }
             Ok(())
         }
-        NicCmd::Show { ifaces, netlink } => {
+        NicCmd::Show { ifaces, ioctl } => {
             let names = if ifaces.is_empty() {
                 list_nics(ctx)?
             } else {
                 ifaces
             };
-            let backend = if netlink {
-                nettune::nic::ethnl::Backend::Netlink
-            } else {
+            let backend = if ioctl {
                 nettune::nic::ethnl::Backend::Ioctl
+            } else {
+                nettune::nic::ethnl::Backend::Netlink
             };
             let nics = names
                 .iter()

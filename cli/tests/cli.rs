@@ -1543,8 +1543,8 @@ fn nic_show_over_netlink_reads_what_the_ioctl_reads_and_stats_match_ethtool() {
             .collect();
         (v, via)
     };
-    let (by_ioctl, via_ioctl) = show(&[]);
-    let (by_netlink, via_netlink) = show(&["--netlink"]);
+    let (by_ioctl, via_ioctl) = show(&["--ioctl"]);
+    let (by_netlink, via_netlink) = show(&[]);
     assert_eq!(by_netlink, by_ioctl, "the same values over both interfaces");
     assert_eq!(via_ioctl[0]["channels"], "ioctl");
     assert_eq!(via_netlink[0]["channels"], "netlink");
@@ -1555,9 +1555,14 @@ fn nic_show_over_netlink_reads_what_the_ioctl_reads_and_stats_match_ethtool() {
     );
     assert_eq!(by_ioctl[0]["link"]["speed"], 10000, "{}", by_ioctl[0]);
     assert!(by_ioctl[1]["coalesce"]["rx_frames"].is_number());
-    let text = ok(&["--netns", ns.name(), "nic", "show", "--netlink", "v0"]);
+    let text = ok(&["--netns", ns.name(), "nic", "show", "v0"]);
     assert!(
         text.contains("channels=netlink") && text.contains("rules=ioctl"),
+        "{text}"
+    );
+    let text = ok(&["--netns", ns.name(), "nic", "show", "--ioctl", "v0"]);
+    assert!(
+        text.contains("channels=ioctl") && text.contains("rules=ioctl"),
         "{text}"
     );
 

@@ -188,8 +188,9 @@ fn killed_before_each_write_the_journal_brings_the_namespace_back() {
 
     let mut kills = 0;
     // Journal and output writes are write(2); sysctl and sysfs writes in another namespace are
-    // pwrite64(2) of files kept open; NIC settings are ioctl(2).
-    for syscall in ["write", "pwrite64", "ioctl"] {
+    // pwrite64(2) of files kept open; NIC settings are ioctl(2) (offloads) and netlink
+    // requests, sendto(2) (channels, and every read over the ethtool family).
+    for syscall in ["write", "pwrite64", "ioctl", "sendto"] {
         for n in 1.. {
             let out = Command::new("strace")
                 .args(["-f", "-qq", "-o", "/dev/null", "-e"])

@@ -1,15 +1,20 @@
 //! Which interface each operation of a [`Nic`] goes through.
 //!
-//! Operations that only the ioctl has (driver info, per-queue coalescing, n-tuple rules,
-//! driver statistics, private flags, link settings; flow hashing and RSS changes before
-//! Linux 6.17) always use `SIOCETHTOOL`; what only netlink has is on [`EthtoolNl`]
-//! ([`Nic::netlink`] gives the handle's own). For what both carry, a `Nic` uses the ioctl
-//! unless [`Nic::prefer`] asked for netlink: the two read the same values (the tests hold
-//! them equal on veth, tap, virtio-net and igb), an ioctl read costs a sixth of a netlink
-//! one (`compare nic_netlink`), and the fault tests kill `nettune apply` at every ioctl.
-//! With netlink preferred, a change names only the fields asked for (no read-modify-write
-//! that could undo another writer's change in between) and a refusal carries the
-//! kernel's extended ACK. [`Nic::backend_for`] says which interface an operation uses.
+//! A `Nic` uses the ethtool netlink family (Linux 5.6+) for every operation the running
+//! kernel carries there: features, rings, channels, coalescing, pause, timestamping, RSS,
+//! and from Linux 6.17 RSS changes and flow hashing (asked once per handle). Over netlink
+//! a change names only the fields asked for (no read-modify-write that could undo another
+//! writer's change in between) and a refusal carries the kernel's extended ACK.
+//! Operations only the ioctl has (driver info, per-queue coalescing, n-tuple rules,
+//! driver statistics, private flags, link settings, tunables; flow hashing and RSS changes
+//! before 6.17; offload changes, whose per-feature outcome only `ETHTOOL_SFEATURES`
+//! reports) use `SIOCETHTOOL`, and so does everything on a kernel without the family.
+//! What only netlink has is on [`EthtoolNl`] ([`Nic::netlink`] gives the handle's own).
+//!
+//! [`Nic::prefer`]`(Backend::Ioctl)` keeps a handle on the ioctl for what both carry: the
+//! two read the same values (the tests hold them equal on veth, tap, virtio-net and igb),
+//! and an ioctl read costs about a fifth of a netlink one (`compare nic_netlink`).
+//! [`Nic::backend_for`] says which interface an operation uses.
 
 use crate::error::Result;
 use crate::ethnl::{Backend, EthtoolNl};
@@ -83,7 +88,7 @@ impl NicOp {
 
 impl Nic {
     /// Uses `backend` for the operations both interfaces carry (the default is
-    /// [`Backend::Ioctl`]). With [`Backend::Netlink`] on a kernel without the family, the
+    /// [`Backend::Netlink`]). With [`Backend::Netlink`] on a kernel without the family, the
     /// ioctl stays in use; [`Nic::backend_for`] tells.
     pub fn prefer(mut self, backend: Backend) -> Self {
         self.prefer = backend;

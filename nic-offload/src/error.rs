@@ -132,15 +132,28 @@ impl Error {
             Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Self::RestoreIncomplete { .. } => ErrorKind::Io,
             Self::Netns(e) => e.kind(),
+            Self::Netlink { .. } if self.is_unsupported() => ErrorKind::Unsupported,
             Self::Netlink { source, .. } => source.kind(),
             Self::Io { source, .. } => ErrorKind::of_io(source),
         }
     }
 
-    /// Whether the driver lacks the operation.
+    /// Whether the driver lacks the operation. Over netlink that is `EOPNOTSUPP`, or the
+    /// `EINVAL` the kernel answers a change naming a parameter the driver does not
+    /// declare ("cannot modify an unsupported parameter", where the ioctl says
+    /// `EOPNOTSUPP`), so both interfaces classify the same refusal alike.
     pub fn is_unsupported(&self) -> bool {
-        matches!(self, Self::Unsupported { .. })
-            || matches!(self, Self::Netlink { source, .. } if source.errno() == Some(libc::EOPNOTSUPP))
+        match self {
+            Self::Unsupported { .. } => true,
+            Self::Netlink { source, .. } => {
+                source.errno() == Some(libc::EOPNOTSUPP)
+                    || (source.errno() == Some(libc::EINVAL)
+                        && source
+                            .ext_msg()
+                            .is_some_and(|m| m.contains("unsupported parameter")))
+            }
+            _ => false,
+        }
     }
 
     /// A netlink failure of `op` on `iface` (a namespace failure stays one).
@@ -166,5 +179,39 @@ impl Error {
             op,
             source: nettune_netlink::Error::Decode(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(errno: i32, text: &str) -> Error {
+        Error::Netlink {
+            iface: "tap0".into(),
+            op: "set coalesce (netlink)",
+            source: nettune_netlink::Error::Kernel {
+                errno,
+                ext_ack: nettune_core::ExtAck {
+                    message: Some(text.into()),
+                    offset: Some(36),
+                },
+                source: io::Error::from_raw_os_error(errno),
+            },
+        }
+    }
+
+    #[test]
+    fn netlink_refusals_of_what_the_driver_lacks_are_unsupported_as_over_the_ioctl() {
+        let e = refused(libc::EINVAL, "cannot modify an unsupported parameter");
+        assert!(e.is_unsupported());
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        let e = refused(libc::EOPNOTSUPP, "");
+        assert!(e.is_unsupported());
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        // A value the driver refuses is not a missing feature.
+        let e = refused(libc::EINVAL, "requested channel count exceeds maximum");
+        assert!(!e.is_unsupported());
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
     }
 }

@@ -223,7 +223,7 @@ impl Nic {
             netns,
             driver: OnceLock::new(),
             feature_names: OnceLock::new(),
-            prefer: crate::ethnl::Backend::Ioctl,
+            prefer: crate::ethnl::Backend::Netlink,
             nl: OnceLock::new(),
             rss_over_netlink: OnceLock::new(),
         })

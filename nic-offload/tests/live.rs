@@ -169,21 +169,34 @@ fn tap_coalescing_and_a_wish() {
     let ns = TestNs::new();
     ns.add_tap("tap0");
     let nic = Nic::open_in(ns.netns(), "tap0").expect("open");
-    let mut u = CoalesceUpdate::new();
-    u.rx_frames = Some(32);
-    let ignored = nic.set_coalesce(&u).expect("set");
-    assert!(ignored.is_empty());
-    assert_eq!(nic.coalesce().expect("read").rx_frames, 32);
-    // tap supports rx-frames only: the kernel refuses a change that names another field,
-    // and nothing changes.
-    u.rx_frames = Some(16);
-    u.rx_usecs = Some(50);
-    let e = nic.set_coalesce(&u).expect_err("rx-usecs unsupported");
-    assert!(e.is_unsupported(), "{e}");
-    assert!(e.to_string().contains("tun driver"), "{e}");
-    assert_eq!(nic.coalesce().expect("read").rx_frames, 32);
-    let (_, text) = ethtool(Some(&ns), &["-c", "tap0"]);
-    assert!(text.contains("rx-frames: 32"), "{text}");
+    for (backend, frames) in [
+        (ethnl::Backend::Ioctl, 32),
+        (ethnl::Backend::Netlink, 24),
+    ] {
+        let nic = Nic::open_in(ns.netns(), "tap0")
+            .expect("open")
+            .prefer(backend);
+        let mut u = CoalesceUpdate::new();
+        u.rx_frames = Some(frames);
+        let ignored = nic.set_coalesce(&u).expect("set");
+        assert!(ignored.is_empty());
+        assert_eq!(nic.coalesce().expect("read").rx_frames, frames);
+        // tap supports rx-frames only: the kernel refuses a change that names another
+        // field, and nothing changes; the refusal says why in each interface's words.
+        u.rx_frames = Some(16);
+        u.rx_usecs = Some(50);
+        let e = nic.set_coalesce(&u).expect_err("rx-usecs unsupported");
+        let why = nettune_core::error::report(&e);
+        assert!(e.is_unsupported(), "{why} ({e:?})");
+        let said = match backend {
+            ethnl::Backend::Ioctl => "tun driver",
+            _ => "unsupported parameter",
+        };
+        assert!(why.contains(said), "{backend:?}: {why}");
+        assert_eq!(nic.coalesce().expect("read").rx_frames, frames);
+        let (_, text) = ethtool(Some(&ns), &["-c", "tap0"]);
+        assert!(text.contains(&format!("rx-frames: {frames}")), "{text}");
+    }
     // tap keeps TSO off until its user enables it with TUNSETOFFLOAD: a wish.
     let change = nic.set_offloads(&[(Offload::Tso, true)]).expect("set");
     assert!(
@@ -596,10 +609,11 @@ fn a_nic_preferring_netlink_uses_it_where_the_kernel_has_it() {
     let ns = TestNs::new();
     ns.sh("ip link add v0 numrx 4 numtx 4 type veth peer name v1 numrx 4 numtx 4");
     ns.add_tap("tap0");
-    let ioctl = Nic::open_in(ns.netns(), "v0").expect("open");
-    let nl = Nic::open_in(ns.netns(), "v0")
+    let ioctl = Nic::open_in(ns.netns(), "v0")
         .expect("open")
-        .prefer(Backend::Netlink);
+        .prefer(Backend::Ioctl);
+    // Netlink is the default where the kernel has the family (5.6+; this one does).
+    let nl = Nic::open_in(ns.netns(), "v0").expect("open");
     for op in [
         NicOp::Channels,
         NicOp::SetChannels,
@@ -631,7 +645,9 @@ fn a_nic_preferring_netlink_uses_it_where_the_kernel_has_it() {
     let tap_nl = Nic::open_in(ns.netns(), "tap0")
         .expect("open")
         .prefer(Backend::Netlink);
-    let tap_ioctl = Nic::open_in(ns.netns(), "tap0").expect("open");
+    let tap_ioctl = Nic::open_in(ns.netns(), "tap0")
+        .expect("open")
+        .prefer(Backend::Ioctl);
     let mut c = CoalesceUpdate::new();
     c.rx_usecs = Some(9);
     let by_nl = tap_nl.set_coalesce(&c).expect_err("tap has no rx-usecs");

@@ -18,9 +18,10 @@
 //! shares the sockets, namespace handling and error type of the rest of the workspace.
 //!
 //! [`crate::Nic`] chooses per operation ([`crate::Nic::backend_for`], [`crate::NicOp`]):
-//! the ioctl for what only it has (per-queue coalescing, n-tuple rules, driver
-//! statistics, private flags, link settings, flow hashing, driver info), and for what both
-//! carry unless [`crate::Nic::prefer`] asks for netlink. A netlink read is a request, a
+//! this family for what the running kernel carries here, the ioctl for what only it has
+//! (per-queue coalescing, n-tuple rules, driver statistics, private flags, link settings,
+//! driver info; flow hashing before 6.17); [`crate::Nic::prefer`] can keep a handle on the
+//! ioctl for what both carry. A netlink read is a request, a
 //! reply and an ACK, about five to six times the ioctl's one syscall (`compare
 //! nic_netlink`: 1.8 µs against 0.34 µs for channels, 2.3 µs against 0.37 µs for
 //! features), and still three thousandths of running `ethtool`. [`crate::Nic::netlink`]
