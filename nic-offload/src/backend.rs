@@ -124,10 +124,21 @@ impl Nic {
 
     /// The netlink handle when `op` goes over netlink here.
     pub(crate) fn via_netlink(&self, op: NicOp) -> Option<&EthtoolNl> {
-        if self.prefer != Backend::Netlink {
+        if self.prefer != Backend::Netlink || self.nl_absent.get().is_some() {
             return None;
         }
-        let nl = self.netlink().ok()?;
+        let nl = match self.netlink() {
+            Ok(nl) => nl,
+            Err(e) => {
+                // A kernel without the family (before 5.6, or built without
+                // CONFIG_ETHTOOL_NETLINK) is asked once; other failures (no file
+                // descriptor left, ...) are tried again next time.
+                if e.is_unsupported() {
+                    let _ = self.nl_absent.set(());
+                }
+                return None;
+            }
+        };
         if op.netlink_has_it() {
             return Some(nl);
         }

@@ -26,6 +26,9 @@ pub struct Nic {
     pub(crate) feature_names: OnceLock<std::sync::Arc<[String]>>,
     pub(crate) prefer: crate::ethnl::Backend,
     pub(crate) nl: OnceLock<crate::ethnl::EthtoolNl>,
+    /// Set once the kernel was found to lack the ethtool family: the ioctl is used without
+    /// asking again.
+    pub(crate) nl_absent: OnceLock<()>,
     /// Whether the kernel takes RSS changes and flow hashing over netlink (6.17+).
     pub(crate) rss_over_netlink: OnceLock<bool>,
 }
@@ -225,6 +228,7 @@ impl Nic {
             feature_names: OnceLock::new(),
             prefer: crate::ethnl::Backend::Netlink,
             nl: OnceLock::new(),
+            nl_absent: OnceLock::new(),
             rss_over_netlink: OnceLock::new(),
         })
     }
