@@ -169,10 +169,7 @@ fn tap_coalescing_and_a_wish() {
     let ns = TestNs::new();
     ns.add_tap("tap0");
     let nic = Nic::open_in(ns.netns(), "tap0").expect("open");
-    for (backend, frames) in [
-        (ethnl::Backend::Ioctl, 32),
-        (ethnl::Backend::Netlink, 24),
-    ] {
+    for (backend, frames) in [(ethnl::Backend::Ioctl, 32), (ethnl::Backend::Netlink, 24)] {
         let nic = Nic::open_in(ns.netns(), "tap0")
             .expect("open")
             .prefer(backend);

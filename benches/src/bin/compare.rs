@@ -624,7 +624,10 @@ fn nettune_sockopt_bench(plan: Plan) {
 fn nic_features(plan: Plan) {
     use nettune_core::raw;
     use std::os::fd::AsFd;
-    let nic = nettune_nic::Nic::open("lo").expect("lo");
+    // The ioctl path (a handle uses netlink by default where the kernel has it).
+    let nic = nettune_nic::Nic::open("lo")
+        .expect("lo")
+        .prefer(nettune_nic::ethnl::Backend::Ioctl);
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
     let fd = sock.as_fd();
     let word = |b: &[u8], o: usize| u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
@@ -694,7 +697,7 @@ fn nic_features(plan: Plan) {
 fn nic_netlink(plan: Plan) {
     use nettune_core::NetNs;
     use nettune_nic::Nic;
-    use nettune_nic::ethnl::EthtoolNl;
+    use nettune_nic::ethnl::{Backend, EthtoolNl};
     if !nix::unistd::geteuid().is_root() {
         eprintln!("nic_netlink: needs root, not measured");
         return;
@@ -710,9 +713,10 @@ fn nic_netlink(plan: Plan) {
         );
         run_quiet("ip", &["tuntap", "add", "dev", "tap0", "mode", "tap"]);
         let nl = EthtoolNl::open().expect("ethtool netlink");
+        // The ioctl side: handles kept on SIOCETHTOOL (netlink is their default).
         let (veth, tap) = (
-            Nic::open("v0").expect("v0"),
-            Nic::open("tap0").expect("tap0"),
+            Nic::open("v0").expect("v0").prefer(Backend::Ioctl),
+            Nic::open("tap0").expect("tap0").prefer(Backend::Ioctl),
         );
         let process = Plan {
             rounds: plan.rounds,
@@ -773,7 +777,7 @@ fn nic_netlink(plan: Plan) {
     let with_rings = Nic::list()
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|n| Nic::open(n.as_str()).ok())
+        .filter_map(|n| Nic::open(n.as_str()).ok().map(|n| n.prefer(Backend::Ioctl)))
         .find(|n| n.rings().is_ok());
     let Some(dev) = with_rings else {
         eprintln!("nic_rings_read: no device of this host has rings, not measured");
