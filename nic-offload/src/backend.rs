@@ -64,6 +64,9 @@ pub enum NicOp {
     LinkSettings,
     /// [`Nic::driver_info`].
     DriverInfo,
+    /// [`Nic::tunable`], [`Nic::set_tunable`], [`Nic::phy_tunable`],
+    /// [`Nic::set_phy_tunable`].
+    Tunables,
 }
 
 impl NicOp {

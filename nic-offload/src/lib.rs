@@ -1,9 +1,11 @@
-//! NIC tuning over the `SIOCETHTOOL` ioctl, as `ethtool(8)` does it (see
-//! include/uapi/linux/ethtool.h and Documentation/networking/scaling.rst): driver info,
-//! offloads, interrupt coalescing (also per queue), rings, channels, RSS, n-tuple flow
-//! steering rules, driver statistics, private flags, link settings, pause, RPS/XPS/IRQ
-//! steering, and a snapshot to restore; and over the ethtool netlink family ([`ethnl`])
-//! what only it carries.
+//! NIC tuning as `ethtool(8)` does it, over the ethtool netlink family ([`ethnl`]) where
+//! the running kernel carries an operation and the `SIOCETHTOOL` ioctl for the rest (see
+//! include/uapi/linux/ethtool.h, Documentation/networking/ethtool-netlink.rst and
+//! scaling.rst; [`Nic::backend_for`] says which): driver info, offloads, interrupt
+//! coalescing (also per queue), rings, channels, RSS and flow hashing, n-tuple flow
+//! steering rules, driver statistics, private flags, driver and PHY tunables, link
+//! settings, pause, timestamping, RPS/XPS/IRQ steering, and a snapshot to restore; and
+//! on [`ethnl::EthtoolNl`] what only netlink carries.
 //!
 //! ```no_run
 //! use nettune_nic::{Nic, Offload, CoalesceUpdate};
@@ -40,6 +42,7 @@ mod snapshot;
 mod stats;
 mod steering;
 mod sys;
+mod tunable;
 
 #[cfg(fuzzing)]
 #[doc(hidden)]
@@ -61,6 +64,7 @@ pub use rss::{FlowType, Indirection, Rss, RssUpdate, Rxh};
 pub use snapshot::NicSnapshot;
 pub use stats::DriverStats;
 pub use steering::{CpuSet, Irq, RxQueue, Steering, TxQueue};
+pub use tunable::{PhyTunable, Tunable};
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

@@ -33,7 +33,11 @@ pub(crate) mod cmd {
     pub(crate) const GRXCLSRLALL: u32 = 0x30;
     pub(crate) const SRXCLSRLDEL: u32 = 0x31;
     pub(crate) const SRXCLSRLINS: u32 = 0x32;
+    pub(crate) const GTUNABLE: u32 = 0x48;
+    pub(crate) const STUNABLE: u32 = 0x49;
     pub(crate) const PERQUEUE: u32 = 0x4b;
+    pub(crate) const PHY_GTUNABLE: u32 = 0x4e;
+    pub(crate) const PHY_STUNABLE: u32 = 0x4f;
     pub(crate) const GLINKSETTINGS: u32 = 0x4c;
     pub(crate) const SLINKSETTINGS: u32 = 0x4d;
 }

@@ -162,6 +162,20 @@ fn veth_channels_and_steering() {
 }
 
 #[test]
+fn tunables_are_refused_as_ethtool_refuses() {
+    if !require_root("tunables_are_refused_as_ethtool_refuses") {
+        return;
+    }
+    let ns = TestNs::new();
+    ns.sh("ip link add v0 type veth peer name v1");
+    ns.add_tap("tap0");
+    for name in ["v0", "tap0", "lo"] {
+        let nic = Nic::open_in(ns.netns(), name).expect("open");
+        assert_tunables_refused_like_ethtool(Some(&ns), &nic);
+    }
+}
+
+#[test]
 fn tap_coalescing_and_a_wish() {
     if !require_root("tap_coalescing_and_a_wish") {
         return;
@@ -625,6 +639,7 @@ fn a_nic_preferring_netlink_uses_it_where_the_kernel_has_it() {
         NicOp::Rules,
         NicOp::SetOffloads,
         NicOp::QueueCoalesce,
+        NicOp::Tunables,
     ] {
         assert_eq!(
             nl.backend_for(op),

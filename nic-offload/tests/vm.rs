@@ -40,6 +40,7 @@ const CHECKS: &[(&str, Check)] = checks![
     igb_pause_both_ways,
     per_queue_coalescing,
     ntuple_rules_as_the_drivers_allow,
+    tunables_as_the_drivers_allow,
     netlink_agrees_on_real_drivers,
     snapshot_restores_real_drivers,
     netlink_rss_and_flow_hash_by_kernel,
@@ -594,6 +595,19 @@ fn per_queue_coalescing() {
             ]
         )
         .0
+    );
+}
+
+fn tunables_as_the_drivers_allow() {
+    // Neither virtio-net nor igb has driver tunables or a PHY driver with tunables: both
+    // refuse, as ethtool reports.
+    assert_tunables_refused_like_ethtool(None, &nic("eth0", "virtio_net"));
+    assert_tunables_refused_like_ethtool(None, &nic("eth1", "igb"));
+    assert_eq!(
+        Nic::open("eth0")
+            .expect("open")
+            .backend_for(NicOp::Tunables),
+        ethnl::Backend::Ioctl
     );
 }
 

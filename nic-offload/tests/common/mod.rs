@@ -179,25 +179,12 @@ pub(crate) fn assert_reads_agree_with_ethtool(nic: &Nic) {
     match nic.channels() {
         Ok(c) => {
             assert!(ok, "{n}: {text}");
-            let (max, cur) = (section(&text, true), section(&text, false));
-            assert_eq!(
-                (c.max_rx, c.max_tx, c.max_combined),
-                (
-                    num(max.get("RX")),
-                    num(max.get("TX")),
-                    num(max.get("Combined"))
-                ),
-                "{n}"
-            );
-            assert_eq!(
-                (c.rx, c.tx, c.combined),
-                (
-                    num(cur.get("RX")),
-                    num(cur.get("TX")),
-                    num(cur.get("Combined"))
-                ),
-                "{n}"
-            );
+            let counts = |max: bool| {
+                let s = section(&text, max);
+                (num(s.get("RX")), num(s.get("TX")), num(s.get("Combined")))
+            };
+            assert_eq!((c.max_rx, c.max_tx, c.max_combined), counts(true), "{n}");
+            assert_eq!((c.rx, c.tx, c.combined), counts(false), "{n}");
         }
         Err(e) => assert!(e.is_unsupported() && !ok, "{n}: {e} / {text}"),
     }
@@ -375,4 +362,53 @@ pub(crate) fn parse_pause(text: &str) -> Pause {
         rx: on("RX"),
         tx: on("TX"),
     }
+}
+
+/// Every driver and PHY tunable on a device whose driver has none (veth, tap, virtio-net,
+/// igb): we refuse to read and to set it as `ethtool --get-tunable`/`--set-tunable`/
+/// `--get-phy-tunable` do (ethtool 6.1 does not know `tx-copybreak-buf-size`), and a value
+/// wider than the kernel carries is refused before any call.
+pub(crate) fn assert_tunables_refused_like_ethtool(ns: Option<&TestNs>, nic: &Nic) {
+    use nettune_nic::{PhyTunable, Tunable};
+    let n = nic.name().to_string();
+    for t in Tunable::ALL {
+        let e = nic.tunable(t).expect_err(t.name());
+        assert!(e.is_unsupported(), "{n} {t}: {e}");
+        let e = nic.set_tunable(t, 256).expect_err(t.name());
+        assert!(e.is_unsupported(), "{n} {t}: {e}");
+        if t == Tunable::TxCopybreakBufSize {
+            continue;
+        }
+        let (ok, text) = ethtool(ns, &["--get-tunable", &n, t.name()]);
+        assert!(
+            !ok && text.contains("Cannot get tunable"),
+            "{n} {t}: {text}"
+        );
+        let (ok, text) = ethtool(ns, &["--set-tunable", &n, t.name(), "256"]);
+        assert!(
+            !ok && text.contains("Operation not supported"),
+            "{n} {t}: {text}"
+        );
+    }
+    for t in PhyTunable::ALL {
+        let e = nic.phy_tunable(t).expect_err(t.name());
+        assert!(e.is_unsupported(), "{n} {t}: {e}");
+        let (ok, text) = ethtool(ns, &["--get-phy-tunable", &n, t.name()]);
+        assert!(
+            !ok && text.contains("Operation not supported"),
+            "{n} {t}: {text}"
+        );
+    }
+    let e = nic
+        .set_tunable(Tunable::PfcPreventionTimeout, 70_000)
+        .expect_err("wider than u16");
+    assert!(
+        matches!(&e, Error::InvalidValue { source: None, .. })
+            && e.to_string().contains("at most 65535"),
+        "{e}"
+    );
+    let e = nic
+        .set_phy_tunable(PhyTunable::Downshift, 256)
+        .expect_err("wider than u8");
+    assert!(e.to_string().contains("at most 255"), "{e}");
 }
