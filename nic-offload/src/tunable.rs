@@ -90,16 +90,6 @@ impl Tunable {
             name,
         }
     }
-
-    /// ethtool's name (`rx-copybreak`, ...).
-    pub fn name(self) -> &'static str {
-        self.wire().name
-    }
-
-    /// The largest value the kernel takes for it.
-    pub fn max(self) -> u32 {
-        self.wire().max()
-    }
 }
 
 impl PhyTunable {
@@ -123,20 +113,23 @@ impl PhyTunable {
             name,
         }
     }
-
-    /// ethtool's name (`downshift`, ...).
-    pub fn name(self) -> &'static str {
-        self.wire().name
-    }
-
-    /// The largest value the kernel takes for it.
-    pub fn max(self) -> u32 {
-        self.wire().max()
-    }
 }
 
+/// ethtool's names and the kernel's widths, from each kind's `wire`.
 macro_rules! named {
     ($t:ty, $what:literal) => {
+        impl $t {
+            /// ethtool's name (`rx-copybreak`, `downshift`, ...).
+            pub fn name(self) -> &'static str {
+                self.wire().name
+            }
+
+            /// The largest value the kernel takes for it (its width: u8, u16 or u32).
+            pub fn max(self) -> u32 {
+                self.wire().max()
+            }
+        }
+
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.name())
