@@ -330,9 +330,7 @@ mod tests {
 
     /// The sequence number of the request the kernel side received.
     fn request_seq(kernel: &UnixDatagram) -> u32 {
-        let mut b = [0u8; 64];
-        kernel.recv(&mut b).expect("request");
-        u32::from_ne_bytes([b[8], b[9], b[10], b[11]])
+        request_flags_seq(kernel).1
     }
 
     /// The `nlmsg_flags` and sequence of the request the kernel side received.

@@ -11,10 +11,6 @@ use crate::proto::{self, cmd};
 
 /// `struct ethtool_tunable`: cmd, id, type_id, len, then the value.
 const HEADER: usize = 16;
-/// `ETHTOOL_TUNABLE_U8`, `_U16`, `_U32`.
-const TYPE_U8: u32 = 1;
-const TYPE_U16: u32 = 2;
-const TYPE_U32: u32 = 3;
 
 /// A driver tunable (`enum tunable_id`), named as ethtool names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,21 +44,46 @@ pub enum PhyTunable {
     EnergyDetectPowerDown,
 }
 
-/// One tunable's identity on the wire.
+/// One tunable's identity on the wire: whether it is a PHY's, its id, its width in bytes
+/// (the kernel refuses any other) and ethtool's name.
 #[derive(Clone, Copy)]
 struct Wire {
+    phy: bool,
     id: u32,
-    type_id: u32,
     len: usize,
     name: &'static str,
 }
 
 impl Wire {
+    /// `ETHTOOL_TUNABLE_U8`, `_U16` or `_U32`, by width.
+    fn type_id(self) -> u32 {
+        match self.len {
+            1 => 1,
+            2 => 2,
+            _ => 3,
+        }
+    }
+
     fn max(self) -> u32 {
         match self.len {
             1 => u32::from(u8::MAX),
             2 => u32::from(u16::MAX),
             _ => u32::MAX,
+        }
+    }
+
+    /// The get and set commands, with their names for errors.
+    fn commands(self) -> ((u32, &'static str), (u32, &'static str)) {
+        if self.phy {
+            (
+                (cmd::PHY_GTUNABLE, "ETHTOOL_PHY_GTUNABLE"),
+                (cmd::PHY_STUNABLE, "ETHTOOL_PHY_STUNABLE"),
+            )
+        } else {
+            (
+                (cmd::GTUNABLE, "ETHTOOL_GTUNABLE"),
+                (cmd::STUNABLE, "ETHTOOL_STUNABLE"),
+            )
         }
     }
 }
@@ -77,15 +98,15 @@ impl Tunable {
     ];
 
     fn wire(self) -> Wire {
-        let (id, type_id, len, name) = match self {
-            Self::RxCopybreak => (1, TYPE_U32, 4, "rx-copybreak"),
-            Self::TxCopybreak => (2, TYPE_U32, 4, "tx-copybreak"),
-            Self::PfcPreventionTimeout => (3, TYPE_U16, 2, "pfc-prevention-tout"),
-            Self::TxCopybreakBufSize => (4, TYPE_U32, 4, "tx-copybreak-buf-size"),
+        let (id, len, name) = match self {
+            Self::RxCopybreak => (1, 4, "rx-copybreak"),
+            Self::TxCopybreak => (2, 4, "tx-copybreak"),
+            Self::PfcPreventionTimeout => (3, 2, "pfc-prevention-tout"),
+            Self::TxCopybreakBufSize => (4, 4, "tx-copybreak-buf-size"),
         };
         Wire {
+            phy: false,
             id,
-            type_id,
             len,
             name,
         }
@@ -101,14 +122,14 @@ impl PhyTunable {
     ];
 
     fn wire(self) -> Wire {
-        let (id, type_id, len, name) = match self {
-            Self::Downshift => (1, TYPE_U8, 1, "downshift"),
-            Self::FastLinkDown => (2, TYPE_U8, 1, "fast-link-down"),
-            Self::EnergyDetectPowerDown => (3, TYPE_U16, 2, "energy-detect-power-down"),
+        let (id, len, name) = match self {
+            Self::Downshift => (1, 1, "downshift"),
+            Self::FastLinkDown => (2, 1, "fast-link-down"),
+            Self::EnergyDetectPowerDown => (3, 2, "energy-detect-power-down"),
         };
         Wire {
+            phy: true,
             id,
-            type_id,
             len,
             name,
         }
@@ -163,7 +184,7 @@ named!(PhyTunable, "PHY tunable");
 fn encode(command: u32, wire: Wire, value: u32) -> Vec<u8> {
     let mut b = proto::command(command, HEADER);
     proto::put32(&mut b, 4, wire.id);
-    proto::put32(&mut b, 8, wire.type_id);
+    proto::put32(&mut b, 8, wire.type_id());
     proto::put32(&mut b, 12, wire.len as u32);
     match wire.len {
         1 => b.push(u8::try_from(value).unwrap_or(u8::MAX)),
@@ -183,19 +204,15 @@ fn decode(wire: Wire, b: &[u8]) -> u32 {
 }
 
 impl Nic {
-    fn get_wire(&self, op: &'static str, command: u32, wire: Wire) -> Result<u32> {
-        let mut b = encode(command, wire, 0);
+    fn get_wire(&self, wire: Wire) -> Result<u32> {
+        let ((get, op), _) = wire.commands();
+        let mut b = encode(get, wire, 0);
         self.ethtool(op, &mut b)?;
         Ok(decode(wire, &b))
     }
 
-    fn set_wire(
-        &self,
-        (op, get_op): (&'static str, &'static str),
-        (set, get): (u32, u32),
-        wire: Wire,
-        value: u32,
-    ) -> Result<u32> {
+    fn set_wire(&self, wire: Wire, value: u32) -> Result<u32> {
+        let (_, (set, op)) = wire.commands();
         if value > wire.max() {
             return Err(Error::InvalidValue {
                 iface: self.name().to_string(),
@@ -211,7 +228,7 @@ impl Nic {
         }
         let mut b = encode(set, wire, value);
         self.ethtool(op, &mut b)?;
-        self.get_wire(get_op, get, wire)
+        self.get_wire(wire)
     }
 
     /// A driver tunable's value (`ETHTOOL_GTUNABLE`, `ethtool --get-tunable IF NAME`).
@@ -222,7 +239,7 @@ impl Nic {
     /// none: veth, tap, virtio-net, igb).
     #[doc(alias = "ETHTOOL_GTUNABLE")]
     pub fn tunable(&self, tunable: Tunable) -> Result<u32> {
-        self.get_wire("ETHTOOL_GTUNABLE", cmd::GTUNABLE, tunable.wire())
+        self.get_wire(tunable.wire())
     }
 
     /// Sets a driver tunable (`ETHTOOL_STUNABLE`, `ethtool --set-tunable IF NAME N`) and
@@ -235,12 +252,7 @@ impl Nic {
     /// rejects the value; [`Error::Unsupported`].
     #[doc(alias = "ETHTOOL_STUNABLE")]
     pub fn set_tunable(&self, tunable: Tunable, value: u32) -> Result<u32> {
-        self.set_wire(
-            ("ETHTOOL_STUNABLE", "ETHTOOL_GTUNABLE"),
-            (cmd::STUNABLE, cmd::GTUNABLE),
-            tunable.wire(),
-            value,
-        )
+        self.set_wire(tunable.wire(), value)
     }
 
     /// A PHY tunable's value (`ETHTOOL_PHY_GTUNABLE`, `ethtool --get-phy-tunable`).
@@ -250,7 +262,7 @@ impl Nic {
     /// [`Error::Unsupported`] without a PHY driver that has it.
     #[doc(alias = "ETHTOOL_PHY_GTUNABLE")]
     pub fn phy_tunable(&self, tunable: PhyTunable) -> Result<u32> {
-        self.get_wire("ETHTOOL_PHY_GTUNABLE", cmd::PHY_GTUNABLE, tunable.wire())
+        self.get_wire(tunable.wire())
     }
 
     /// Sets a PHY tunable (`ETHTOOL_PHY_STUNABLE`, `ethtool --set-phy-tunable`) and
@@ -261,12 +273,7 @@ impl Nic {
     /// As [`Nic::set_tunable`], with [`PhyTunable::max`].
     #[doc(alias = "ETHTOOL_PHY_STUNABLE")]
     pub fn set_phy_tunable(&self, tunable: PhyTunable, value: u32) -> Result<u32> {
-        self.set_wire(
-            ("ETHTOOL_PHY_STUNABLE", "ETHTOOL_PHY_GTUNABLE"),
-            (cmd::PHY_STUNABLE, cmd::PHY_GTUNABLE),
-            tunable.wire(),
-            value,
-        )
+        self.set_wire(tunable.wire(), value)
     }
 }
 

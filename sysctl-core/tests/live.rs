@@ -17,10 +17,8 @@ fn key(s: &str) -> Key {
 /// Whether this kernel lacks `key` in the initial namespace (checked in /proc/sys itself):
 /// some keys exist only with a build option (`net.core.flow_limit_cpu_bitmap` needs
 /// CONFIG_NET_FLOW_LIMIT).
-fn absent_from_this_kernel(key: &str) -> bool {
-    !std::path::Path::new("/proc/sys")
-        .join(key.replace('.', "/"))
-        .exists()
+fn absent_from_this_kernel(k: &Key) -> bool {
+    !std::path::Path::new("/proc/sys").join(k.path()).exists()
 }
 
 /// A key this kernel lacks is reported as such, never as another failure.
@@ -65,7 +63,7 @@ impl Visitor for ReadAll<'_> {
             Err(Error::Unsupported { reason, .. }) if self.child && K::SCOPE == Scope::Global => {
                 assert!(reason.contains("global key"), "{}: {reason}", K::KEY);
             }
-            Err(e) if !self.child && absent_from_this_kernel(K::KEY) => {
+            Err(e) if !self.child && absent_from_this_kernel(&K::key()) => {
                 assert_reported_absent(K::KEY, &e);
             }
             Err(e) => panic!("typed read of {} failed: {e}", K::KEY),
@@ -229,7 +227,7 @@ fn every_per_namespace_knob_writes_and_reads_back() {
 /// host's state does not change.
 fn write_own_value_back(host: &Sysctl, k: &Key) {
     let own = match host.read_raw(k) {
-        Err(e) if absent_from_this_kernel(&k.to_string()) => {
+        Err(e) if absent_from_this_kernel(k) => {
             return assert_reported_absent(&k.to_string(), &e);
         }
         read => read.expect("host read"),

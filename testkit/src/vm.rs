@@ -215,10 +215,10 @@ impl<'a> Vm<'a> {
                     return boot;
                 }
                 Ok(boot) => {
-                    let tail: Vec<&str> = boot.console.lines().rev().take(3).collect();
+                    let lines: Vec<&str> = boot.console.lines().collect();
                     println!(
                         "vm: under KVM the guest ended without its exit status (last lines: {:?}); using TCG",
-                        tail.into_iter().rev().collect::<Vec<_>>()
+                        &lines[lines.len().saturating_sub(3)..]
                     );
                 }
                 Err(why) => println!("vm: KVM cannot run the guest here ({why}); using TCG"),
